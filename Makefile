@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test validate bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+# The flagship run: 0.5 mg/kg ketamine over 40 min, with and without naltrexone 50 mg 45 min before.
+demo: install
+	$(BIN)/ketasim simulate --dose "ketamine 0.5 mg/kg iv over 40 min" --duration "7 d" --out out/demo/ketamine_alone
+	$(BIN)/ketasim simulate --dose "ketamine 0.5 mg/kg iv over 40 min" --dose "naltrexone 50 mg oral at -45 min" \
+		--duration "7 d" --out out/demo/ketamine_with_naltrexone
+	@echo "Figures: out/demo/*/timecourse.png  Tables: out/demo/*/timecourse.parquet  Summaries: out/demo/*/summary.json"
+
+test: install
+	$(BIN)/python -m pytest
+
+validate: install
+	$(BIN)/ketasim validate --out out/validate
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

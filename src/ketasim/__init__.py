@@ -1,0 +1,15 @@
+"""ketasim: research simulator of ketamine's NMDA and opioid actions, from dose to mood.
+
+Research software, not a dosing tool.
+"""
+
+__version__ = "0.1.0"
+
+from ketasim.models.pk import Covariates  # noqa: E402
+from ketasim.parameters import ParameterSet, default_parameters  # noqa: E402
+from ketasim.regimens import Dose, Regimen, parse_dose  # noqa: E402
+from ketasim.results import Result  # noqa: E402
+from ketasim.simulation import Simulation, simulate  # noqa: E402
+
+__all__ = ["Covariates", "Dose", "ParameterSet", "Regimen", "Result", "Simulation", "default_parameters",
+           "parse_dose", "simulate", "__version__"]

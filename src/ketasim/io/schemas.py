@@ -1,0 +1,88 @@
+"""Pydantic schemas shared by the CLI, the scenario files and the web API. Unknown keys are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ketasim.units import to_unit
+
+
+class ScenarioError(ValueError):
+    """A scenario file or request that cannot be read as written."""
+
+
+class SubjectConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weight: str = Field("70 kg", description="body weight with unit, e.g. '70 kg'")
+    age: str = Field("40 yr", description="age with unit, e.g. '40 yr'")
+    sex: Literal["female", "male", "unspecified"] = "unspecified"
+    cyp2b6: Literal["*1/*1", "*1/*6", "*6/*6"] = "*1/*1"
+
+    @field_validator("weight", mode="before")
+    @classmethod
+    def _weight(cls, v):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            raise ValueError(f"weight {v!r} needs a unit, e.g. '{v} kg'")
+        kg = to_unit(str(v), "kg", "weight")
+        if not 20 <= kg <= 250:
+            raise ValueError(f"weight must be 20-250 kg, got {v}")
+        return str(v)
+
+    @field_validator("age", mode="before")
+    @classmethod
+    def _age(cls, v):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            raise ValueError(f"age {v!r} needs a unit, e.g. '{v} yr'")
+        y = to_unit(str(v), "year", "age")
+        if not 12 <= y <= 100:
+            raise ValueError(f"age must be 12-100 years, got {v}")
+        return str(v)
+
+    def weight_kg(self) -> float:
+        return to_unit(self.weight, "kg", "weight")
+
+    def age_y(self) -> float:
+        return to_unit(self.age, "year", "age")
+
+
+class ScenarioConfig(BaseModel):
+    """A scenario: regimen, subject, duration, outputs and seed."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "scenario"
+    doses: list[str] = Field(..., min_length=1, description="regimen text lines (design.md §3)")
+    duration: str = "7 d"
+    subject: SubjectConfig = Field(default_factory=SubjectConfig)
+    output_step: str | None = None
+    seed: int = Field(1, ge=0)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "ScenarioConfig":
+        path = Path(path)
+        if not path.exists():
+            raise ScenarioError(f"scenario file {path} does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"scenario file {path.name} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ScenarioError(f"scenario file {path.name} must be a mapping of keys, got {type(raw).__name__}")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ScenarioError(f"scenario file {path.name}: {format_validation_error(exc)}") from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)

@@ -1,0 +1,285 @@
+"""Layer L1: pharmacokinetics of ketamine (S and R tracked apart), its metabolites and naltrexone.
+
+Structure (each block's source is in the parameter files it reads):
+- ketamine, per enantiomer: two-compartment disposition (Clements 1981, Kamp-consistent), absorption
+  depots by route (nasal, IM, sublingual, two gut depots), a well-stirred first-pass liver compartment
+  for swallowed doses (Perez-Ruixo 2021);
+- norketamine (Otto 2021), 2,6-HNK (Simons 2022) and DHNK (assumed) formed in sequence, each with its
+  own disposition; metabolite formation in the gut wall and liver during first pass, so oral doses give
+  high norketamine/ketamine ratios;
+- naltrexone (oral) -> 6beta-naltrexol, with first-pass formation of the metabolite;
+- a sink per species collects what is eliminated, so dosed = in body + eliminated (mass balance, in µmol).
+
+Everything here is linear in the amounts: the system is dx/dt = A x + u(t) with piecewise-constant
+inputs u, which the solvers integrate exactly between dose events.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ketasim.parameters import ParameterSet
+from ketasim.regimens import Dose
+from ketasim.units import mass_to_umol
+
+ENANTIOMERS = ("S", "R")
+# drug -> share of each enantiomer in the dose
+DRUG_ENANTIOMERS = {"ketamine": {"S": 0.5, "R": 0.5}, "esketamine": {"S": 1.0}, "arketamine": {"R": 1.0}}
+
+KETAMINE_STATES = ("gut_oral", "gut_swallowed", "liver", "nasal", "im", "sublingual", "central",
+                   "peripheral", "eliminated")
+METABOLITE_STATES = {
+    "norketamine": ("central", "peripheral", "eliminated"),
+    "hnk": ("central", "peripheral", "eliminated"),
+    "dhnk": ("central", "eliminated"),
+}
+NALTREXONE_STATES = ("naltrexone.gut", "naltrexone.central", "naltrexone.eliminated",
+                     "naltrexol.central", "naltrexol.eliminated")
+
+
+def _ket(e: str, s: str) -> str:
+    return f"ketamine_{e}.{s}"
+
+
+def _met(sp: str, e: str, s: str) -> str:
+    return f"{sp}_{e}.{s}"
+
+
+def pk_state_blocks() -> dict[str, list[str]]:
+    """Independent blocks of states (no flow between blocks): S chain, R chain, naltrexone."""
+    blocks = {}
+    for e in ENANTIOMERS:
+        names = [_ket(e, s) for s in KETAMINE_STATES]
+        for sp, states in METABOLITE_STATES.items():
+            names += [_met(sp, e, s) for s in states]
+        blocks[f"ketamine_{e}"] = names
+    blocks["naltrexone"] = list(NALTREXONE_STATES)
+    return blocks
+
+
+@dataclass(frozen=True)
+class Covariates:
+    """Who the subject is. Defaults are the typical subject of the parameter sets."""
+
+    weight_kg: float = 70.0
+    age_y: float = 40.0
+    sex: str = "unspecified"  # 'female', 'male' or 'unspecified'
+    cyp2b6: str = "*1/*1"     # '*1/*1', '*1/*6', '*6/*6'
+
+    def __post_init__(self):
+        if not (math.isfinite(self.weight_kg) and 20.0 <= self.weight_kg <= 250.0):
+            raise ValueError(f"body weight must be 20-250 kg, got {self.weight_kg!r} kg")
+        if not (math.isfinite(self.age_y) and 12.0 <= self.age_y <= 100.0):
+            raise ValueError(f"age must be 12-100 years, got {self.age_y!r}")
+        if self.sex not in ("female", "male", "unspecified"):
+            raise ValueError(f"sex must be female, male or unspecified, got {self.sex!r}")
+        if self.cyp2b6 not in ("*1/*1", "*1/*6", "*6/*6"):
+            raise ValueError(f"CYP2B6 genotype must be *1/*1, *1/*6 or *6/*6, got {self.cyp2b6!r}")
+
+
+@dataclass
+class PKIndividual:
+    """Individual PK parameters in internal units (L, L/h, 1/h, fractions)."""
+
+    values: dict[str, float] = field(default_factory=dict)
+
+    def __getitem__(self, k: str) -> float:
+        return self.values[k]
+
+
+# Multiplicative between-subject effects that a population may apply (key -> applies to)
+PK_ETA_KEYS = ("ketamine.CL", "ketamine.V1", "norketamine.CL", "hnk.CL", "route.Fgut", "route.nasal_ka",
+               "route.esketamine_FRn", "naltrexone.CL")
+
+
+def individual_pk(p: ParameterSet, cov: Covariates, eta: dict[str, float] | None = None) -> PKIndividual:
+    """Typical values + covariates (+ between-subject multipliers `eta`, each exp(eta_i))."""
+    eta = eta or {}
+    m = lambda k: math.exp(eta.get(k, 0.0))  # noqa: E731
+    w = cov.weight_kg / 70.0
+    fcl = w ** p.value("ketamine.CL_allometric_exponent")
+    fv = w
+    sex = {"female": math.sqrt(p.value("ketamine.female_CL_factor")),
+           "male": 1.0 / math.sqrt(p.value("ketamine.female_CL_factor")),
+           "unspecified": 1.0}[cov.sex]
+    cyp = {"*1/*1": 1.0, "*1/*6": p.value("ketamine.cyp2b6_1_6_factor"),
+           "*6/*6": p.value("ketamine.cyp2b6_6_6_factor")}[cov.cyp2b6]
+    v: dict[str, float] = {}
+    fm_nk = p.value("norketamine.fm")
+    # CYP2B6 scales the norketamine-forming part of clearance only
+    cl_scale = (1.0 - fm_nk) + fm_nk * cyp
+    fm_nk_eff = fm_nk * cyp / cl_scale
+    v["fm_nk"] = fm_nk_eff
+    qh = max(p.value("route.Qh") - p.value("ketamine.age_Qh_slope") * max(0.0, cov.age_y - 60.0), 10.0)
+    for e in ENANTIOMERS:
+        clf, vf = p.value(f"ketamine.{e}_CL_factor"), p.value(f"ketamine.{e}_V_factor")
+        v[f"{e}.CL"] = p.value("ketamine.CL") * clf * fcl * sex * cl_scale * m("ketamine.CL")
+        v[f"{e}.V1"] = p.value("ketamine.V1") * vf * fv * m("ketamine.V1")
+        v[f"{e}.Q"] = p.value("ketamine.Q") * vf * fcl
+        v[f"{e}.V2"] = p.value("ketamine.V2") * vf * fv
+        # Otto 2021 norketamine values are apparent (fm = 1): true volume/clearance = apparent x fm
+        fm = fm_nk  # the published fit's scaling uses the typical fm, not the genotype-changed one
+        v[f"{e}.NK_V1"] = p.value("norketamine.V1_apparent") * fm * fv
+        v[f"{e}.NK_CL"] = p.value("norketamine.CL_apparent") * fm * fcl * sex * m("norketamine.CL")
+        v[f"{e}.NK_V2"] = p.value("norketamine.V2_apparent") * fm * fv
+        v[f"{e}.NK_Q"] = p.value("norketamine.Q_apparent") * fm * fcl
+        v[f"{e}.HNK_V1"] = p.value("hnk.V1") * fv
+        v[f"{e}.HNK_V2"] = p.value("hnk.V2") * fv
+        v[f"{e}.HNK_Q"] = p.value("hnk.Q") * fcl
+        v[f"{e}.HNK_CL"] = p.value(f"hnk.{e}_CL") * fcl * m("hnk.CL")
+        v[f"{e}.DHNK_V"] = p.value("dhnk.V") * fv
+        v[f"{e}.DHNK_CL"] = p.value("dhnk.CL") * fcl
+    v["fm_hnk"] = p.value("hnk.fm")
+    v["fm_dhnk"] = p.value("dhnk.fm")
+    if v["fm_hnk"] + v["fm_dhnk"] > 1.0:
+        raise ValueError("hnk.fm + dhnk.fm exceed 1: norketamine cannot form more than itself")
+    v["Qh"] = qh * fcl
+    v["Vh"] = p.value("route.Vh") * fv
+    v["k_hep"] = p.value("route.k_hepatic") * cl_scale
+    v["Fgut"] = min(p.value("route.Fgut") * m("route.Fgut"), 1.0)
+    v["oral_ka"] = p.value("route.oral_ka")
+    v["oral_D"] = p.value("route.oral_D")
+    v["nasal_ka"] = p.value("route.nasal_ka") * m("route.nasal_ka")
+    v["FRn"] = min(p.value("route.esketamine_FRn") * m("route.esketamine_FRn"), 1.0)
+    v["FRn_later"] = p.value("route.esketamine_FRn_later_factor")
+    v["device_mg"] = p.value("route.esketamine_device_mg")
+    v["device_interval"] = p.value("route.esketamine_device_interval")
+    v["swallowed_D"] = p.value("route.swallowed_D")
+    v["swallowed_ka"] = p.value("route.swallowed_ka")
+    v["nasal_fraction_other"] = p.value("route.nasal_fraction_other")
+    v["im_F"] = p.value("route.im_F")
+    v["im_ka"] = p.value("route.im_ka")
+    v["sl_fraction"] = p.value("route.sublingual_mucosal_fraction")
+    v["sl_ka"] = p.value("route.sublingual_ka")
+    v["sl_D"] = p.value("route.sublingual_D")
+    # naltrexone: one compartment each, V from clearance and half-life
+    v["NTX_CL"] = p.value("naltrexone.CL") * fcl * m("naltrexone.CL")
+    v["NTX_V"] = p.value("naltrexone.CL") * fcl * p.value("naltrexone.t_half") / math.log(2.0) * 1.0
+    v["NTX_F"] = p.value("naltrexone.F")
+    v["NTX_ka"] = p.value("naltrexone.ka")
+    v["NXL_fm"] = p.value("naltrexol.fm")
+    v["NXL_CL"] = p.value("naltrexol.CL") * fcl
+    v["NXL_V"] = p.value("naltrexol.CL") * fcl * p.value("naltrexol.t_half") / math.log(2.0)
+    return PKIndividual(v)
+
+
+class LinearBuilder:
+    """Collects first-order flows into a rate matrix A (dx/dt = A x)."""
+
+    def __init__(self, index: dict[str, int]):
+        self.index = index
+        self.A = np.zeros((len(index), len(index)))
+
+    def flow(self, src: str, k: float, targets: dict[str, float]):
+        """Amount leaves `src` at rate k*x_src and arrives split among targets (fractions summing to 1)."""
+        if k < 0 or not math.isfinite(k):
+            raise ValueError(f"rate constant for {src} must be finite and >= 0, got {k}")
+        total = sum(targets.values())
+        if abs(total - 1.0) > 1e-12:
+            raise ValueError(f"flow split from {src} sums to {total}, not 1")
+        i = self.index[src]
+        self.A[i, i] -= k
+        for dst, f in targets.items():
+            if f:
+                self.A[self.index[dst], i] += k * f
+
+
+def build_pk_matrix(ind: PKIndividual, index: dict[str, int]) -> np.ndarray:
+    b = LinearBuilder(index)
+    fm_nk, fm_hnk, fm_dhnk = ind["fm_nk"], ind["fm_hnk"], ind["fm_dhnk"]
+    for e in ENANTIOMERS:
+        K = lambda s: _ket(e, s)  # noqa: E731
+        NK = lambda s: _met("norketamine", e, s)  # noqa: E731
+        H = lambda s: _met("hnk", e, s)  # noqa: E731
+        D = lambda s: _met("dhnk", e, s)  # noqa: E731
+        metab = {NK("central"): fm_nk, K("eliminated"): 1.0 - fm_nk}
+        V1, V2, CL, Q = ind[f"{e}.V1"], ind[f"{e}.V2"], ind[f"{e}.CL"], ind[f"{e}.Q"]
+        # absorption: swallowed drug passes the gut wall (Fgut survives) into the first-pass liver
+        for gut, ka in (("gut_oral", ind["oral_ka"]), ("gut_swallowed", ind["swallowed_ka"])):
+            b.flow(K(gut), ka, {K("liver"): ind["Fgut"], NK("central"): (1 - ind["Fgut"]) * fm_nk,
+                                K("eliminated"): (1 - ind["Fgut"]) * (1 - fm_nk)})
+        # well-stirred first-pass compartment: out to the circulation with Qh, metabolised with k_hep
+        k_out = ind["Qh"] / ind["Vh"]
+        k_hep = ind["k_hep"]
+        kl = k_out + k_hep
+        b.flow(K("liver"), kl, {K("central"): k_out / kl, NK("central"): k_hep / kl * fm_nk,
+                                K("eliminated"): k_hep / kl * (1 - fm_nk)})
+        b.flow(K("nasal"), ind["nasal_ka"], {K("central"): 1.0})
+        b.flow(K("im"), ind["im_ka"], {K("central"): 1.0})
+        b.flow(K("sublingual"), ind["sl_ka"], {K("central"): 1.0})
+        # disposition
+        b.flow(K("central"), CL / V1, metab)
+        b.flow(K("central"), Q / V1, {K("peripheral"): 1.0})
+        b.flow(K("peripheral"), Q / V2, {K("central"): 1.0})
+        nv1, nv2, ncl, nq = ind[f"{e}.NK_V1"], ind[f"{e}.NK_V2"], ind[f"{e}.NK_CL"], ind[f"{e}.NK_Q"]
+        b.flow(NK("central"), ncl / nv1, {H("central"): fm_hnk, D("central"): fm_dhnk,
+                                          NK("eliminated"): 1.0 - fm_hnk - fm_dhnk})
+        b.flow(NK("central"), nq / nv1, {NK("peripheral"): 1.0})
+        b.flow(NK("peripheral"), nq / nv2, {NK("central"): 1.0})
+        hv1, hv2, hcl, hq = ind[f"{e}.HNK_V1"], ind[f"{e}.HNK_V2"], ind[f"{e}.HNK_CL"], ind[f"{e}.HNK_Q"]
+        b.flow(H("central"), hcl / hv1, {H("eliminated"): 1.0})
+        b.flow(H("central"), hq / hv1, {H("peripheral"): 1.0})
+        b.flow(H("peripheral"), hq / hv2, {H("central"): 1.0})
+        b.flow(D("central"), ind[f"{e}.DHNK_CL"] / ind[f"{e}.DHNK_V"], {D("eliminated"): 1.0})
+    # naltrexone: gut absorption splits into systemic (F), first-pass naltrexol, other metabolites
+    F, fmx = ind["NTX_F"], ind["NXL_fm"]
+    b.flow("naltrexone.gut", ind["NTX_ka"], {"naltrexone.central": F, "naltrexol.central": (1 - F) * fmx,
+                                              "naltrexone.eliminated": (1 - F) * (1 - fmx)})
+    b.flow("naltrexone.central", ind["NTX_CL"] / ind["NTX_V"],
+           {"naltrexol.central": fmx, "naltrexone.eliminated": 1 - fmx})
+    b.flow("naltrexol.central", ind["NXL_CL"] / ind["NXL_V"], {"naltrexol.eliminated": 1.0})
+    return b.A
+
+
+@dataclass(frozen=True)
+class Input:
+    """Amount (µmol) entering a state, as a bolus (duration 0) or at a constant rate over `duration_h`."""
+
+    state: str
+    amount_umol: float
+    time_h: float
+    duration_h: float = 0.0
+
+
+def dose_inputs(dose: Dose, ind: PKIndividual, weight_kg: float) -> list[Input]:
+    """Translate one administration into inputs to absorption depots or the circulation."""
+    mg = dose.amount_mg(weight_kg)
+    t = dose.time_h
+    out: list[Input] = []
+    if dose.drug == "naltrexone":
+        return [Input("naltrexone.gut", mass_to_umol(mg, "naltrexone"), t)]
+    for e, share in DRUG_ENANTIOMERS[dose.drug].items():
+        umol = mass_to_umol(mg * share, "ketamine")
+        K = lambda s: _ket(e, s)  # noqa: E731
+        if dose.route == "iv":
+            out.append(Input(K("central"), umol, t, dose.duration_h))
+        elif dose.route == "im":
+            out.append(Input(K("im"), umol * ind["im_F"], t))
+            # the non-available part is treated as lost at the injection site
+            out.append(Input(K("eliminated"), umol * (1 - ind["im_F"]), t))
+        elif dose.route == "oral":
+            out.append(Input(K("gut_oral"), umol, t, ind["oral_D"]))
+        elif dose.route == "sublingual":
+            f = ind["sl_fraction"]
+            out.append(Input(K("sublingual"), umol * f, t))
+            out.append(Input(K("gut_oral"), umol * (1 - f), t, ind["sl_D"]))
+        elif dose.route == "intranasal":
+            if dose.drug == "esketamine":
+                # Spravato devices of 28 mg, 5 min apart; later devices absorb less nasally
+                n_dev = max(1, int(round(mg / ind["device_mg"])))
+                per = umol / n_dev
+                for j in range(n_dev):
+                    frn = ind["FRn"] * (ind["FRn_later"] if j > 0 else 1.0)
+                    tj = t + j * ind["device_interval"]
+                    out.append(Input(K("nasal"), per * frn, tj))
+                    out.append(Input(K("gut_swallowed"), per * (1 - frn), tj, ind["swallowed_D"]))
+            else:
+                f = ind["nasal_fraction_other"]
+                out.append(Input(K("nasal"), umol * f, t))
+                out.append(Input(K("gut_swallowed"), umol * (1 - f), t, ind["swallowed_D"]))
+        else:  # pragma: no cover - Dose validates routes
+            raise ValueError(dose.route)
+    return out

@@ -1,0 +1,7 @@
+"""Parameters as data: value, unit, source, evidence, uncertainty range."""
+
+from ._parameter import EVIDENCE_MEANING, Parameter, Uncertainty
+from ._parameter_set import ParameterSet, default_parameters, load_parameter_file
+
+__all__ = ["EVIDENCE_MEANING", "Parameter", "ParameterSet", "Uncertainty", "default_parameters",
+           "load_parameter_file"]

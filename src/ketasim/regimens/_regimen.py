@@ -1,0 +1,263 @@
+"""Doses and regimens as immutable values, and the regimen text language of design.md §3.
+
+    DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses]
+
+e.g. "ketamine 0.5 mg/kg iv over 40 min", "naltrexone 50 mg oral at -45 min",
+"esketamine 56 mg intranasal every 3.5 d for 8 doses".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field, replace
+
+from ketasim.units import UnitError, parse_quantity, to_hours
+
+DRUGS = ("ketamine", "esketamine", "arketamine", "naltrexone")
+ROUTES = ("iv", "im", "intranasal", "oral", "sublingual")
+ROUTE_ALIASES = {"in": "intranasal", "nasal": "intranasal", "po": "oral", "sl": "sublingual",
+                 "intravenous": "iv", "intramuscular": "im", "insufflated": "intranasal"}
+DRUG_ROUTES = {
+    "ketamine": ROUTES,
+    "esketamine": ROUTES,
+    "arketamine": ROUTES,
+    "naltrexone": ("oral",),
+}
+# Per-dose amounts the default parameters were built from (mg for a 70 kg adult). Outside: a warning.
+# Far outside (HARD_LIMIT_MG): an error, because no source describes the body's response there.
+VALIDATED_MG = {
+    "ketamine": (1.0, 250.0),      # 0.1-1 mg/kg IV in depression trials; recreational IN up to 250 mg
+    "esketamine": (1.0, 112.0),    # label and abuse-liability study up to 112 mg IN
+    "arketamine": (1.0, 100.0),
+    "naltrexone": (2.0, 150.0),    # PET and PK studies 2-150 mg
+}
+HARD_LIMIT_MG = {"ketamine": 2000.0, "esketamine": 2000.0, "arketamine": 2000.0, "naltrexone": 1000.0}
+# Long infusions are judged by their rate (mg/h): anaesthesia and ICU sedation reach ~1-5 mg/kg/h.
+VALIDATED_RATE_MG_H = 120.0   # up to ~1.7 mg/kg/h at 70 kg (ICU analgosedation 1.1-1.3 mg/kg/h)
+HARD_LIMIT_RATE_MG_H = 700.0  # ~10 mg/kg/h: beyond anaesthetic infusion rates
+MAX_REPEATS = 1000
+MAX_TIME_H = 24 * 365.0
+
+
+class RegimenError(ValueError):
+    """A dose or regimen that cannot be given as written."""
+
+
+class ValidatedRangeWarning(UserWarning):
+    """A dose outside the range the default parameters were built from."""
+
+
+@dataclass(frozen=True, order=True)
+class Dose:
+    """One administration (or a repeated series of identical ones).
+
+    amount is in `amount_unit` ('mg' or 'mg/kg'); times are in hours.
+    """
+
+    time_h: float
+    drug: str
+    amount: float
+    amount_unit: str
+    route: str
+    duration_h: float = 0.0
+    every_h: float = 0.0
+    count: int = 1
+
+    def __post_init__(self):
+        if self.drug not in DRUGS:
+            raise RegimenError(f"unknown drug {self.drug!r}; known: {', '.join(DRUGS)}")
+        if self.route not in ROUTES:
+            raise RegimenError(f"unknown route {self.route!r}; known: {', '.join(ROUTES)}")
+        if self.route not in DRUG_ROUTES[self.drug]:
+            raise RegimenError(f"{self.drug} by {self.route} is not modelled; routes for {self.drug}: "
+                               f"{', '.join(DRUG_ROUTES[self.drug])}")
+        for name, v in (("amount", self.amount), ("time", self.time_h), ("duration", self.duration_h),
+                        ("interval", self.every_h)):
+            if not isinstance(v, (int, float)) or math.isnan(v) or math.isinf(v):
+                raise RegimenError(f"dose {name} must be a finite number, got {v!r}")
+        if self.amount <= 0:
+            raise RegimenError(f"dose amount must be positive, got {self.amount:g} {self.amount_unit}")
+        if self.amount_unit not in ("mg", "mg/kg"):
+            raise RegimenError(f"dose unit must be mass (mg) or mass per body weight (mg/kg), "
+                               f"got {self.amount_unit!r}")
+        if self.duration_h < 0:
+            raise RegimenError(f"infusion duration must not be negative, got {self.duration_h:g} h")
+        if self.duration_h > 0 and self.route != "iv":
+            raise RegimenError(f"'over DURATION' is an infusion and applies to iv only, not {self.route}")
+        if self.duration_h > 24 * 14:
+            raise RegimenError(f"infusion duration {self.duration_h:g} h exceeds the 14-day limit")
+        if not isinstance(self.count, int) or self.count < 1 or self.count > MAX_REPEATS:
+            raise RegimenError(f"number of doses must be a whole number 1-{MAX_REPEATS}, got {self.count!r}")
+        if self.count > 1 and self.every_h <= 0:
+            raise RegimenError("repeated doses need a positive interval ('every 3.5 d for 8 doses')")
+        if self.count > 1 and self.duration_h > self.every_h:
+            raise RegimenError("infusion duration is longer than the dosing interval")
+        if abs(self.time_h) > MAX_TIME_H or self.time_h + self.every_h * (self.count - 1) > MAX_TIME_H:
+            raise RegimenError(f"dose times must lie within one year of time 0")
+
+    def amount_mg(self, weight_kg: float | None) -> float:
+        if self.amount_unit == "mg/kg":
+            if weight_kg is None:
+                raise RegimenError(f"{self.amount:g} mg/kg needs a body weight (--weight)")
+            return self.amount * weight_kg
+        return self.amount
+
+    def realize(self) -> tuple["Dose", ...]:
+        """The single administrations this dose stands for (repeats expanded)."""
+        return tuple(replace(self, time_h=self.time_h + i * self.every_h, every_h=0.0, count=1)
+                     for i in range(self.count))
+
+    def to_text(self) -> str:
+        parts = [self.drug, _fmt(self.amount), self.amount_unit, self.route]
+        if self.duration_h > 0:
+            parts += ["over", _fmt_time(self.duration_h)]
+        if self.time_h != 0:
+            parts += ["at", _fmt_time(self.time_h)]
+        if self.count > 1:
+            parts += ["every", _fmt_time(self.every_h), "for", str(self.count), "doses"]
+        return " ".join(parts)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.10g}"
+
+
+def _fmt_time(h: float) -> str:
+    minutes = h * 60.0
+    if abs(minutes - round(minutes)) < 1e-9 and abs(h) < 2 and h != int(h):
+        return f"{round(minutes)} min"
+    if abs(h) >= 48 and abs(h / 24 - round(h / 24, 6)) < 1e-9:
+        return f"{_fmt(round(h / 24, 6))} d"
+    return f"{_fmt(h)} h"
+
+
+@dataclass(frozen=True)
+class Regimen:
+    """An immutable, sorted collection of doses. `+` joins regimens."""
+
+    doses: tuple[Dose, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        object.__setattr__(self, "doses", tuple(sorted(self.doses)))
+
+    @classmethod
+    def none(cls) -> "Regimen":
+        return cls(())
+
+    @classmethod
+    def from_text(cls, *texts: str) -> "Regimen":
+        return cls(tuple(parse_dose(t) for t in texts))
+
+    from_rx = from_text
+
+    def __add__(self, other: "Regimen") -> "Regimen":
+        return Regimen(self.doses + other.doses)
+
+    def shift(self, hours: float) -> "Regimen":
+        return Regimen(tuple(replace(d, time_h=d.time_h + hours) for d in self.doses))
+
+    def realize(self) -> tuple[Dose, ...]:
+        return tuple(sorted(x for d in self.doses for x in d.realize()))
+
+    def to_text(self) -> list[str]:
+        return [d.to_text() for d in self.doses]
+
+    def drugs(self) -> set[str]:
+        return {d.drug for d in self.doses}
+
+    def first_time_h(self) -> float:
+        return min((d.time_h for d in self.doses), default=0.0)
+
+    def last_time_h(self) -> float:
+        return max((x.time_h + x.duration_h for x in self.realize()), default=0.0)
+
+    def check_validated_range(self, weight_kg: float | None) -> list[str]:
+        """Raise for doses far outside anything studied; warn (and return messages) for doses outside
+        the range the default parameters rest on."""
+        messages = []
+        for d in self.realize():
+            mg = d.amount_mg(weight_kg)
+            if d.duration_h >= 2.0:
+                rate = mg / d.duration_h
+                if rate > HARD_LIMIT_RATE_MG_H:
+                    raise RegimenError(f"{d.to_text()}: {rate:g} mg/h is far beyond any studied infusion rate "
+                                       f"(limit {HARD_LIMIT_RATE_MG_H:g} mg/h); refusing to extrapolate")
+                if rate > VALIDATED_RATE_MG_H:
+                    msg = (f"{d.to_text()}: {rate:g} mg/h lies above the {VALIDATED_RATE_MG_H:g} mg/h the "
+                           f"default parameters rest on; results are an extrapolation")
+                    if msg not in messages:
+                        messages.append(msg)
+                continue
+            if mg > HARD_LIMIT_MG[d.drug]:
+                raise RegimenError(f"{d.to_text()}: {mg:g} mg is far beyond any studied dose of {d.drug} "
+                                   f"(limit {HARD_LIMIT_MG[d.drug]:g} mg); refusing to extrapolate")
+            lo, hi = VALIDATED_MG[d.drug]
+            if not (lo <= mg <= hi):
+                msg = (f"{d.to_text()}: {mg:g} mg lies outside the {lo:g}-{hi:g} mg range the default "
+                       f"{d.drug} parameters rest on; results are an extrapolation")
+                if msg not in messages:
+                    messages.append(msg)
+        for m in messages:
+            warnings.warn(m, ValidatedRangeWarning, stacklevel=2)
+        return messages
+
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_TIME = rf"{_NUMBER}\s*[A-Za-zµμ]+"
+_PATTERN = re.compile(
+    rf"""^\s*(?P<drug>[A-Za-z]+)\s+
+    (?P<amount>\S+)\s+(?P<unit>[A-Za-zµμ/]+)\s+
+    (?P<route>[A-Za-z]+)
+    (?:\s+over\s+(?P<over>{_TIME}))?
+    (?:\s+at\s+(?P<at>{_TIME}|[-+]?0))?
+    (?:\s+every\s+(?P<every>{_TIME})\s+for\s+(?P<count>\S+)\s+doses?)?
+    \s*$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def parse_dose(text: str) -> Dose:
+    """Parse one line of regimen text into a Dose; RegimenError/UnitError with a precise message."""
+    if not isinstance(text, str) or not text.strip():
+        raise RegimenError("empty dose text; expected e.g. 'ketamine 0.5 mg/kg iv over 40 min'")
+    m = _PATTERN.match(text)
+    if not m:
+        raise RegimenError(
+            f"cannot read dose {text!r}; expected 'DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] "
+            f"[every INTERVAL for N doses]', e.g. 'ketamine 0.5 mg/kg iv over 40 min'")
+    drug = m["drug"].lower()
+    if drug not in DRUGS:
+        raise RegimenError(f"unknown drug {m['drug']!r} in {text!r}; known: {', '.join(DRUGS)}")
+    route = m["route"].lower()
+    route = ROUTE_ALIASES.get(route, route)
+    if route not in ROUTES:
+        raise RegimenError(f"unknown route {m['route']!r} in {text!r}; known: {', '.join(ROUTES)}")
+    try:
+        amount_value = float(m["amount"])
+    except ValueError:
+        raise RegimenError(f"dose amount {m['amount']!r} in {text!r} is not a number") from None
+    if math.isnan(amount_value) or math.isinf(amount_value):
+        raise RegimenError(f"dose amount in {text!r} is not a finite number")
+    unit_text = m["unit"].replace("µ", "u").replace("μ", "u")
+    q = parse_quantity(f"{amount_value} {unit_text}", what=f"dose in {text!r}")
+    if q.check("[mass]"):
+        amount, unit = float(q.to("mg").magnitude), "mg"
+    elif q.dimensionless and "/" in unit_text:
+        # mg/kg, ug/kg: pint reduces mass/mass to dimensionless; keep it per kg
+        amount, unit = float(q.to("mg/kg").magnitude), "mg/kg"
+    else:
+        raise UnitError(f"dose in {text!r}: {q:~P} is not a mass (mg) or mass per body weight (mg/kg)")
+    duration = to_hours(m["over"], f"infusion duration in {text!r}") if m["over"] else 0.0
+    at = to_hours(m["at"] if m["at"] not in ("0", "+0", "-0") else "0 h", f"dose time in {text!r}") \
+        if m["at"] else 0.0
+    every, count = 0.0, 1
+    if m["every"]:
+        every = to_hours(m["every"], f"dosing interval in {text!r}")
+        try:
+            count = int(m["count"])
+        except ValueError:
+            raise RegimenError(f"number of doses {m['count']!r} in {text!r} is not a whole number") from None
+    return Dose(time_h=at, drug=drug, amount=amount, amount_unit=unit, route=route,
+                duration_h=duration, every_h=every, count=count)

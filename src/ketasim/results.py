@@ -1,0 +1,105 @@
+"""Result: the time course of one subject (or many) with units and provenance."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ketasim import __version__
+
+CONCENTRATION_COLUMNS = ("ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml",
+                         "naltrexone_ng_ml", "naltrexol_ng_ml")
+
+
+def _trapz(y: np.ndarray, t: np.ndarray) -> float:
+    return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(t))) if len(t) > 1 else 0.0
+
+
+def summarise_series(t: np.ndarray, y: np.ndarray, unit: str) -> dict:
+    i = int(np.argmax(y))
+    return {"cmax": float(y[i]), "tmax_h": float(t[i]), "auc": _trapz(y, t),
+            "unit": unit, "auc_unit": f"{unit}·h"}
+
+
+@dataclass
+class Result:
+    time_h: np.ndarray
+    outputs: dict[str, np.ndarray]              # column -> (n_time,) for one subject
+    units: dict[str, str]
+    regimen: object = None
+    parameters: object = None
+    covariates: object = None
+    states: np.ndarray | None = None
+    state_names: tuple[str, ...] = ()
+    inputs: list = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def single(cls, t, outputs, **kw):
+        from ketasim.models.model import OUTPUT_UNITS
+        units = {k: OUTPUT_UNITS.get(k, "") for k in outputs}
+        return cls(np.asarray(t), outputs, units, **kw)
+
+    # tables
+    def to_pandas(self, resolved: bool = False):
+        import pandas as pd
+
+        cols = {"id": np.zeros(len(self.time_h), dtype=np.int64), "time_h": self.time_h}
+        for k, v in self.outputs.items():
+            if not resolved and ("_S_" in k or "_R_" in k):
+                continue
+            cols[k] = v
+        return pd.DataFrame(cols)
+
+    def summary(self) -> dict:
+        s = {}
+        for k, v in self.outputs.items():
+            if "_S_" in k or "_R_" in k:
+                continue
+            s[k] = summarise_series(self.time_h, v, self.units.get(k, ""))
+        return s
+
+    def dosed_umol(self) -> float:
+        return float(sum(i.amount_umol for i in self.inputs))
+
+    def provenance(self) -> dict:
+        return {
+            "ketasim_version": __version__,
+            "regimen": self.regimen.to_text() if self.regimen is not None else [],
+            "parameter_sets": list(getattr(self.parameters, "sets", ())),
+            "parameter_hash": self.parameters.content_hash() if self.parameters is not None else None,
+            "covariates": vars(self.covariates) if self.covariates is not None else None,
+            "solver": "exact linear propagation (matrix exponential between events)",
+            "citations": self.parameters.citations if self.parameters is not None else [],
+            **self.meta,
+        }
+
+    def plot(self, path: str | os.PathLike | None = None, log: bool = False):
+        from ketasim.plotting import plot_timecourse
+
+        return plot_timecourse(self, path, log=log)
+
+    def write(self, out_dir: str | os.PathLike, log_plot: bool = False) -> Path:
+        """Write timecourse.parquet, summary.json and timecourse.png atomically: everything or nothing."""
+        out = Path(out_dir)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".ketasim-", dir=out.parent))
+        try:
+            self.to_pandas(resolved=True).to_parquet(tmp / "timecourse.parquet", index=False)
+            summary = {"summary": self.summary(), "provenance": self.provenance(), "warnings": self.warnings,
+                       "note": "Research software, not a dosing tool."}
+            (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+            self.plot(tmp / "timecourse.png", log=log_plot)
+            out.mkdir(parents=True, exist_ok=True)
+            for f in tmp.iterdir():
+                shutil.move(str(f), out / f.name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return out

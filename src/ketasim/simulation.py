@@ -1,0 +1,124 @@
+"""Simulation: model x parameters x regimen x subject -> Result. The one place layers are composed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ketasim.models.model import KetamineModel
+from ketasim.models.pk import Covariates
+from ketasim.parameters import ParameterSet, default_parameters
+from ketasim.regimens import Regimen, RegimenError, parse_dose
+from ketasim.results import Result
+from ketasim.solvers.linear import solve_linear
+from ketasim.units import UnitError, to_hours
+
+MAX_DURATION_H = 24 * 180.0  # half a year: beyond it no source says anything about the layers modelled
+
+
+class SimulationError(ValueError):
+    """Inputs that cannot be simulated as given."""
+
+
+def parse_duration(duration: str | float) -> float:
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool):
+        raise UnitError(f"duration {duration!r} has no unit; write e.g. '7 d' or '48 h'")
+    h = to_hours(duration, "duration")
+    if not math.isfinite(h) or h <= 0:
+        raise SimulationError(f"duration must be positive, got {duration!r}")
+    if h > MAX_DURATION_H:
+        raise SimulationError(f"duration {duration!r} exceeds the {MAX_DURATION_H / 24:g}-day limit")
+    return h
+
+
+def default_output_step(duration_h: float) -> float:
+    if duration_h <= 24:
+        return 1 / 60
+    if duration_h <= 24 * 7:
+        return 5 / 60
+    if duration_h <= 24 * 28:
+        return 0.25
+    return 1.0
+
+
+def output_grid(regimen: Regimen, duration_h: float, step_h: float | None = None,
+                fine_window_h: float = 4.0, fine_step_h: float = 1 / 60) -> np.ndarray:
+    """Uniform grid from the first dose (or 0) to `duration_h`, refined to 1 min for 4 h after each
+    dose start and infusion end, so peaks are not missed."""
+    step = step_h or default_output_step(duration_h)
+    t0 = min(0.0, regimen.first_time_h())
+    n = int(math.floor((duration_h - t0) / step + 1e-9))
+    pts = [t0 + step * np.arange(n + 1), np.array([duration_h])]
+    for d in regimen.realize():
+        for start in (d.time_h, d.time_h + d.duration_h):
+            if start <= duration_h:
+                end = min(start + fine_window_h, duration_h)
+                pts.append(np.arange(start, end + 1e-12, fine_step_h))
+    grid = np.unique(np.round(np.concatenate(pts), 10))
+    return grid[(grid >= t0) & (grid <= duration_h + 1e-12)]
+
+
+def as_regimen(doses) -> Regimen:
+    if isinstance(doses, Regimen):
+        return doses
+    if isinstance(doses, str):
+        return Regimen.from_text(doses)
+    if isinstance(doses, Sequence):
+        return Regimen(tuple(parse_dose(d) if isinstance(d, str) else d for d in doses))
+    raise RegimenError(f"cannot make a regimen from {type(doses).__name__}")
+
+
+@dataclass
+class Simulation:
+    """Compose a model, parameters and a regimen; `solve` one subject."""
+
+    regimen: Regimen
+    parameters: ParameterSet = field(default_factory=default_parameters)
+    model: KetamineModel = field(default_factory=KetamineModel)
+
+    def solve(self, duration: str = "7 d", covariates: Covariates | None = None,
+              output_step: str | None = None, eta=None) -> Result:
+        duration_h = parse_duration(duration)
+        cov = covariates or Covariates()
+        step = to_hours(output_step, "output step") if output_step else None
+        if step is not None and not (0 < step <= duration_h):
+            raise SimulationError(f"output step must be positive and at most the duration, got {output_step!r}")
+        self.regimen.check_validated_range(cov.weight_kg)
+        ind, A = self.model.compile_subject(self.parameters, cov, eta)
+        inputs = self.model.inputs(self.regimen, ind, cov.weight_kg)
+        t = output_grid(self.regimen, duration_h, step)
+        X = np.zeros((len(t), A.shape[0]))
+        index = self.model.index
+        for bname, idx in self.model.layout.blocks.items():
+            block_inputs = [i for i in inputs if index[i.state] in set(idx.tolist())]
+            if not block_inputs:
+                continue
+            sub_index = {self.model.layout.names[j]: k for k, j in enumerate(idx)}
+            X[:, idx] = solve_linear(A[np.ix_(idx, idx)], block_inputs, t, sub_index)
+        outputs = self.model.plasma_outputs(X, ind)
+        return Result.single(t, outputs, states=X, state_names=self.model.layout.names,
+                             regimen=self.regimen, parameters=self.parameters, covariates=cov,
+                             inputs=inputs)
+
+
+def simulate(doses, duration: str = "7 d", weight: str | float = 70.0, parameters: ParameterSet | None = None,
+             covariates: Covariates | None = None, output_step: str | None = None, **kwargs) -> Result:
+    """Simulate one typical subject.
+
+    >>> r = simulate("ketamine 0.5 mg/kg iv over 40 min", duration="1 d")
+    >>> round(r.summary()["ketamine_ng_ml"]["cmax"])  # doctest: +SKIP
+    """
+    if kwargs:
+        raise TypeError(f"unexpected arguments: {sorted(kwargs)}")
+    regimen = as_regimen(doses)
+    if covariates is None:
+        w = weight
+        if isinstance(w, str):
+            from ketasim.units import to_unit
+            w = to_unit(w, "kg", "body weight")
+        covariates = Covariates(weight_kg=float(w))
+    sim = Simulation(regimen, parameters or default_parameters())
+    return sim.solve(duration, covariates, output_step)

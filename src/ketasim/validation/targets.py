@@ -1,0 +1,236 @@
+"""Published numbers the model is compared with. Each target says whether it is *validation* (the model
+was not tuned to it) or *calibration* (a parameter was fitted to it, so agreement is by construction).
+
+Later layers add their targets to TARGETS with `register`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from ketasim.models.pk import Covariates, individual_pk
+from ketasim.parameters import default_parameters
+from ketasim.simulation import simulate
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    description: str
+    source: str
+    kind: str                      # "validation" or "calibration"
+    published: str                 # the published value, as text with unit
+    low: float
+    high: float
+    unit: str
+    compute: Callable[[], float]
+    layer: str = "PK"
+    note: str = ""
+
+    def evaluate(self) -> dict:
+        value = float(self.compute())
+        ok = self.low <= value <= self.high and math.isfinite(value)
+        return {"key": self.key, "layer": self.layer, "description": self.description, "source": self.source,
+                "kind": self.kind, "published": self.published, "accepted_range": [self.low, self.high],
+                "unit": self.unit, "model": value, "pass": bool(ok), "note": self.note}
+
+
+TARGETS: list[Target] = []
+
+
+def register(t: Target) -> Target:
+    TARGETS.append(t)
+    return t
+
+
+def _auc(r, col):
+    return float(np.trapezoid(r.outputs[col], r.time_h))
+
+
+def _terminal_half_life(r, col, t_from, t_to):
+    t, y = r.time_h, r.outputs[col]
+    m = (t >= t_from) & (t <= t_to) & (y > 0)
+    slope = np.polyfit(t[m], np.log(y[m]), 1)[0]
+    return math.log(2) / -slope
+
+
+def _typical_ind():
+    return individual_pk(default_parameters(), Covariates())
+
+
+def _cached(fn):
+    cache = {}
+
+    def wrapper():
+        if "v" not in cache:
+            cache["v"] = fn()
+        return cache["v"]
+    return wrapper
+
+
+_zarate = _cached(lambda: simulate("ketamine 0.5 mg/kg iv over 40 min", duration="1 d"))
+_hasan_iv = _cached(lambda: simulate("ketamine 5 mg iv over 30 min", duration="10 d", output_step="15 min"))
+_esk56 = _cached(lambda: simulate("esketamine 56 mg intranasal", duration="3 d"))
+_esk84 = _cached(lambda: simulate("esketamine 84 mg intranasal", duration="3 d"))
+_esk56_iv = _cached(lambda: simulate("esketamine 56 mg iv over 1 min", duration="3 d"))
+_ntx50 = _cached(lambda: simulate("naltrexone 50 mg oral", duration="4 d"))
+_oral40 = _cached(lambda: simulate("ketamine 40 mg oral", duration="10 d", output_step="15 min"))
+_iv40 = _cached(lambda: simulate("ketamine 40 mg iv over 1 min", duration="10 d", output_step="15 min"))
+_sl25 = _cached(lambda: simulate("ketamine 25 mg sublingual", duration="3 d"))
+_iv25 = _cached(lambda: simulate("ketamine 25 mg iv over 1 min", duration="3 d"))
+_icu = _cached(lambda: simulate("ketamine 86.4 mg/kg iv over 72 h", duration="72 h", output_step="1 h"))
+
+
+def _hasan_curve_fold_error() -> float:
+    """Median absolute log2 fold error of S- and R-ketamine against the digitised Hasan 2021 curve,
+    0.5-8 h (the README says the tail from 12 h on is unreliable)."""
+    import pandas as pd
+
+    path = resources.files("ketasim.validation") / "data" / "hasan2021_iv5mg_racemic.csv"
+    df = pd.read_csv(str(path))
+    df = df[(df.time_h >= 0.5) & (df.time_h <= 8.0)]
+    r = _hasan_iv()
+    errs = []
+    for analyte, col in (("S-ketamine", "ketamine_S_ng_ml"), ("R-ketamine", "ketamine_R_ng_ml")):
+        sub = df[df.analyte == analyte]
+        pred = np.interp(sub.time_h.to_numpy(), r.time_h, r.outputs[col])
+        errs += list(np.abs(np.log2(pred / sub.value.to_numpy())))
+    return float(np.median(errs))
+
+
+register(Target(
+    "zarate2006_cmax", "Racemic ketamine 0.5 mg/kg IV over 40 min, 70 kg: venous Cmax at end of infusion",
+    "Zanos2018 (Zarate2006)", "validation", "185 ng/mL (±25 %)", 185 * 0.75, 185 * 1.25, "ng/mL",
+    lambda: _zarate().summary()["ketamine_ng_ml"]["cmax"]))
+register(Target(
+    "zarate2006_tmax", "Same infusion: time of ketamine Cmax (end of infusion, 40 min)",
+    "Zanos2018 (Zarate2006)", "validation", "40 min", 38, 45, "min",
+    lambda: _zarate().summary()["ketamine_ng_ml"]["tmax_h"] * 60))
+register(Target(
+    "kamp2020_cl", "Racemic ketamine effective clearance at 70 kg (mean of S and R)",
+    "Kamp2020", "validation", "79 L/h (95 % CI 69-90)", 69, 90, "L/h",
+    lambda: 0.5 * (_typical_ind()["S.CL"] + _typical_ind()["R.CL"])))
+register(Target(
+    "kamp2020_vss", "Racemic ketamine volume of distribution at steady state, 70 kg (V1 + V2, mean of S and R)",
+    "Kamp2020", "validation", "252 L (95 % CI 200-304)", 200, 304, "L",
+    lambda: 0.5 * sum(_typical_ind()[f"{e}.{v}"] for e in "SR" for v in ("V1", "V2"))))
+register(Target(
+    "hasan2021_hnk_ratio_S", "2,6-HNK/ketamine AUC ratio, S, 5 mg racemate IV over 30 min",
+    "Hasan2021", "calibration", "1.7 ± 0.8", 0.9, 2.5, "ratio",
+    lambda: _auc(_hasan_iv(), "hnk_S_ng_ml") / _auc(_hasan_iv(), "ketamine_S_ng_ml"),
+    note="hnk.S_CL was fitted to this ratio"))
+register(Target(
+    "hasan2021_hnk_ratio_R", "2,6-HNK/ketamine AUC ratio, R, 5 mg racemate IV over 30 min",
+    "Hasan2021", "calibration", "3.1 ± 1.4", 1.7, 4.5, "ratio",
+    lambda: _auc(_hasan_iv(), "hnk_R_ng_ml") / _auc(_hasan_iv(), "ketamine_R_ng_ml"),
+    note="hnk.R_CL was fitted to this ratio"))
+register(Target(
+    "hasan2021_S_cmax", "S-ketamine Cmax, 5 mg racemate IV over 30 min",
+    "Hasan2021", "validation", "15.6 ± 4.5 ng/mL", 11.1, 20.1, "ng/mL",
+    lambda: float(np.max(_hasan_iv().outputs["ketamine_S_ng_ml"]))))
+register(Target(
+    "hasan2021_R_cmax", "R-ketamine Cmax, 5 mg racemate IV over 30 min",
+    "Hasan2021", "validation", "16.5 ± 4.9 ng/mL", 11.6, 21.4, "ng/mL",
+    lambda: float(np.max(_hasan_iv().outputs["ketamine_R_ng_ml"]))))
+register(Target(
+    "hasan2021_S_terminal_half_life", "S-ketamine terminal half-life after IV (log-linear fit 8-24 h)",
+    "Hasan2021", "validation", "5.2 ± 3.4 h", 1.8, 8.6, "h",
+    lambda: _terminal_half_life(_hasan_iv(), "ketamine_S_ng_ml", 8, 24),
+    note="two-compartment disposition has no slow third phase; long-sampling studies see one"))
+register(Target(
+    "hasan2021_curve", "S/R-ketamine time course 0.5-8 h vs digitised Hasan 2021 Fig 1: median |log2 fold error|",
+    "Hasan2021", "validation", "digitised means (shape check, ±20 %)", 0.0, math.log2(1.5), "log2 fold",
+    _hasan_curve_fold_error))
+register(Target(
+    "hasan2021_oral_F_S", "Oral availability of S-ketamine from a 40 mg racemic dose (AUC oral / AUC IV)",
+    "Hasan2021", "validation", "15 ± 8 % (prolonged-release tablet)", 0.07, 0.23, "fraction",
+    lambda: _auc(_oral40(), "ketamine_S_ng_ml") / _auc(_iv40(), "ketamine_S_ng_ml")))
+register(Target(
+    "hasan2021_oral_hnk_ratio_S", "2,6-HNK/ketamine AUC ratio after 40 mg oral, S",
+    "Hasan2021", "validation", "18 ± 11", 7, 29, "ratio",
+    lambda: _auc(_oral40(), "hnk_S_ng_ml") / _auc(_oral40(), "ketamine_S_ng_ml")))
+register(Target(
+    "fanta2015_oral_nk_ratio", "Norketamine/ketamine AUC ratio after oral S-ketamine (single dose ≈ steady state)",
+    "Fanta2015", "validation", "≈16.5", 16.5 / 1.5, 16.5 * 1.5, "ratio",
+    lambda: _auc(_oral40(), "norketamine_S_ng_ml") / _auc(_oral40(), "ketamine_S_ng_ml")))
+register(Target(
+    "perezruixo2021_esk56_cmax", "Esketamine 56 mg intranasal: esketamine Cmax (typical subject)",
+    "PerezRuixo2021", "validation", "72.5 ng/mL (model-predicted, Table 4)", 72.5 * 0.7, 72.5 * 1.35, "ng/mL",
+    lambda: _esk56().summary()["ketamine_ng_ml"]["cmax"],
+    note="model-vs-model: Perez-Ruixo's central volume is 192 L against 133 L here, so ketasim peaks higher"))
+register(Target(
+    "perezruixo2021_esk84_cmax", "Esketamine 84 mg intranasal: esketamine Cmax (typical subject)",
+    "PerezRuixo2021", "validation", "101 ng/mL (model-predicted, Table 4)", 101 * 0.7, 101 * 1.35, "ng/mL",
+    lambda: _esk84().summary()["ketamine_ng_ml"]["cmax"]))
+register(Target(
+    "label_esk56_tmax", "Esketamine 56 mg intranasal: Tmax after the last device",
+    "SpravatoLabel", "validation", "20-40 min", 20, 40, "min",
+    lambda: _esk56().summary()["ketamine_ng_ml"]["tmax_h"] * 60 - 5.0))
+register(Target(
+    "perezruixo2021_esk56_F", "Esketamine 56 mg intranasal: absolute bioavailability (AUC IN / AUC IV)",
+    "PerezRuixo2021", "validation", "54 % (pop-PK); label 48 %", 0.48, 0.54 * 1.05, "fraction",
+    lambda: _auc(_esk56(), "ketamine_ng_ml") / _auc(_esk56_iv(), "ketamine_ng_ml")))
+register(Target(
+    "perezruixo2021_noresk56_cmax", "Esketamine 56 mg intranasal: noresketamine Cmax",
+    "PerezRuixo2021", "validation", "119.7 ng/mL (model-predicted)", 119.7 * 0.7, 119.7 * 1.35, "ng/mL",
+    lambda: _esk56().summary()["norketamine_ng_ml"]["cmax"]))
+register(Target(
+    "label_esk_terminal_half_life", "Esketamine intranasal terminal half-life (log-linear 12-48 h)",
+    "SpravatoLabel", "validation", "7-12 h", 7, 12, "h",
+    lambda: _terminal_half_life(_esk56(), "ketamine_ng_ml", 12, 48),
+    note="two-compartment disposition has no slow third phase; see Hasan terminal half-life"))
+register(Target(
+    "rolan2014_sl_F", "Sublingual racemic ketamine 25 mg: absolute bioavailability",
+    "Rolan2014", "calibration", "29 % (90 % CI 27-31)", 0.27, 0.31, "fraction",
+    lambda: _auc(_sl25(), "ketamine_ng_ml") / _auc(_iv25(), "ketamine_ng_ml"),
+    note="route.sublingual_mucosal_fraction was fitted to this value"))
+register(Target(
+    "rolan2014_sl_tmax", "Sublingual racemic ketamine 25 mg: Tmax",
+    "Rolan2014", "validation", "0.75 h (0.25-1.0)", 0.25, 1.0, "h",
+    lambda: _sl25().summary()["ketamine_ng_ml"]["tmax_h"]))
+register(Target(
+    "icu_steady_state_ketamine", "Ketamine 1.2 mg/kg/h IV for 3 days (86.4 mg/kg over 72 h): plasma ketamine at 72 h",
+    "ICUAnalgosedation", "validation", "1.2 ± 0.3 µg/mL", 900, 1500, "ng/mL",
+    lambda: float(_icu().outputs["ketamine_ng_ml"][-1])))
+register(Target(
+    "icu_steady_state_norketamine", "Same infusion: plasma norketamine at 72 h",
+    "ICUAnalgosedation", "validation", "1.0 ± 0.6 µg/mL", 400, 1600, "ng/mL",
+    lambda: float(_icu().outputs["norketamine_ng_ml"][-1])))
+register(Target(
+    "icu_steady_state_dhnk", "Same infusion: plasma DHNK at 72 h",
+    "ICUAnalgosedation", "calibration", "2.6 ± 1.0 µg/mL", 1600, 3600, "ng/mL",
+    lambda: float(_icu().outputs["dhnk_ng_ml"][-1]),
+    note="dhnk.CL was fitted to the steady-state DHNK/ketamine ratio"))
+register(Target(
+    "fachinfo_ntx_cmax", "Naltrexone 50 mg oral: naltrexone Cmax",
+    "NaltrexoneFachinfo", "calibration", "13.3 ng/mL", 13.3 * 0.8, 13.3 * 1.2, "ng/mL",
+    lambda: _ntx50().summary()["naltrexone_ng_ml"]["cmax"], note="naltrexone.F fitted"))
+register(Target(
+    "fachinfo_ntx_tmax", "Naltrexone 50 mg oral: naltrexone Tmax",
+    "NaltrexoneFachinfo", "calibration", "≈1 h", 0.5, 1.5, "h",
+    lambda: _ntx50().summary()["naltrexone_ng_ml"]["tmax_h"], note="naltrexone.ka fitted"))
+register(Target(
+    "fachinfo_nxl_cmax", "Naltrexone 50 mg oral: 6β-naltrexol Cmax",
+    "NaltrexoneFachinfo", "calibration", "108 ng/mL", 108 * 0.8, 108 * 1.2, "ng/mL",
+    lambda: _ntx50().summary()["naltrexol_ng_ml"]["cmax"], note="naltrexol.fm fitted"))
+register(Target(
+    "verebey1976_nxl_tmax", "Naltrexone oral: 6β-naltrexol Tmax",
+    "NaltrexoneFachinfo", "validation", "1 h (Fachinfo) - 2 h (Verebey 1976)", 0.75, 2.5, "h",
+    lambda: _ntx50().summary()["naltrexol_ng_ml"]["tmax_h"]))
+register(Target(
+    "label_ntx_half_life", "Naltrexone terminal half-life (log-linear 6-24 h)",
+    "ReViaLabel", "validation", "≈4 h (2.7-10)", 2.7, 10, "h",
+    lambda: _terminal_half_life(_ntx50(), "naltrexone_ng_ml", 6, 24)))
+register(Target(
+    "label_nxl_half_life", "6β-naltrexol terminal half-life (log-linear 24-72 h)",
+    "ReViaLabel", "validation", "≈13 h (12-18)", 12, 18, "h",
+    lambda: _terminal_half_life(_ntx50(), "naltrexol_ng_ml", 24, 72)))
+
+
+def run_validation(layers: set[str] | None = None) -> list[dict]:
+    return [t.evaluate() for t in TARGETS if layers is None or t.layer in layers]
