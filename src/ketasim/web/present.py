@@ -1,0 +1,126 @@
+"""Turn a `Result` into the JSON the dashboard draws: columns grouped into layers by name, and for a
+population the median with a 5-95 % band per time point (a display summary, not a model calculation)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+# Layers in drawing order; a column goes to the first layer whose pattern matches its name, so new
+# outputs of the package show up without touching this file.
+LAYERS: tuple[tuple[str, str, re.Pattern], ...] = (
+    ("concentrations", "Plasma concentrations", re.compile(r".*_ng_ml$")),
+    ("occupancy", "Receptor occupancy", re.compile(r".*_occupancy$")),
+    ("effects", "Immediate effects", re.compile(r"^(cadss|euphoria|drug_liking|liking|psychotomimetic|bprs)"
+                                                r"(_.*)?$")),
+    ("mood", "Mood (depression scales)", re.compile(r"^(madrs|hamd\d*|bdi|qids)(_.*)?$")),
+    ("mediators", "Mediators (signalling states)", re.compile(r"^(plasticity|tolerance|.*_signal|.*_state)$")),
+    ("other", "Other outputs", re.compile(r".*")),
+)
+# Layers the page always shows (with a note where this version has no output of that layer yet).
+CORE_LAYERS = ("concentrations", "occupancy", "effects", "mood")
+_HIDDEN = re.compile(r"(^id$|^time_h$|_[SR]_)")
+
+
+def layer_of(column: str) -> str:
+    for key, _title, pat in LAYERS:
+        if pat.match(column):
+            return key
+    return "other"
+
+
+def layers_for(columns) -> list[dict]:
+    out = []
+    for key, title, _pat in LAYERS:
+        cols = [c for c in columns if layer_of(c) == key]
+        if cols or key in CORE_LAYERS:
+            out.append({"key": key, "title": title, "columns": cols})
+    return out
+
+
+def _clean(values) -> list[float | None]:
+    """Floats for JSON: NaN and infinities become null."""
+    arr = np.asarray(values, dtype=float)
+    return [float(v) if math.isfinite(v) else None for v in arr.tolist()]
+
+
+def _clean_obj(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean_obj(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean_obj(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)
+
+
+def _population(df, columns, time_col="time_h"):
+    """(time, {col: (median, p05, p95)}) for a frame with several subject ids."""
+    df = df.sort_values(["id", time_col], kind="stable")
+    ids = df["id"].to_numpy()
+    n_ids = len(np.unique(ids))
+    t_all = df[time_col].to_numpy(dtype=float)
+    n_t = len(t_all) // n_ids if n_ids else 0
+    same_grid = n_ids * n_t == len(df) and n_t > 0 and np.allclose(
+        t_all.reshape(n_ids, n_t), t_all[:n_t][None, :], equal_nan=True)
+    out = {}
+    if same_grid:
+        t = t_all[:n_t]
+        for c in columns:
+            m = df[c].to_numpy(dtype=float).reshape(n_ids, n_t)
+            with np.errstate(all="ignore"):
+                q = np.nanquantile(m, [0.5, 0.05, 0.95], axis=0) if np.isfinite(m).any() else \
+                    np.full((3, n_t), np.nan)
+            out[c] = (q[0], q[1], q[2])
+        return t, out
+    g = df.groupby(time_col)[list(columns)]
+    q = {p: g.quantile(p) for p in (0.5, 0.05, 0.95)}
+    t = q[0.5].index.to_numpy(dtype=float)
+    for c in columns:
+        out[c] = (q[0.5][c].to_numpy(), q[0.05][c].to_numpy(), q[0.95][c].to_numpy())
+    return t, out
+
+
+def result_to_json(result, doses: list[str], duration_h: float, name: str) -> dict:
+    df = result.to_pandas()
+    columns = [c for c in df.columns if not _HIDDEN.search(c)]
+    units = dict(getattr(result, "units", {}) or {})
+    n_ids = int(df["id"].nunique()) if "id" in df.columns and len(df) else 1
+    series: dict[str, dict] = {}
+    if n_ids > 1:
+        t, qs = _population(df, columns)
+        for c in columns:
+            med, lo, hi = qs[c]
+            series[c] = {"unit": units.get(c, ""), "layer": layer_of(c), "median": _clean(med),
+                         "p05": _clean(lo), "p95": _clean(hi)}
+    else:
+        t = df["time_h"].to_numpy(dtype=float)
+        for c in columns:
+            series[c] = {"unit": units.get(c, ""), "layer": layer_of(c), "median": _clean(df[c].to_numpy()),
+                         "p05": None, "p95": None}
+    try:
+        summary = result.summary()
+    except Exception:  # noqa: BLE001 - a summary that fails must not hide the time course
+        summary = {}
+    return {
+        "name": name,
+        "doses": list(doses),
+        "duration_h": float(duration_h),
+        "n_subjects": n_ids,
+        "time_h": _clean(t),
+        "layers": layers_for(columns),
+        "series": series,
+        "summary": _clean_obj({k: v for k, v in summary.items() if not _HIDDEN.search(k)}),
+        "warnings": [str(w) for w in (getattr(result, "warnings", None) or [])],
+        "note": "Research software, not dosing advice.",
+    }

@@ -1,0 +1,291 @@
+"""Request and response models of the web API, with the limits that keep one request small.
+
+Requests are checked here (bounds, units, known names) and turned into the package's own
+`ScenarioConfig`; nothing here computes anything about the body.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ketasim.io.schemas import ScenarioConfig, SubjectConfig
+from ketasim.regimens import _regimen as regimen_text
+from ketasim.units import to_hours
+
+# ---------------------------------------------------------------------------------------------------
+# Limits. Work is measured in subject-days (subjects x simulated days).
+MAX_DURATION_D = 90.0
+MAX_SUBJECTS = 500
+MAX_DOSES = 10            # dose lines per scenario
+MAX_REPEATS = 100         # doses in one 'every ... for N doses' series
+MAX_AMOUNT = 5000.0       # mg (or mg/kg); the package has its own, tighter, per-drug hard limits
+MAX_OFFSET_D = 30.0       # |at| for a dose
+SYNC_WORK_CAP = 100.0     # subject-days answered inline by POST /api/simulate
+JOB_WORK_CAP = 1000.0     # subject-days for one background job
+MAX_NAME = 80
+
+_IDENT = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+_TIME_TEXT = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?\s*[A-Za-z_]{1,20}\s*$")
+
+
+def _hours(text: str, what: str) -> float:
+    """A time text ('40 min', '-45 min', '3.5 d') in hours; a readable ValueError otherwise.
+
+    The text must look like NUMBER UNIT before it reaches the unit parser (which would evaluate
+    arbitrary arithmetic such as '9**9**9 h')."""
+    if not _TIME_TEXT.match(text):
+        raise ValueError(f"{what}: {text!r} is not a number with a time unit, e.g. '40 min', '2 h' or '7 d'")
+    try:
+        h = to_hours(text, what)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unit parser errors are input errors
+        raise ValueError(f"{what}: cannot read {text!r} ({type(exc).__name__})") from None
+    if not math.isfinite(h):
+        raise ValueError(f"{what} must be finite, got {text!r}")
+    return h
+
+
+class DoseIn(BaseModel):
+    """One dose line: `DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses]`."""
+
+    model_config = ConfigDict(extra="forbid")
+    drug: str = Field(..., max_length=40, description="ketamine, esketamine, arketamine, naltrexone, ...",
+                      examples=["ketamine"])
+    amount: float = Field(..., gt=0, le=MAX_AMOUNT, description="dose amount in `unit`", examples=[0.5])
+    unit: Literal["mg", "mg/kg"] = Field("mg", description="mg, or mg per kg body weight")
+    route: str = Field(..., max_length=20, description="iv, im, intranasal, oral, sublingual",
+                       examples=["iv"])
+    over: str | None = Field(None, max_length=40, description="infusion duration (iv only), e.g. '40 min'")
+    at: str | None = Field(None, max_length=40, description="time of (first) dose, e.g. '-45 min'")
+    every: str | None = Field(None, max_length=40, description="interval between repeats, e.g. '3.5 d'")
+    count: int = Field(1, ge=1, le=MAX_REPEATS, description="number of doses in the series")
+
+    @field_validator("drug")
+    @classmethod
+    def _drug(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in regimen_text.DRUGS:
+            raise ValueError(f"unknown drug {v!r}; known: {', '.join(regimen_text.DRUGS)}")
+        return v
+
+    @field_validator("route")
+    @classmethod
+    def _route(cls, v: str) -> str:
+        v = v.strip().lower()
+        v = regimen_text.ROUTE_ALIASES.get(v, v)
+        if v not in regimen_text.ROUTES:
+            raise ValueError(f"unknown route {v!r}; known: {', '.join(regimen_text.ROUTES)}")
+        return v
+
+    @field_validator("over", "at", "every", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v):
+        if isinstance(v, str) and not v.strip():
+            return None
+        return v
+
+    @field_validator("over")
+    @classmethod
+    def _over(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        h = _hours(v, "infusion duration")
+        if h < 0 or h > 24 * 14:
+            raise ValueError(f"infusion duration must be 0-14 d, got {v!r}")
+        return v.strip()
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        h = _hours(v, "dose time")
+        if abs(h) > 24 * MAX_OFFSET_D:
+            raise ValueError(f"dose time must lie within {MAX_OFFSET_D:g} d of time 0, got {v!r}")
+        return v.strip()
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        h = _hours(v, "dosing interval")
+        if not 0.25 <= h <= 24 * MAX_DURATION_D:
+            raise ValueError(f"dosing interval must be 15 min to {MAX_DURATION_D:g} d, got {v!r}")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _series(self):
+        if self.count > 1 and self.every is None:
+            raise ValueError("repeated doses need an interval ('every'), e.g. every '3.5 d'")
+        return self
+
+    def to_text(self) -> str:
+        parts = [self.drug, f"{self.amount:.10g}", self.unit, self.route]
+        if self.over is not None:
+            parts += ["over", self.over]
+        if self.at is not None:
+            parts += ["at", self.at]
+        if self.count > 1:
+            parts += ["every", self.every, "for", str(self.count), "doses"]
+        return " ".join(parts)
+
+
+_SEXES = SubjectConfig.model_fields["sex"].annotation
+_CYP = SubjectConfig.model_fields["cyp2b6"].annotation
+
+
+class ScenarioIn(BaseModel):
+    """A scenario as the dashboard sends it; `to_config()` gives the package's ScenarioConfig."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("scenario", max_length=MAX_NAME)
+    doses: list[DoseIn] = Field(..., min_length=1, max_length=MAX_DOSES)
+    duration: str = Field("7 d", max_length=40, description=f"simulated time, at most {MAX_DURATION_D:g} d",
+                          examples=["7 d", "48 h"])
+    weight_kg: float = Field(70.0, ge=20, le=250, description="body weight, kg")
+    age_years: float = Field(40.0, ge=12, le=100, description="age, years")
+    sex: _SEXES = "unspecified"  # type: ignore[valid-type]
+    cyp2b6: _CYP = "*1/*1"  # type: ignore[valid-type]
+    hypothesis: str | None = Field(None, pattern=_IDENT, description="mechanism hypothesis (GET /api/options)")
+    opioid_source: str | None = Field(None, pattern=_IDENT, description="what drives MOR signalling")
+    subjects: int = Field(1, ge=1, le=MAX_SUBJECTS, description="virtual subjects (population bands if > 1)")
+    seed: int = Field(1, ge=0, le=2**31 - 1)
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        h = _hours(v, "duration")
+        if h <= 0:
+            raise ValueError(f"duration must be positive, got {v!r}")
+        if h > 24 * MAX_DURATION_D + 1e-9:
+            raise ValueError(f"duration {v!r} exceeds the {MAX_DURATION_D:g}-day limit of the web API")
+        return v.strip()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        v = re.sub(r"[\x00-\x1f\x7f]", "", v).strip()
+        return v or "scenario"
+
+    def duration_days(self) -> float:
+        return _hours(self.duration, "duration") / 24.0
+
+    def work(self) -> float:
+        """Subject-days this request asks for."""
+        return self.subjects * self.duration_days()
+
+    def to_config(self) -> ScenarioConfig:
+        """The package's ScenarioConfig; fields it does not (yet) know are checked, not passed."""
+        from ketasim.web.options import check_choice, supports
+
+        kw: dict[str, Any] = dict(
+            name=self.name, doses=[d.to_text() for d in self.doses], duration=self.duration,
+            subject={"weight": f"{self.weight_kg:.10g} kg", "age": f"{self.age_years:.10g} yr",
+                     "sex": self.sex, "cyp2b6": self.cyp2b6},
+            seed=self.seed,
+        )
+        if self.hypothesis is not None:
+            check_choice("hypothesis", self.hypothesis)
+            if supports("hypothesis"):
+                kw["hypothesis"] = self.hypothesis
+        if self.opioid_source is not None:
+            check_choice("opioid_source", self.opioid_source)
+            if supports("opioid_source"):
+                kw["opioid_source"] = self.opioid_source
+        if supports("subjects"):
+            kw["subjects"] = self.subjects
+        elif self.subjects > 1:
+            raise WebInputError("this version of ketasim simulates one typical subject; "
+                                "population runs (subjects > 1) are not available yet")
+        try:
+            return ScenarioConfig.model_validate(kw)
+        except ValidationError as exc:
+            from ketasim.io.schemas import format_validation_error
+
+            raise WebInputError(format_validation_error(exc)) from None
+
+
+class WebInputError(ValueError):
+    """A request that is well-formed but cannot be served as asked (answered with 422)."""
+
+
+class JobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scenario: ScenarioIn
+
+
+# --- responses -------------------------------------------------------------------------------------
+class ErrorOut(BaseModel):
+    detail: str = Field(..., description="what is wrong, in words a person can act on")
+    errors: list[dict[str, Any]] = Field(default_factory=list, description="one entry per offending field")
+
+
+class Series(BaseModel):
+    unit: str
+    layer: str
+    median: list[float | None]
+    p05: list[float | None] | None = None
+    p95: list[float | None] | None = None
+
+
+class Layer(BaseModel):
+    key: str
+    title: str
+    columns: list[str]
+
+
+class SimulationOut(BaseModel):
+    name: str
+    doses: list[str]
+    duration_h: float
+    n_subjects: int
+    time_h: list[float]
+    layers: list[Layer]
+    series: dict[str, Series]
+    summary: dict[str, Any]
+    warnings: list[str]
+    note: str = "Research software, not dosing advice."
+
+
+class JobOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    progress: float = Field(..., ge=0, le=1)
+    message: str = ""
+    work: float = Field(..., description="subject-days")
+    result: SimulationOut | None = None
+    error: str | None = None
+
+
+class ParameterOut(BaseModel):
+    key: str
+    value: float | None
+    unit: str
+    source: str
+    evidence: str
+    low: float | None
+    high: float | None
+    description: str
+    citation: str | None = None
+
+
+class OptionsOut(BaseModel):
+    drugs: list[str]
+    routes: list[str]
+    drug_routes: dict[str, list[str]]
+    units: list[str]
+    sexes: list[str]
+    cyp2b6: list[str]
+    hypotheses: list[str]
+    default_hypothesis: str
+    opioid_sources: list[str]
+    supports: dict[str, bool]
+    limits: dict[str, float]

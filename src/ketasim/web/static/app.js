@@ -1,0 +1,490 @@
+/* ketasim dashboard. Dependency-free apart from plotly.js (served by the app from the plotly wheel). */
+"use strict";
+
+const KS = {
+  options: null,
+  results: {},          // scenario letter -> SimulationOut
+  syncing: false,
+};
+
+const PRESETS = {
+  clinical: {label: "Clinical infusion: ketamine 0.5 mg/kg iv over 40 min",
+             drug: "ketamine", amount: 0.5, unit: "mg/kg", route: "iv", over: 40},
+  clinical_ntx: {label: "Clinical infusion + naltrexone 50 mg oral 45 min before",
+                 drug: "ketamine", amount: 0.5, unit: "mg/kg", route: "iv", over: 40, ntx: true},
+  esketamine: {label: "Esketamine 56 mg intranasal, twice weekly for 4 weeks",
+               drug: "esketamine", amount: 56, unit: "mg", route: "intranasal", over: 0, every: 3.5,
+               everyUnit: "d", count: 8, duration: 28},
+  recreational: {label: "Recreational: ketamine 100 mg intranasal",
+                 drug: "ketamine", amount: 100, unit: "mg", route: "intranasal", over: 0},
+};
+
+const COLORS = ["#2b6cb0", "#c05621", "#2f855a", "#b83280", "#6b46c1", "#975a16", "#2c7a7b", "#c53030",
+                "#4a5568", "#805ad5"];
+
+/* ---------- small DOM helpers ---------- */
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "text") e.textContent = v;
+    else if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+function $(sel, root) { return (root || document).querySelector(sel); }
+function field(scn, name) { return document.getElementById(`${scn}-${name}`); }
+function num(scn, name) { return parseFloat(field(scn, name).value); }
+function options(values, selected, labels) {
+  return values.map((v, i) => el("option", {value: v, selected: v === selected, text: labels ? labels[i] : v}));
+}
+function labelled(text, input, cls) { return el("label", {class: cls || null}, cls === "inline" ? input : text,
+                                                 cls === "inline" ? text : input); }
+function fmt(x) {
+  if (x === null || x === undefined || !isFinite(x)) return "–";
+  const a = Math.abs(x);
+  if (a !== 0 && (a < 1e-3 || a >= 1e5)) return x.toExponential(3);
+  return Number(x.toPrecision(4)).toString();
+}
+
+/* ---------- API ---------- */
+async function api(path, init) {
+  const r = await fetch(path, init);
+  let body = null;
+  try { body = await r.json(); } catch (e) { body = null; }
+  if (!r.ok) {
+    const msg = body && body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail))
+                                    : `${r.status} ${r.statusText}`;
+    const err = new Error(msg); err.status = r.status; throw err;
+  }
+  return body;
+}
+
+/* ---------- scenario forms ---------- */
+function buildForm(scn) {
+  const o = KS.options;
+  const form = document.getElementById(`form-${scn}`);
+  form.replaceChildren();
+  const id = (n) => `${scn}-${n}`;
+  const presetSel = el("select", {id: id("preset")},
+    el("option", {value: "", text: "— preset —"}),
+    ...Object.entries(PRESETS).map(([k, p]) => el("option", {value: k, text: p.label})));
+  presetSel.addEventListener("change", () => { if (presetSel.value) applyPreset(scn, PRESETS[presetSel.value]); });
+
+  const drug = el("select", {id: id("drug")}, ...options(o.drugs.filter((d) => d !== "naltrexone"), "ketamine"));
+  const route = el("select", {id: id("route")});
+  const refreshRoutes = () => {
+    const cur = route.value || "iv";
+    const rs = o.drug_routes[drug.value] || o.routes;
+    route.replaceChildren(...options(rs, rs.includes(cur) ? cur : rs[0]));
+    field(scn, "over").disabled = route.value !== "iv";
+  };
+  drug.addEventListener("change", refreshRoutes);
+  route.addEventListener("change", () => { field(scn, "over").disabled = route.value !== "iv"; });
+
+  const hyp = el("select", {id: id("hypothesis")}, ...options(o.hypotheses, o.default_hypothesis));
+  const src = el("select", {id: id("opioid_source")}, ...options(o.opioid_sources, o.opioid_sources[0]));
+  const maxSubj = o.limits.max_subjects;
+
+  form.append(
+    el("h2", {text: `Scenario ${scn}`}),
+    el("fieldset", {},
+      el("legend", {text: "Scenario"}),
+      labelled("name", el("input", {type: "text", id: id("name"), value: scn === "A" ? "scenario A" : "scenario B",
+                                    maxlength: 80})),
+      labelled("preset", presetSel)),
+    el("fieldset", {},
+      el("legend", {text: "Dose"}),
+      labelled("drug", drug),
+      labelled("dose", el("input", {type: "number", id: id("amount"), value: 0.5, min: 0, step: "any"})),
+      labelled("unit", el("select", {id: id("unit")}, ...options(o.units, "mg/kg"))),
+      labelled("route", route),
+      labelled("infusion over (min)", el("input", {type: "number", id: id("over"), value: 40, min: 0, step: "any"})),
+      labelled("repeat every", el("input", {type: "number", id: id("every"), value: "", min: 0, step: "any",
+                                            placeholder: "none"})),
+      labelled("interval unit", el("select", {id: id("everyUnit")}, ...options(["h", "d"], "d"))),
+      labelled("for (doses)", el("input", {type: "number", id: id("count"), value: 1, min: 1,
+                                           max: o.limits.max_repeats, step: 1}))),
+    el("fieldset", {},
+      el("legend", {text: "Pretreatment"}),
+      labelled(" naltrexone", el("input", {type: "checkbox", id: id("ntx")}), "inline"),
+      labelled("naltrexone dose (mg, oral)", el("input", {type: "number", id: id("ntxAmount"), value: 50, min: 0,
+                                                          step: "any"})),
+      labelled("given before ketamine (min)", el("input", {type: "number", id: id("ntxBefore"), value: 45,
+                                                           step: "any"}))),
+    el("fieldset", {},
+      el("legend", {text: "Subject, model and run"}),
+      labelled("body weight (kg)", el("input", {type: "number", id: id("weight"), value: 70,
+                                                min: o.limits.min_weight_kg, max: o.limits.max_weight_kg,
+                                                step: "any"})),
+      labelled("duration", el("input", {type: "number", id: id("duration"), value: 7, min: 0, step: "any"})),
+      labelled("duration unit", el("select", {id: id("durationUnit")}, ...options(["h", "d"], "d"))),
+      labelled("hypothesis", hyp),
+      o.opioid_sources.length ? labelled("opioid source", src) : null,
+      labelled(`subjects (population${maxSubj <= 1 ? " runs not in this version" : ", max " + maxSubj})`,
+               el("input", {type: "number", id: id("subjects"), value: 1, min: 1, max: maxSubj, step: 1,
+                            disabled: maxSubj <= 1}))),
+  );
+  refreshRoutes();
+}
+
+function applyPreset(scn, p) {
+  field(scn, "drug").value = p.drug;
+  field(scn, "drug").dispatchEvent(new Event("change"));
+  field(scn, "amount").value = p.amount;
+  field(scn, "unit").value = p.unit;
+  field(scn, "route").value = p.route;
+  field(scn, "route").dispatchEvent(new Event("change"));
+  field(scn, "over").value = p.over || 0;
+  field(scn, "every").value = p.every || "";
+  field(scn, "everyUnit").value = p.everyUnit || "d";
+  field(scn, "count").value = p.count || 1;
+  field(scn, "ntx").checked = !!p.ntx;
+  field(scn, "duration").value = p.duration || 7;
+  field(scn, "durationUnit").value = "d";
+  field(scn, "name").value = p.label.split(":")[0].slice(0, 80);
+}
+
+/* The request body of POST /api/simulate for one scenario form. */
+function scenarioRequest(scn) {
+  const route = field(scn, "route").value;
+  const dose = {drug: field(scn, "drug").value, amount: num(scn, "amount"), unit: field(scn, "unit").value, route};
+  const over = num(scn, "over");
+  if (route === "iv" && over > 0) dose.over = `${over} min`;
+  const every = num(scn, "every"), count = parseInt(field(scn, "count").value || "1", 10);
+  if (count > 1) { dose.count = count; dose.every = `${isFinite(every) ? every : ""} ${field(scn, "everyUnit").value}`; }
+  const doses = [dose];
+  if (field(scn, "ntx").checked) {
+    doses.push({drug: "naltrexone", amount: num(scn, "ntxAmount"), unit: "mg", route: "oral",
+                at: `${-num(scn, "ntxBefore")} min`});
+  }
+  const req = {
+    name: field(scn, "name").value || `scenario ${scn}`,
+    doses,
+    duration: `${num(scn, "duration")} ${field(scn, "durationUnit").value}`,
+    weight_kg: num(scn, "weight"),
+    subjects: parseInt(field(scn, "subjects").value || "1", 10),
+  };
+  if (KS.options.supports.hypothesis) req.hypothesis = field(scn, "hypothesis").value;
+  const src = field(scn, "opioid_source");
+  if (src && KS.options.supports.opioid_source) req.opioid_source = src.value;
+  return req;
+}
+
+function workOf(req) {
+  const m = /^\s*([-+0-9.eE]+)\s*(h|d)\s*$/.exec(req.duration);
+  const days = m ? parseFloat(m[1]) / (m[2] === "d" ? 1 : 24) : 0;
+  return days * (req.subjects || 1);
+}
+
+/* ---------- running ---------- */
+function setStatus(state, text) {
+  const s = $("#status");
+  s.dataset.state = state;
+  s.textContent = text;
+}
+function showError(msg) {
+  const e = $("#error");
+  if (!msg) { e.hidden = true; e.textContent = ""; return; }
+  e.hidden = false; e.textContent = msg;
+}
+
+async function runOne(scn) {
+  const req = scenarioRequest(scn);
+  const body = JSON.stringify(req);
+  const headers = {"Content-Type": "application/json"};
+  if (workOf(req) <= KS.options.limits.sync_work_cap_subject_days) {
+    return api("/api/simulate", {method: "POST", headers, body});
+  }
+  // heavier run: background job with progress
+  const job = await api("/api/jobs", {method: "POST", headers, body: JSON.stringify({scenario: req})});
+  const bar = $("#progress");
+  bar.hidden = false;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 400));
+    const j = await api(`/api/jobs/${job.id}`);
+    bar.value = j.progress;
+    setStatus("running", `scenario ${scn}: ${j.status} (${Math.round(j.progress * 100)} %) ${j.message || ""}`);
+    if (j.status === "done") { bar.hidden = true; return j.result; }
+    if (j.status === "failed" || j.status === "cancelled") { bar.hidden = true; throw new Error(j.error || j.status); }
+  }
+}
+
+async function run() {
+  const btn = $("#run");
+  btn.disabled = true;
+  showError(null);
+  setStatus("running", "simulating…");
+  const letters = document.body.classList.contains("compare") ? ["A", "B"] : ["A"];
+  const t0 = performance.now();
+  try {
+    const results = {};
+    for (const scn of letters) results[scn] = await runOne(scn);
+    KS.results = results;
+    render();
+    setStatus("done", `done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  } catch (e) {
+    showError(e.message);
+    setStatus("error", "failed");
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+/* ---------- charts ---------- */
+function xScale() {
+  const maxH = Math.max(...Object.values(KS.results).map((r) => r.duration_h));
+  const win = $("#window-select").value;
+  const days = win === "all" && maxH > 72;
+  return {div: days ? 24 : 1, title: days ? "time (d)" : "time (h)", win};
+}
+
+function layerUnion() {
+  const seen = new Map();
+  for (const r of Object.values(KS.results)) {
+    for (const L of r.layers) {
+      if (!seen.has(L.key)) seen.set(L.key, {key: L.key, title: L.title, columns: []});
+      const s = seen.get(L.key);
+      for (const c of L.columns) if (!s.columns.includes(c)) s.columns.push(c);
+    }
+  }
+  return [...seen.values()];
+}
+
+function prettyName(col) {
+  return col.replace(/_ng_ml$/, "").replace(/_occupancy$/, " occupancy").replace(/_/g, " ");
+}
+
+function tracesFor(res, layer, xs) {
+  const traces = [];
+  layer.columns.forEach((col, i) => {
+    const s = res.series[col];
+    if (!s) return;
+    const color = COLORS[i % COLORS.length];
+    if (s.p05 && s.p95) {
+      traces.push({x: xs, y: s.p95, mode: "lines", line: {width: 0, color}, hoverinfo: "skip",
+                   showlegend: false, name: `${col} p95`, legendgroup: col});
+      traces.push({x: xs, y: s.p05, mode: "lines", line: {width: 0, color}, fill: "tonexty",
+                   fillcolor: color + "33", hoverinfo: "skip", showlegend: false, name: `${col} p05`,
+                   legendgroup: col});
+    }
+    traces.push({x: xs, y: s.median, mode: "lines", line: {width: 2, color}, legendgroup: col,
+                 name: prettyName(col) + (s.p05 ? " (median, 5–95 %)" : ""),
+                 meta: col, hovertemplate: `%{y:.4g} ${s.unit}<extra>${prettyName(col)}</extra>`});
+  });
+  return traces;
+}
+
+function yRange(layer) {
+  if (layer.key === "occupancy") return [0, 1];
+  let hi = 0;
+  for (const r of Object.values(KS.results)) {
+    for (const c of layer.columns) {
+      const s = r.series[c];
+      if (!s) continue;
+      for (const v of (s.p95 || s.median)) if (v !== null && v > hi) hi = v;
+    }
+  }
+  return hi > 0 ? [0, hi * 1.05] : null;
+}
+
+function render() {
+  const charts = $("#charts");
+  charts.replaceChildren();
+  const letters = Object.keys(KS.results);
+  const x = xScale();
+  const layers = layerUnion();
+  const logConc = $("#log-toggle").checked;
+  const xmax = x.win === "all" ? Math.max(...letters.map((l) => KS.results[l].duration_h)) / x.div : parseFloat(x.win);
+  const xmin = Math.min(...letters.map((l) => (KS.results[l].time_h[0] || 0))) / x.div;
+
+  layers.forEach((layer, li) => {
+    const row = el("div", {class: "layer-row", "data-layer": layer.key}, el("h3", {text: layer.title}));
+    const cells = el("div", {class: "cells"});
+    row.append(cells);
+    charts.append(row);
+    if (!layer.columns.length) {
+      cells.append(el("p", {class: "empty", text: "No output of this layer in this version of ketasim yet."}));
+      return;
+    }
+    const units = [...new Set(layer.columns.map((c) => (KS.results[letters[0]].series[c] || {}).unit).filter(Boolean))];
+    const isLog = logConc && layer.key === "concentrations";
+    const yr = isLog ? null : yRange(layer);
+    for (const scn of letters) {
+      const res = KS.results[scn];
+      const xs = res.time_h.map((t) => t / x.div);
+      const div = el("div", {class: "chart", id: `chart-${layer.key}-${scn}`, "data-layer": layer.key,
+                             "data-scenario": scn});
+      const csvBtn = el("button", {type: "button", class: "small", "data-action": "csv", text: "CSV",
+                                   onclick: () => downloadCsv(scn, layer)});
+      const pngBtn = el("button", {type: "button", class: "small", "data-action": "png", text: "PNG",
+                                   onclick: () => Plotly.downloadImage(div, {format: "png", width: 1000, height: 320,
+                                     filename: fileStem(res, layer)})});
+      const caption = el("div", {class: "caption"},
+        el("span", {text: letters.length > 1 ? `${scn}: ${res.name}` : res.name}),
+        el("span", {text: res.n_subjects > 1 ? `${res.n_subjects} subjects` : "typical subject"}),
+        pngBtn, csvBtn);
+      cells.append(el("div", {class: "cell"}, caption, div));
+      const layout = {
+        margin: {l: 60, r: 10, t: 8, b: li === layers.length - 1 ? 40 : 28},
+        height: 240,
+        xaxis: {title: {text: x.title}, range: [xmin, xmax], zeroline: false},
+        yaxis: {title: {text: units.length === 1 ? units[0] : ""}, type: isLog ? "log" : "linear",
+                range: yr || undefined, autorange: yr ? false : true, rangemode: "tozero"},
+        legend: {orientation: "h", y: 1.02, yanchor: "bottom", x: 0, font: {size: 11}},
+        showlegend: true,
+        hovermode: "x unified",
+      };
+      Plotly.newPlot(div, tracesFor(res, layer, xs), layout,
+                     {responsive: true, displaylogo: false, toImageButtonOptions: {filename: fileStem(res, layer)}});
+      div.on("plotly_relayout", (ev) => syncX(div, ev));
+    }
+  });
+  renderSummary();
+  renderWarnings();
+}
+
+/* One shared time axis: zooming one chart zooms all. */
+function syncX(source, ev) {
+  if (KS.syncing) return;
+  let update = null;
+  if (ev["xaxis.range[0]"] !== undefined) update = {"xaxis.range": [ev["xaxis.range[0]"], ev["xaxis.range[1]"]]};
+  else if (ev["xaxis.range"]) update = {"xaxis.range": ev["xaxis.range"]};
+  else if (ev["xaxis.autorange"]) update = {"xaxis.autorange": true};
+  if (!update) return;
+  KS.syncing = true;
+  const others = [...document.querySelectorAll(".chart.js-plotly-plot")].filter((d) => d !== source);
+  Promise.all(others.map((d) => Plotly.relayout(d, update))).finally(() => { KS.syncing = false; });
+}
+
+function fileStem(res, layer) {
+  return `ketasim_${(res.name || "scenario").replace(/[^A-Za-z0-9_-]+/g, "_")}_${layer.key}`;
+}
+
+function csvFor(res, layer) {
+  const cols = layer.columns.filter((c) => res.series[c]);
+  const header = ["time_h"];
+  for (const c of cols) {
+    header.push(c);
+    if (res.series[c].p05) header.push(`${c}_p05`, `${c}_p95`);
+  }
+  const lines = [header.join(",")];
+  const cell = (v) => (v === null || v === undefined ? "" : String(v));
+  res.time_h.forEach((t, i) => {
+    const row = [cell(t)];
+    for (const c of cols) {
+      const s = res.series[c];
+      row.push(cell(s.median[i]));
+      if (s.p05) row.push(cell(s.p05[i]), cell(s.p95[i]));
+    }
+    lines.push(row.join(","));
+  });
+  return lines.join("\n") + "\n";
+}
+
+function downloadCsv(scn, layer) {
+  const res = KS.results[scn];
+  const blob = new Blob([csvFor(res, layer)], {type: "text/csv"});
+  const url = URL.createObjectURL(blob);
+  const a = el("a", {href: url, download: `${fileStem(res, layer)}.csv`});
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+function renderSummary() {
+  const box = $("#summary");
+  box.replaceChildren(el("h3", {text: "Summary (typical subject or population median)"}));
+  const letters = Object.keys(KS.results);
+  const head = el("tr", {}, ...["scenario", "output", "Cmax / peak", "Tmax (h)", "AUC", "unit"]
+    .map((h) => el("th", {text: h})));
+  const rows = [];
+  for (const scn of letters) {
+    const res = KS.results[scn];
+    for (const [col, s] of Object.entries(res.summary)) {
+      if (!s || typeof s !== "object") continue;
+      rows.push(el("tr", {},
+        el("td", {text: letters.length > 1 ? `${scn}: ${res.name}` : res.name}),
+        el("td", {text: col}),
+        el("td", {class: "num", text: fmt(s.cmax)}),
+        el("td", {class: "num", text: fmt(s.tmax_h)}),
+        el("td", {class: "num", text: fmt(s.auc)}),
+        el("td", {text: s.unit || ""})));
+    }
+  }
+  box.append(el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
+  const doses = el("p", {class: "doses"});
+  for (const scn of letters) doses.append(el("div", {text: `${scn}: ${KS.results[scn].doses.join("; ")}`}));
+  box.append(doses);
+}
+
+function renderWarnings() {
+  const box = $("#warnings");
+  const items = [];
+  for (const [scn, res] of Object.entries(KS.results)) {
+    for (const w of res.warnings) items.push(el("li", {text: `${scn}: ${w}`}));
+  }
+  box.replaceChildren();
+  if (!items.length) { box.hidden = true; return; }
+  box.append(el("strong", {text: "Warnings"}), el("ul", {}, ...items));
+  box.hidden = false;
+}
+
+/* ---------- parameters ---------- */
+async function loadParameters() {
+  const rows = await api("/api/parameters");
+  const table = $("#param-table");
+  const cols = ["key", "value", "unit", "low", "high", "evidence", "source", "description"];
+  const body = el("tbody");
+  for (const r of rows) {
+    body.append(el("tr", {"data-search": `${r.key} ${r.source} ${r.description}`.toLowerCase()},
+      ...cols.map((c) => {
+        const v = r[c];
+        const isNum = typeof v === "number";
+        const td = el("td", {class: isNum ? "num" : null, text: isNum ? fmt(v) : (v ?? "")});
+        if (c === "source" && r.citation) td.title = r.citation;
+        return td;
+      })));
+  }
+  table.replaceChildren(el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", {text: c})))), body);
+  $("#param-filter").addEventListener("input", (ev) => {
+    const q = ev.target.value.toLowerCase();
+    for (const tr of body.children) tr.hidden = q && !tr.dataset.search.includes(q);
+  });
+}
+
+/* ---------- start ---------- */
+function setCompare(on) {
+  document.body.classList.toggle("compare", on);
+  document.getElementById("form-B").hidden = !on;
+}
+
+async function main() {
+  try {
+    KS.options = await api("/api/options");
+  } catch (e) {
+    showError(`cannot reach the ketasim API: ${e.message}`);
+    return;
+  }
+  buildForm("A");
+  buildForm("B");
+  field("B", "ntx").checked = true;  // the natural comparison: same infusion with naltrexone pretreatment
+  field("B", "name").value = "with naltrexone";
+  field("A", "name").value = "ketamine alone";
+  $("#compare-toggle").addEventListener("change", (ev) => { setCompare(ev.target.checked); });
+  $("#log-toggle").addEventListener("change", () => { if (Object.keys(KS.results).length) render(); });
+  $("#window-select").addEventListener("change", () => { if (Object.keys(KS.results).length) render(); });
+  $("#run").addEventListener("click", run);
+  for (const f of document.querySelectorAll(".scenario-form")) {
+    f.addEventListener("submit", (ev) => { ev.preventDefault(); run(); });
+  }
+  loadParameters().catch((e) => showError(`parameters: ${e.message}`));
+  await run();  // the default scenario, so the page shows data at once
+}
+
+window.KS = KS;
+document.addEventListener("DOMContentLoaded", main);

@@ -1,0 +1,260 @@
+"""JSON API: validation (422 with a readable message, never a 500), caps, the bounded job queue."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ketasim import services
+from ketasim.web import schemas as ws
+from ketasim.web.options import supports
+
+INFUSION = {"drug": "ketamine", "amount": 0.5, "unit": "mg/kg", "route": "iv", "over": "40 min"}
+NALTREXONE = {"drug": "naltrexone", "amount": 50, "unit": "mg", "route": "oral", "at": "-45 min"}
+
+
+def scenario(**kw):
+    body = {"name": "t", "doses": [INFUSION], "duration": "2 d"}
+    body.update(kw)
+    return body
+
+
+def assert_422(r, *words):
+    assert r.status_code == 422, (r.status_code, r.text)
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and detail
+    for w in words:
+        assert w.lower() in detail.lower(), detail
+    return detail
+
+
+# --- the happy path ------------------------------------------------------------------------------------
+def test_health_options_and_schema(client):
+    assert client.get("/api/health").json()["status"] == "ok"
+    opts = client.get("/api/options").json()
+    assert "ketamine" in opts["drugs"] and "naltrexone" in opts["drugs"]
+    assert opts["hypotheses"] and opts["default_hypothesis"] in opts["hypotheses"]
+    schema = client.get("/openapi.json").json()
+    for path in ("/api/simulate", "/api/jobs", "/api/jobs/{job_id}", "/api/parameters", "/api/health"):
+        assert path in schema["paths"]
+
+
+def test_simulate_naltrexone_scenario(client):
+    r = client.post("/api/simulate", json=scenario(doses=[INFUSION, NALTREXONE]))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["n_subjects"] == 1
+    assert out["doses"] == ["ketamine 0.5 mg/kg iv over 40 min", "naltrexone 50 mg oral at -45 min"]
+    keys = [layer["key"] for layer in out["layers"]]
+    assert keys[:4] == ["concentrations", "occupancy", "effects", "mood"]
+    conc = out["layers"][0]["columns"]
+    assert "ketamine_ng_ml" in conc and "naltrexone_ng_ml" in conc
+    t = np.array(out["time_h"])
+    assert len(t) > 100 and np.all(np.diff(t) > 0) and t[0] <= -0.75 and t[-1] == pytest.approx(48.0)
+    ket = np.array(out["series"]["ketamine_ng_ml"]["median"], dtype=float)
+    assert len(ket) == len(t) and 100 < ket.max() < 300  # Zarate 2006 level, ~180 ng/mL at end of infusion
+    assert max(out["series"]["naltrexone_ng_ml"]["median"]) > 1
+    assert out["summary"]["ketamine_ng_ml"]["unit"] == "ng/mL"
+    assert "not dosing advice" in out["note"]
+
+
+def test_parameters_json_and_csv(client):
+    rows = client.get("/api/parameters").json()
+    assert len(rows) > 10
+    assert {"key", "value", "unit", "source", "evidence", "low", "high", "description"} <= set(rows[0])
+    assert all(r["source"] for r in rows)
+    csv = client.get("/api/parameters?format=csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[0] == "key,value,unit,source,evidence,low,high,description"
+    assert_422(client.get("/api/parameters?format=xml"), "format")
+
+
+def test_page_and_offline_plotly(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "Research software, not dosing advice" in page.text
+    assert 'src="/static/plotly.min.js"' in page.text
+    assert "cdn" not in page.text.lower()
+    js = client.get("/static/plotly.min.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000 and b"plotly" in js.content[:2000].lower()
+    for path in ("/static/app.js", "/static/app.css"):
+        assert client.get(path).status_code == 200
+
+
+# --- readable 422s ---------------------------------------------------------------------------------------
+def test_negative_dose(client):
+    d = assert_422(client.post("/api/simulate", json=scenario(doses=[{**INFUSION, "amount": -1}])), "amount")
+    assert "greater than 0" in d
+
+
+def test_unknown_drug(client):
+    assert_422(client.post("/api/simulate", json=scenario(doses=[{**INFUSION, "drug": "cocaine"}])),
+               "unknown drug 'cocaine'", "ketamine")
+
+
+def test_parsecs(client):
+    assert_422(client.post("/api/simulate", json=scenario(duration="5 parsecs")), "duration", "length")
+    assert_422(client.post("/api/simulate", json=scenario(doses=[{**INFUSION, "over": "5 parsecs"}])),
+               "doses[0].over", "length")
+    assert_422(client.post("/api/simulate", json=scenario(doses=[{**INFUSION, "unit": "parsecs"}])),
+               "doses[0].unit")
+
+
+def test_duration_over_limit(client):
+    assert_422(client.post("/api/simulate", json=scenario(duration="91 d")), "90-day limit")
+    assert_422(client.post("/api/simulate", json=scenario(duration="-1 h")), "positive")
+
+
+def test_subjects_over_cap(client):
+    assert_422(client.post("/api/simulate", json=scenario(subjects=ws.MAX_SUBJECTS + 1)), "subjects")
+    if not supports("subjects"):
+        assert_422(client.post("/api/simulate", json=scenario(subjects=5)), "population")
+
+
+def test_malformed_json_and_wrong_shapes(client):
+    r = client.post("/api/simulate", content=b'{"doses": [', headers={"content-type": "application/json"})
+    assert_422(r, "not valid JSON")
+    assert_422(client.post("/api/simulate", json=[1, 2]), "")
+    assert_422(client.post("/api/simulate", json=scenario(colour="red")), "colour", "unknown field")
+    assert_422(client.post("/api/simulate", json={"duration": "1 d"}), "doses", "missing")
+    assert_422(client.post("/api/simulate", json=scenario(doses=[])), "doses")
+
+
+@pytest.mark.parametrize("bad", [
+    {"at": "9**9**9 h"},             # would make the unit parser evaluate a huge power
+    {"at": "1e999 h"},
+    {"over": "40 min", "route": "oral"},
+    {"amount": 1900.0},              # mg/kg: far beyond any studied dose
+    {"every": "1 d"},                # 'every' without count > 1 is fine ...
+    {"count": 3},                    # ... but count > 1 without 'every' is not
+    {"route": "rectal"},
+    {"amount": "NaN"},
+])
+def test_bad_doses_are_422_never_500(client, bad):
+    r = client.post("/api/simulate", json=scenario(doses=[{**INFUSION, **bad}]))
+    if bad == {"every": "1 d"}:
+        assert r.status_code == 200
+    else:
+        assert_422(r)
+
+
+def test_weight_bounds(client):
+    assert_422(client.post("/api/simulate", json=scenario(weight_kg=10)), "weight_kg")
+    assert_422(client.post("/api/simulate", json=scenario(weight_kg=300)), "weight_kg")
+    assert client.post("/api/simulate", json=scenario(weight_kg=20)).status_code == 200
+
+
+def test_unknown_hypothesis(client):
+    assert_422(client.post("/api/simulate", json=scenario(hypothesis="astrology")), "hypothesis", "astrology")
+    ok = client.post("/api/simulate", json=scenario(hypothesis=client.get("/api/options").json()["default_hypothesis"]))
+    assert ok.status_code == 200, ok.text
+
+
+def test_package_errors_are_422(client, monkeypatch):
+    from ketasim.regimens import RegimenError
+    from ketasim.simulation import SimulationError
+    from ketasim.units import UnitError
+
+    for exc in (RegimenError("no such regimen"), UnitError("bad unit"), SimulationError("cannot simulate")):
+        def boom(cfg, _exc=exc):
+            raise _exc
+        monkeypatch.setattr(services, "run_scenario", boom)
+        assert_422(client.post("/api/simulate", json=scenario()), str(exc))
+
+
+# --- caps ------------------------------------------------------------------------------------------------
+def test_sync_work_cap_points_to_jobs(make_client):
+    c = make_client(sync_work_cap=1.0)
+    assert c.post("/api/simulate", json=scenario(duration="1 d")).status_code == 200
+    assert_422(c.post("/api/simulate", json=scenario(duration="2 d")), "subject-days", "/api/jobs")
+
+
+def test_job_work_cap(make_client):
+    c = make_client(job_work_cap=10.0)
+    assert_422(c.post("/api/jobs", json={"scenario": scenario(duration="20 d")}), "subject-days")
+
+
+def test_largest_allowed_sync_request_is_bounded(client):
+    """Ten dose lines of 100 repeats over the longest allowed run: answered in bounded time and size."""
+    doses = [{"drug": "ketamine", "amount": 10, "unit": "mg", "route": "iv", "over": "1 min",
+              "at": f"{i * 21.6:.1f} h", "every": "4 h", "count": ws.MAX_REPEATS} for i in range(ws.MAX_DOSES)]
+    t0 = time.monotonic()
+    r = client.post("/api/simulate", json=scenario(doses=doses, duration=f"{ws.MAX_DURATION_D:g} d"))
+    elapsed = time.monotonic() - t0
+    assert r.status_code in (200, 422), r.text
+    assert elapsed < 20
+    assert len(r.content) < 40_000_000
+    assert_422(client.post("/api/simulate", json=scenario(doses=doses * 2)), "doses")
+    assert_422(client.post("/api/simulate", json=scenario(doses=[{**INFUSION, "every": "1 d",
+                                                                   "count": ws.MAX_REPEATS + 1}])), "count")
+
+
+# --- jobs -------------------------------------------------------------------------------------------------
+def wait_job(c, job_id, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        j = c.get(f"/api/jobs/{job_id}").json()
+        if j["status"] in ("done", "failed", "cancelled"):
+            return j
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_job_runs_and_reports(client):
+    r = client.post("/api/jobs", json={"scenario": scenario(doses=[INFUSION, NALTREXONE])})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["status"] in ("queued", "running", "done") and 0 <= job["progress"] <= 1
+    done = wait_job(client, job["id"])
+    assert done["status"] == "done" and done["progress"] == 1
+    assert "naltrexone_ng_ml" in done["result"]["series"]
+    assert client.get("/api/jobs/nope").status_code == 404
+
+
+def test_job_failure_is_reported_not_raised(client, monkeypatch):
+    def boom(cfg):
+        raise ValueError("the model cannot do that")
+    monkeypatch.setattr(services, "run_scenario", boom)
+    job = client.post("/api/jobs", json={"scenario": scenario()}).json()
+    done = wait_job(client, job["id"])
+    assert done["status"] == "failed" and "cannot do that" in done["error"]
+
+
+def test_job_queue_is_bounded(make_client, monkeypatch):
+    """With the worker busy, the queue accepts `max_pending_jobs` and then answers 429."""
+    gate = threading.Event()
+    real = services.run_scenario
+
+    def slow(cfg):
+        gate.wait(20)
+        return real(cfg)
+    monkeypatch.setattr(services, "run_scenario", slow)
+    c = make_client(max_pending_jobs=2)
+    try:
+        first = c.post("/api/jobs", json={"scenario": scenario()})
+        second = c.post("/api/jobs", json={"scenario": scenario()})
+        assert first.status_code == 202 and second.status_code == 202
+        third = c.post("/api/jobs", json={"scenario": scenario()})
+        assert third.status_code == 429 and "queue is full" in third.json()["detail"]
+        assert third.headers.get("retry-after")
+        # cancelling the queued job frees a place
+        cancelled = c.delete(f"/api/jobs/{second.json()['id']}").json()
+        assert cancelled["status"] == "cancelled"
+        assert c.post("/api/jobs", json={"scenario": scenario()}).status_code == 202
+    finally:
+        gate.set()
+    assert wait_job(c, first.json()["id"])["status"] == "done"
+
+
+def test_finished_jobs_are_forgotten_beyond_the_keep_limit(make_client):
+    c = make_client(keep_finished_jobs=2, max_pending_jobs=1)
+    ids = []
+    for _ in range(4):
+        j = c.post("/api/jobs", json={"scenario": scenario(duration="1 h")}).json()
+        wait_job(c, j["id"])
+        ids.append(j["id"])
+    assert c.get(f"/api/jobs/{ids[0]}").status_code == 404
+    assert c.get(f"/api/jobs/{ids[-1]}").status_code == 200
