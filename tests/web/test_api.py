@@ -153,6 +153,24 @@ def test_unknown_hypothesis(client):
     assert ok.status_code == 200, ok.text
 
 
+def test_hypothesis_options_and_their_errors(client):
+    opts = client.get("/api/options").json()
+    if not supports("hypothesis"):
+        pytest.skip("this ketasim has no hypothesis choice yet")
+    for h in opts["hypotheses"]:
+        body = scenario(hypothesis=h, duration="1 d")
+        assert client.post("/api/simulate", json=body).status_code == 200, h
+    takes = [h for h, i in opts["hypothesis_info"].items() if i["takes_opioid_source"]]
+    refuses = [h for h, i in opts["hypothesis_info"].items() if not i["takes_opioid_source"]]
+    if opts["opioid_sources"] and takes and refuses:
+        src = opts["opioid_sources"][-1]
+        assert client.post("/api/simulate", json=scenario(hypothesis=takes[0], opioid_source=src)).status_code == 200
+        assert_422(client.post("/api/simulate", json=scenario(hypothesis=refuses[0], opioid_source=src)),
+                   "opioid source")
+    assert_422(client.post("/api/simulate", json=scenario(opioid_source="moonlight")), "moonlight")
+    assert_422(client.post("/api/simulate", json=scenario(expectation="sugar")), "expectation")
+
+
 def test_package_errors_are_422(client, monkeypatch):
     from ketasim.regimens import RegimenError
     from ketasim.simulation import SimulationError

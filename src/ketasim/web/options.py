@@ -82,6 +82,24 @@ def check_choice(kind: str, value: str) -> None:
         raise WebInputError(f"this version of ketasim has no {kind.replace('_', ' ')} choice")
 
 
+def hypothesis_info() -> dict[str, dict]:
+    """Title, description and naltrexone prediction of each registered hypothesis, where the registry has them."""
+    try:
+        mod = importlib.import_module("ketasim.mechanisms")
+        reg = mod.available()
+    except Exception:  # noqa: BLE001 - no registry yet: the page shows bare names
+        return {}
+    info = {}
+    for key, cls in reg.items():
+        info[str(key)] = {
+            "title": str(getattr(cls, "title", key)),
+            "description": str(getattr(cls, "description", "")),
+            "naltrexone_prediction": str(getattr(cls, "naltrexone_prediction", "")),
+            "takes_opioid_source": "source" in getattr(cls, "__dataclass_fields__", {}),
+        }
+    return info
+
+
 def options() -> dict:
     from ketasim.web import schemas as s
 
@@ -100,8 +118,12 @@ def options() -> dict:
         "cyp2b6": _literal_args(SubjectConfig.model_fields["cyp2b6"].annotation),
         "hypotheses": hyps,
         "default_hypothesis": default,
+        "hypothesis_info": {k: v for k, v in hypothesis_info().items() if k in hyps},
         "opioid_sources": choices("opioid_source"),
-        "supports": {f: supports(f) for f in ("hypothesis", "opioid_source", "subjects")},
+        "expectations": _literal_args(ScenarioConfig.model_fields["expectation"].annotation)
+        if supports("expectation") else [],
+        "supports": {f: supports(f) for f in ("hypothesis", "opioid_source", "subjects", "expectation",
+                                              "baseline_madrs")},
         "limits": {
             "max_duration_d": s.MAX_DURATION_D,
             "max_subjects": float(s.MAX_SUBJECTS if supports("subjects") else 1),

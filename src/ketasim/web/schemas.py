@@ -156,6 +156,9 @@ class ScenarioIn(BaseModel):
     cyp2b6: _CYP = "*1/*1"  # type: ignore[valid-type]
     hypothesis: str | None = Field(None, pattern=_IDENT, description="mechanism hypothesis (GET /api/options)")
     opioid_source: str | None = Field(None, pattern=_IDENT, description="what drives MOR signalling")
+    expectation: str | None = Field(None, pattern=_IDENT, description="expectation / placebo context "
+                                    "(GET /api/options: expectations)")
+    baseline_madrs: float | None = Field(None, gt=0, le=60, description="baseline MADRS of the subject")
     subjects: int = Field(1, ge=1, le=MAX_SUBJECTS, description="virtual subjects (population bands if > 1)")
     seed: int = Field(1, ge=0, le=2**31 - 1)
 
@@ -200,6 +203,19 @@ class ScenarioIn(BaseModel):
             check_choice("opioid_source", self.opioid_source)
             if supports("opioid_source"):
                 kw["opioid_source"] = self.opioid_source
+        if self.expectation is not None:
+            if not supports("expectation"):
+                raise WebInputError("this version of ketasim has no expectation setting")
+            from ketasim.web.options import options as _opts
+
+            allowed = _opts()["expectations"]
+            if self.expectation not in allowed:
+                raise WebInputError(f"unknown expectation {self.expectation!r}; known: {', '.join(allowed)}")
+            kw["expectation"] = self.expectation
+        if self.baseline_madrs is not None:
+            if not supports("baseline_madrs"):
+                raise WebInputError("this version of ketasim has no baseline MADRS setting")
+            kw["baseline_madrs"] = self.baseline_madrs
         if supports("subjects"):
             kw["subjects"] = self.subjects
         elif self.subjects > 1:
@@ -286,6 +302,8 @@ class OptionsOut(BaseModel):
     cyp2b6: list[str]
     hypotheses: list[str]
     default_hypothesis: str
+    hypothesis_info: dict[str, dict[str, Any]] = Field(default_factory=dict)
     opioid_sources: list[str]
+    expectations: list[str] = Field(default_factory=list)
     supports: dict[str, bool]
     limits: dict[str, float]

@@ -5,6 +5,7 @@ const KS = {
   options: null,
   results: {},          // scenario letter -> SimulationOut
   syncing: false,
+  runs: 0,              // finished runs (tests wait on this)
 };
 
 const PRESETS = {
@@ -85,8 +86,21 @@ function buildForm(scn) {
   drug.addEventListener("change", refreshRoutes);
   route.addEventListener("change", () => { field(scn, "over").disabled = route.value !== "iv"; });
 
-  const hyp = el("select", {id: id("hypothesis")}, ...options(o.hypotheses, o.default_hypothesis));
+  const info = o.hypothesis_info || {};
+  const hyp = el("select", {id: id("hypothesis")},
+                 ...options(o.hypotheses, o.default_hypothesis, o.hypotheses.map((h) => (info[h] || {}).title || h)));
   const src = el("select", {id: id("opioid_source")}, ...options(o.opioid_sources, o.opioid_sources[0]));
+  const hypText = el("span");
+  const hypNote = el("details", {class: "hyp-note", id: id("hypothesis-note")},
+                     el("summary", {text: "about this hypothesis"}), hypText);
+  const refreshHyp = () => {
+    const i = info[hyp.value] || {};
+    src.disabled = !(i.takes_opioid_source ?? true);
+    hypNote.hidden = !i.description;
+    hypText.textContent = i.description ? `${i.description}${i.naltrexone_prediction ?
+      " Naltrexone pretreatment predicts: " + i.naltrexone_prediction + "." : ""}` : "";
+  };
+  hyp.addEventListener("change", refreshHyp);
   const maxSubj = o.limits.max_subjects;
 
   form.append(
@@ -124,11 +138,17 @@ function buildForm(scn) {
       labelled("duration unit", el("select", {id: id("durationUnit")}, ...options(["h", "d"], "d"))),
       labelled("hypothesis", hyp),
       o.opioid_sources.length ? labelled("opioid source", src) : null,
+      o.expectations.length ? labelled("expectation", el("select", {id: id("expectation")},
+        ...options(o.expectations, o.expectations.includes("active") ? "active" : o.expectations[0]))) : null,
+      o.supports.baseline_madrs ? labelled("baseline MADRS", el("input", {type: "number", id: id("baseline_madrs"),
+        min: 1, max: 60, step: "any", placeholder: "default"})) : null,
       labelled(`subjects (population${maxSubj <= 1 ? " runs not in this version" : ", max " + maxSubj})`,
                el("input", {type: "number", id: id("subjects"), value: 1, min: 1, max: maxSubj, step: 1,
-                            disabled: maxSubj <= 1}))),
+                            disabled: maxSubj <= 1})),
+      hypNote),
   );
   refreshRoutes();
+  refreshHyp();
 }
 
 function applyPreset(scn, p) {
@@ -170,7 +190,11 @@ function scenarioRequest(scn) {
   };
   if (KS.options.supports.hypothesis) req.hypothesis = field(scn, "hypothesis").value;
   const src = field(scn, "opioid_source");
-  if (src && KS.options.supports.opioid_source) req.opioid_source = src.value;
+  if (src && !src.disabled && KS.options.supports.opioid_source) req.opioid_source = src.value;
+  const exp = field(scn, "expectation");
+  if (exp && KS.options.supports.expectation) req.expectation = exp.value;
+  const bl = field(scn, "baseline_madrs");
+  if (bl && bl.value !== "") req.baseline_madrs = parseFloat(bl.value);
   return req;
 }
 
@@ -225,6 +249,7 @@ async function run() {
     for (const scn of letters) results[scn] = await runOne(scn);
     KS.results = results;
     render();
+    KS.runs += 1;
     setStatus("done", `done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   } catch (e) {
     showError(e.message);

@@ -1,0 +1,159 @@
+"""The dashboard in a real browser (Debian Chromium via Playwright) against a live uvicorn server.
+
+Loads the page, runs a naltrexone pretreatment scenario, checks the charts hold data, compares two
+scenarios, downloads CSV and PNG, and saves the screenshot used in the README (docs/dashboard.png).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+CHART_DATA_JS = """() => Object.fromEntries([...document.querySelectorAll('.chart.js-plotly-plot')].map(d => [
+    d.id,
+    d.data.map(t => ({name: t.meta || t.name,
+                      n: t.y.filter(v => v !== null && isFinite(v)).length,
+                      max: Math.max(...t.y.filter(v => v !== null && isFinite(v))),
+                      nx: t.x.length}))]))"""
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+
+    def on_console(msg):
+        # a 4xx answer to bad input is expected (the page shows it); anything else logged as error is not
+        if msg.type == "error" and not re.search(r"status of 4\d\d", msg.text):
+            problems.append(f"console {msg.type}: {msg.text}")
+    page.on("console", on_console)
+    outside = []
+
+    def only_local(route):
+        host = urlparse(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:  # the page must work offline: no CDN, no fonts, no analytics
+            outside.append(route.request.url)
+            route.abort()
+    page.route("**/*", only_local)
+    page.problems = problems
+    yield page
+    context.close()
+    assert not outside, f"the page reached outside localhost: {outside}"
+    assert not problems, problems
+
+
+def wait_runs(page, n, timeout=15_000):
+    page.wait_for_function(f"() => window.KS && window.KS.runs >= {n} || "
+                           f"document.querySelector('#status').dataset.state === 'error'", timeout=timeout)
+    state = page.eval_on_selector("#status", "e => e.dataset.state")
+    assert state == "done", page.inner_text("#error")
+
+
+def test_dashboard_end_to_end(page, live_server, tmp_path):
+    t0 = time.monotonic()
+    page.goto(live_server + "/")
+    assert "Research software, not dosing advice" in page.inner_text("#banner")
+    wait_runs(page, 1)  # the default scenario runs on load
+    first_view_s = time.monotonic() - t0
+    assert first_view_s < 10, f"default scenario took {first_view_s:.1f} s to show"
+    layers = page.eval_on_selector_all(".layer-row", "rows => rows.map(r => r.dataset.layer)")
+    assert layers[:4] == ["concentrations", "occupancy", "effects", "mood"]
+
+    # a naltrexone pretreatment scenario
+    page.select_option("#A-drug", "ketamine")
+    page.fill("#A-amount", "0.5")
+    page.select_option("#A-unit", "mg/kg")
+    page.select_option("#A-route", "iv")
+    page.fill("#A-over", "40")
+    page.check("#A-ntx")
+    page.fill("#A-ntxAmount", "50")
+    page.fill("#A-ntxBefore", "45")
+    page.fill("#A-weight", "80")
+    page.fill("#A-duration", "2")
+    page.click("#run")
+    wait_runs(page, 2)
+    charts = page.evaluate(CHART_DATA_JS)
+    conc = {t["name"]: t for t in charts["chart-concentrations-A"]}
+    assert conc["ketamine_ng_ml"]["n"] > 100 and 100 < conc["ketamine_ng_ml"]["max"] < 400
+    assert conc["naltrexone_ng_ml"]["n"] > 100 and conc["naltrexone_ng_ml"]["max"] > 1
+    assert "naltrexone 50 mg oral at -45 min" in page.inner_text("#summary")
+    # every layer with outputs is drawn, with data
+    for chart_id, traces in charts.items():
+        assert traces and all(t["n"] > 0 for t in traces), chart_id
+
+    # compare: A without, B with naltrexone (B's default)
+    page.check("#compare-toggle")
+    page.uncheck("#A-ntx")
+    page.fill("#A-duration", "2")
+    page.fill("#B-duration", "2")
+    page.click("#run")
+    wait_runs(page, 3)
+    charts = page.evaluate(CHART_DATA_JS)
+    a = {t["name"]: t for t in charts["chart-concentrations-A"]}
+    b = {t["name"]: t for t in charts["chart-concentrations-B"]}
+    assert a["ketamine_ng_ml"]["n"] > 100 and b["ketamine_ng_ml"]["n"] > 100
+    assert a["naltrexone_ng_ml"]["max"] == 0 and b["naltrexone_ng_ml"]["max"] > 1
+    assert page.is_visible("#chart-concentrations-A") and page.is_visible("#chart-concentrations-B")
+
+    # CSV download of a chart
+    cell = page.locator(".cell", has=page.locator("#chart-concentrations-B"))
+    with page.expect_download() as info:
+        cell.locator("button[data-action=csv]").click()
+    dl = info.value
+    assert dl.suggested_filename.endswith("_concentrations.csv")
+    path = tmp_path / dl.suggested_filename
+    dl.save_as(path)
+    rows = list(csv.reader(io.StringIO(path.read_text())))
+    assert rows[0][:2] == ["time_h", "ketamine_ng_ml"] and "naltrexone_ng_ml" in rows[0]
+    assert len(rows) > 100 and float(rows[-1][0]) == pytest.approx(48.0)
+
+    # PNG download (plotly's toImage)
+    with page.expect_download() as info:
+        cell.locator("button[data-action=png]").click()
+    png = tmp_path / info.value.suggested_filename
+    info.value.save_as(png)
+    assert png.suffix == ".png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # parameter table with sources
+    n_params = page.eval_on_selector_all("#param-table tbody tr", "rows => rows.length")
+    assert n_params > 10
+    assert "source" in page.inner_text("#param-table thead")
+
+    # the README screenshot comes from this code path
+    shot = tmp_path / "dashboard.png"
+    page.set_viewport_size({"width": 1400, "height": 1900})
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    target = REPO / "docs" / "dashboard.png"
+    if os.environ.get("KETASIM_UPDATE_SCREENSHOT") == "1" or not target.exists():
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shot, target)
+
+
+def test_page_shows_readable_errors(page, live_server):
+    page.goto(live_server + "/")
+    wait_runs(page, 1)
+    page.fill("#A-amount", "-1")
+    page.click("#run")
+    page.wait_for_function("() => document.querySelector('#status').dataset.state === 'error'")
+    assert "greater than 0" in page.inner_text("#error")
+    page.fill("#A-amount", "0.5")
+    page.fill("#A-duration", "200")
+    page.click("#run")
+    page.wait_for_function("() => document.querySelector('#status').dataset.state === 'error' && "
+                           "document.querySelector('#error').textContent.includes('limit')")
