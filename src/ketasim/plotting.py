@@ -7,16 +7,19 @@ import numpy as np
 _LABELS = {
     "ketamine_ng_ml": "ketamine", "norketamine_ng_ml": "norketamine", "hnk_ng_ml": "2,6-HNK",
     "dhnk_ng_ml": "DHNK", "naltrexone_ng_ml": "naltrexone", "naltrexol_ng_ml": "6β-naltrexol",
+    "nmda_occupancy": "NMDA", "mor_occupancy": "MOR", "kor_occupancy": "KOR",
+    "cadss": "dissociation (CADSS)", "euphoria": "drug liking (VAS)", "madrs": "MADRS", "hamd17": "HAM-D17",
+    "plasticity": "plasticity", "opioid_signal": "opioid signalling", "mor_agonist_signal": "MOR agonist signal",
 }
-
-
-def _mark_doses(ax, result):
-    if result.regimen is None:
-        return
-    for d in result.regimen.realize():
-        if d.duration_h > 0:
-            ax.axvspan(d.time_h, d.time_h + d.duration_h, color="0.85", lw=0, zorder=0)
-        ax.axvline(d.time_h, color="0.5", lw=0.8, ls=":", zorder=0)
+# the layers of design.md §1, stacked on one time axis
+PANELS = [
+    ("L1 plasma", ["ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml", "naltrexone_ng_ml",
+                   "naltrexol_ng_ml"], "concentration (ng/mL)"),
+    ("L3 receptors", ["nmda_occupancy", "mor_occupancy", "kor_occupancy"], "occupancy (fraction)"),
+    ("L4 mediators", ["plasticity", "opioid_signal", "mor_agonist_signal"], "relative to baseline"),
+    ("L5 immediate", ["cadss", "euphoria"], "CADSS points / VAS 0-100"),
+    ("L5 mood", ["madrs", "hamd17"], "rating (points)"),
+]
 
 
 def plot_timecourse(result, path=None, log: bool = False):
@@ -26,36 +29,38 @@ def plot_timecourse(result, path=None, log: bool = False):
     import matplotlib.pyplot as plt
 
     t = result.time_h
-    ket = [k for k in ("ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml")
-           if k in result.outputs and np.max(result.outputs[k]) > 0]
-    ntx = [k for k in ("naltrexone_ng_ml", "naltrexol_ng_ml") if k in result.outputs
-           and np.max(result.outputs[k]) > 0]
-    panels = [p for p in (ket, ntx) if p]
-    if not panels:
-        panels = [["ketamine_ng_ml"]]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 3.2 * len(panels)), sharex=True, squeeze=False)
+    panels = []
+    for title, cols, ylabel in PANELS:
+        present = [c for c in cols if c in result.outputs and np.nanmax(np.abs(result.outputs[c])) > 0]
+        if present:
+            panels.append((title, present, ylabel))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8.5, 2.4 * len(panels) + 0.8), sharex=True, squeeze=False)
     span = t[-1] - t[0]
     scale, unit = (1.0, "h") if span <= 72 else (1 / 24, "d")
-    for ax, cols in zip(axes[:, 0], panels):
+    for ax, (title, cols, ylabel) in zip(axes[:, 0], panels):
         for c in cols:
             y = result.outputs[c]
-            ax.plot(t * scale, np.where(y > 0, y, np.nan) if log else y, label=_LABELS.get(c, c))
-        ax.set_ylabel("plasma concentration (ng/mL)")
-        if log:
+            if log and title == "L1 plasma":
+                y = np.where(y > 0, y, np.nan)
+            ax.plot(t * scale, y, label=_LABELS.get(c, c), lw=1.3)
+        if log and title == "L1 plasma":
             ax.set_yscale("log")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.legend(loc="upper right", fontsize=7)
         ax.grid(alpha=0.3)
-        # dose marks on a time axis in the panel's own scale
         if result.regimen is not None:
             for d in result.regimen.realize():
                 if d.duration_h > 0:
                     ax.axvspan(d.time_h * scale, (d.time_h + d.duration_h) * scale, color="0.85", lw=0, zorder=0)
                 ax.axvline(d.time_h * scale, color="0.5", lw=0.8, ls=":", zorder=0)
-    axes[-1, 0].set_xlabel(f"time after first ketamine dose ({unit})")
+    axes[-1, 0].set_xlabel(f"time ({unit}; 0 = regimen time zero)")
     title = "; ".join(result.regimen.to_text()) if result.regimen is not None else ""
-    fig.suptitle(f"{title}\n(dotted lines / grey bands: doses; research software, not dosing advice)", fontsize=9)
+    hyp = result.meta.get("hypothesis")
+    fig.suptitle(f"{title}" + (f"  [hypothesis: {hyp}]" if hyp else "")
+                 + "\n(dotted lines / grey bands: doses; research software, not dosing advice)", fontsize=9)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig

@@ -40,6 +40,7 @@ class Result:
     inputs: list = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    internal: dict = field(default_factory=dict)   # unlisted intermediate signals (surge, drive, expectation)
 
     @classmethod
     def single(cls, t, outputs, **kw):
@@ -64,7 +65,24 @@ class Result:
             if "_S_" in k or "_R_" in k:
                 continue
             s[k] = summarise_series(self.time_h, v, self.units.get(k, ""))
+        for scale in ("madrs", "hamd17"):
+            if scale in self.outputs:
+                s[scale].update(self.mood_changes(scale))
         return s
+
+    def mood_changes(self, scale: str = "madrs") -> dict:
+        """Change from baseline at 24 h and day 7 after the first session, and response (>= 50 % reduction)."""
+        y = self.outputs[scale]
+        t0 = self.meta.get("first_session_h", 0.0)
+        base = float(y[0])
+        out = {"baseline": base}
+        for label, dt in (("change_24h", 24.0), ("change_day7", 168.0)):
+            tt = t0 + dt
+            if tt <= self.time_h[-1]:
+                val = float(np.interp(tt, self.time_h, y))
+                out[label] = val - base
+                out[label.replace("change", "responder")] = bool(val <= 0.5 * base)
+        return out
 
     def dosed_umol(self) -> float:
         return float(sum(i.amount_umol for i in self.inputs))

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ketasim.mechanisms import Mechanism, get_mechanism
 from ketasim.models.model import KetamineModel
-from ketasim.models.pk import Covariates
+from ketasim.models.pd import SESSION_DRUGS, Context, compute_pd, pd_parameters
+from ketasim.models.pk import Covariates, is_amount_state
 from ketasim.parameters import ParameterSet, default_parameters
 from ketasim.regimens import Regimen, RegimenError, parse_dose
 from ketasim.results import Result
@@ -78,6 +80,16 @@ class Simulation:
     regimen: Regimen
     parameters: ParameterSet = field(default_factory=default_parameters)
     model: KetamineModel = field(default_factory=KetamineModel)
+    mechanism: Mechanism = field(default_factory=get_mechanism)
+    expectation: str = "active"
+    oral_antidepressant_start_h: float | None = None
+    baseline_madrs: float | None = None
+
+    def context(self) -> Context:
+        if self.expectation not in ("none", "saline", "active"):
+            raise SimulationError(f"expectation must be none, saline or active, not {self.expectation!r}")
+        sessions = tuple(d.time_h for d in self.regimen.realize() if d.drug in SESSION_DRUGS)
+        return Context(self.expectation, sessions, self.oral_antidepressant_start_h, self.baseline_madrs)
 
     def solve(self, duration: str = "7 d", covariates: Covariates | None = None,
               output_step: str | None = None, eta=None) -> Result:
@@ -99,13 +111,32 @@ class Simulation:
             sub_index = {self.model.layout.names[j]: k for k, j in enumerate(idx)}
             X[:, idx] = solve_linear(A[np.ix_(idx, idx)], block_inputs, t, sub_index)
         outputs = self.model.plasma_outputs(X, ind)
-        return Result.single(t, outputs, states=X, state_names=self.model.layout.names,
-                             regimen=self.regimen, parameters=self.parameters, covariates=cov,
-                             inputs=inputs)
+        baseline = self.baseline_madrs if self.baseline_madrs is not None else \
+            self.parameters.value("mood.baseline_madrs")
+        if not (0 < baseline <= 60):
+            raise SimulationError(f"baseline MADRS must be in (0, 60], got {baseline!r}")
+        pd_out = compute_pd(t, self.model.effect_sites(X), pd_parameters(self.parameters, self.mechanism),
+                            self.context(), baseline)
+        internal = {k: pd_out.pop(k) for k in ("glutamate_surge", "plasticity_glutamate", "plasticity_hnk",
+                                               "endogenous_opioid", "antidepressant_drive", "expectation")}
+        outputs.update(pd_out)
+        names = self.model.layout.names
+        amount_idx = [i for i, n in enumerate(names) if is_amount_state(n)]
+        res = Result.single(t, outputs, states=X[:, amount_idx], state_names=tuple(names[i] for i in amount_idx),
+                            regimen=self.regimen, parameters=self.parameters, covariates=cov, inputs=inputs)
+        res.internal = internal
+        ctx = self.context()
+        res.meta.update(hypothesis=self.mechanism.label(), expectation=self.expectation,
+                        baseline_madrs=baseline,
+                        first_session_h=min(ctx.session_times_h) if ctx.session_times_h else 0.0)
+        return res
 
 
 def simulate(doses, duration: str = "7 d", weight: str | float = 70.0, parameters: ParameterSet | None = None,
-             covariates: Covariates | None = None, output_step: str | None = None, **kwargs) -> Result:
+             covariates: Covariates | None = None, output_step: str | None = None,
+             hypothesis: str | Mechanism = "opioid", opioid_source: str | None = None,
+             expectation: str = "active", baseline_madrs: float | None = None,
+             oral_antidepressant_start: str | None = None, **kwargs) -> Result:
     """Simulate one typical subject.
 
     >>> r = simulate("ketamine 0.5 mg/kg iv over 40 min", duration="1 d")
@@ -120,5 +151,8 @@ def simulate(doses, duration: str = "7 d", weight: str | float = 70.0, parameter
             from ketasim.units import to_unit
             w = to_unit(w, "kg", "body weight")
         covariates = Covariates(weight_kg=float(w))
-    sim = Simulation(regimen, parameters or default_parameters())
+    mech = get_mechanism(hypothesis, opioid_source)
+    ad = to_hours(oral_antidepressant_start, "oral antidepressant start") if oral_antidepressant_start else None
+    sim = Simulation(regimen, parameters or default_parameters(), mechanism=mech, expectation=expectation,
+                     oral_antidepressant_start_h=ad, baseline_madrs=baseline_madrs)
     return sim.solve(duration, covariates, output_step)

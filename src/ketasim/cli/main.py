@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -32,7 +33,7 @@ def user_errors(fn):
             raise
         except USER_ERRORS as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -50,13 +51,22 @@ def print_summary(result, quiet: bool = False):
     table = Table(title="Summary (typical subject)", title_justify="left")
     for col in ("output", "Cmax", "Tmax (h)", "AUC", "unit"):
         table.add_column(col, justify="right" if col not in ("output", "unit") else "left")
-    for k, s in result.summary().items():
-        if s["cmax"] <= 0:
+    summary = result.summary()
+    for k, s in summary.items():
+        if s["cmax"] <= 0 or k in ("madrs", "hamd17"):
             continue
         table.add_row(k, _fmt(s["cmax"]), f"{s['tmax_h']:.2f}", _fmt(s["auc"]), s["unit"])
     console.print(table)
+    if "madrs" in summary:
+        m = summary["madrs"]
+        parts = [f"hypothesis {result.meta.get('hypothesis')}", f"baseline MADRS {m['baseline']:.1f}"]
+        for key, label in (("change_24h", "change at 24 h"), ("change_day7", "change at day 7")):
+            if key in m:
+                parts.append(f"{label} {m[key]:+.1f}")
+        console.print(escape("Mood: " + "; ".join(parts) + f"; peak CADSS {summary['cadss']['cmax']:.1f}"),
+                      highlight=False)
     for w in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
 
 
 @app.command()
@@ -71,6 +81,11 @@ def simulate(
     cyp2b6: str = typer.Option("*1/*1", "--cyp2b6", help="CYP2B6 genotype: *1/*1, *1/*6, *6/*6"),
     duration: str = typer.Option("7 d", "--duration", help="simulated time with unit, e.g. '7 d'"),
     output_step: Optional[str] = typer.Option(None, "--output-step", help="output grid step, e.g. '15 min'"),
+    hypothesis: str = typer.Option("opioid", "--hypothesis", help="mechanism hypothesis (ketasim hypotheses --list)"),
+    opioid_source: Optional[str] = typer.Option(None, "--opioid-source",
+                                                help="opioid/mixed only: hnk_mor (default), ketamine_mor, endogenous"),
+    expectation: str = typer.Option("active", "--expectation", help="expectation context: none, saline, active"),
+    baseline_madrs: Optional[float] = typer.Option(None, "--baseline-madrs", help="baseline MADRS (points)"),
     out: Path = typer.Option(Path("out/simulate"), "--out", help="output folder"),
     log: bool = typer.Option(False, "--log", help="log-scale concentration axis in the figure"),
     quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors"),
@@ -89,7 +104,9 @@ def simulate(
             raise ScenarioError("nothing to simulate: give at least one --dose or a --scenario file")
         try:
             cfg = ScenarioConfig(doses=list(dose), duration=duration, output_step=output_step,
-                                 subject=SubjectConfig(weight=weight, age=age, sex=sex, cyp2b6=cyp2b6))
+                                 subject=SubjectConfig(weight=weight, age=age, sex=sex, cyp2b6=cyp2b6),
+                                 hypothesis=hypothesis, opioid_source=opioid_source, expectation=expectation,
+                                 baseline_madrs=baseline_madrs)
         except ValidationError as exc:
             raise ScenarioError(format_validation_error(exc)) from None
     result = run_scenario(cfg)
@@ -97,6 +114,38 @@ def simulate(
     print_summary(result, quiet)
     if not quiet:
         console.print(f"wrote {out}/timecourse.parquet, summary.json, timecourse.png", highlight=False)
+
+
+@app.command()
+@user_errors
+def hypotheses(
+    list_: bool = typer.Option(False, "--list", help="print every hypothesis with its description and sources"),
+    required_affinity: bool = typer.Option(False, "--required-affinity",
+                                           help="the MOR affinity HNK would need under opioid[hnk_mor]"),
+):
+    """Mechanism hypotheses (scoring against trials comes with the trials layer)."""
+    from ketasim.services import list_hypotheses
+
+    if required_affinity:
+        from ketasim.parameters import default_parameters
+
+        p = default_parameters()["opioid.hnk_Ki_mor"]
+        console.print(f"Under the opioid hypothesis with --opioid-source hnk_mor and efficacy tau = {default_parameters().value('opioid.hnk_tau'):g}, "
+                      f"HNK would need a MOR affinity of Ki = {p.value:.3g} {p.unit} to produce the -16.5-point "
+                      f"24-h MADRS change of Murrough 2013 (recompute: tools/calibrate_mechanisms.py). Measured "
+                      f"binding found no opioid-receptor affinity for (2R,6R)-HNK (Bonaventura 2022).",
+                      highlight=False)
+        return
+    if not list_:
+        raise ValueError("say what to do: --list or --required-affinity")
+    for h in list_hypotheses():
+        console.rule(f"[bold]{h['key']}[/] — {h['title']}")
+        console.print(h["description"], highlight=False)
+        console.print(f"naltrexone pretreatment predicts: {h['naltrexone_prediction']}", highlight=False)
+        if h["options"]:
+            console.print(f"options: --opioid-source {' | '.join(h['options']['opioid_source'])}", highlight=False)
+        if h["sources"]:
+            console.print(f"sources: {', '.join(h['sources'])}", highlight=False)
 
 
 @app.command()

@@ -59,6 +59,11 @@ class ScenarioConfig(BaseModel):
     subject: SubjectConfig = Field(default_factory=SubjectConfig)
     output_step: str | None = None
     seed: int = Field(1, ge=0)
+    hypothesis: str = Field("opioid", description="mechanism hypothesis (ketasim hypotheses --list)")
+    opioid_source: str | None = Field(None, description="hnk_mor, ketamine_mor or endogenous (opioid, mixed)")
+    expectation: Literal["none", "saline", "active"] = "active"
+    baseline_madrs: float | None = Field(None, gt=0, le=60)
+    oral_antidepressant_start: str | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ScenarioConfig":

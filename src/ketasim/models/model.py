@@ -19,7 +19,13 @@ PLASMA_OUTPUTS = {
     "hnk_ng_ml": ("hnk", "hnk"),
     "dhnk_ng_ml": ("dhnk", "dhnk"),
 }
-OUTPUT_UNITS = {
+PD_OUTPUT_UNITS = {
+    "nmda_occupancy": "fraction", "mor_occupancy": "fraction", "kor_occupancy": "fraction",
+    "mor_agonist_signal": "relative to baseline", "plasticity": "relative to baseline",
+    "opioid_signal": "relative to baseline", "cadss": "CADSS points", "euphoria": "VAS 0-100",
+    "madrs": "MADRS points", "hamd17": "HAM-D17 points",
+}
+OUTPUT_UNITS = {**PD_OUTPUT_UNITS,
     "ketamine_ng_ml": "ng/mL", "norketamine_ng_ml": "ng/mL", "hnk_ng_ml": "ng/mL", "dhnk_ng_ml": "ng/mL",
     "naltrexone_ng_ml": "ng/mL", "naltrexol_ng_ml": "ng/mL",
 }
@@ -65,6 +71,18 @@ class KetamineModel:
         for dose in regimen.realize():
             out += pk.dose_inputs(dose, ind, weight_kg)
         return out
+
+    def effect_sites(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Effect-site concentrations (µM, plasma-equivalent) that the receptor layer reads."""
+        ix = self.index
+        g = lambda n: X[:, ix[n]]  # noqa: E731
+        return {
+            "ketamine_S": g("ce.ketamine_S"), "ketamine_R": g("ce.ketamine_R"),
+            "norketamine_S": g("ce.norketamine_S"), "norketamine_R": g("ce.norketamine_R"),
+            "hnk": g("ce.hnk_S") + g("ce.hnk_R"),
+            "naltrexone": g("ce.naltrexone_fast") + g("ce.naltrexone_slow"),
+            "naltrexol": g("ce.naltrexol_fast") + g("ce.naltrexol_slow"),
+        }
 
     def plasma_outputs(self, X: np.ndarray, ind: pk.PKIndividual) -> dict[str, np.ndarray]:
         """Venous plasma concentrations (ng/mL) from state amounts (µmol)."""

@@ -55,9 +55,16 @@ def pk_state_blocks() -> dict[str, list[str]]:
         names = [_ket(e, s) for s in KETAMINE_STATES]
         for sp, states in METABOLITE_STATES.items():
             names += [_met(sp, e, s) for s in states]
+        # virtual effect-site (brain) concentrations, µM: not amounts, excluded from mass balance
+        names += [f"ce.ketamine_{e}", f"ce.norketamine_{e}", f"ce.hnk_{e}"]
         blocks[f"ketamine_{e}"] = names
-    blocks["naltrexone"] = list(NALTREXONE_STATES)
+    blocks["naltrexone"] = list(NALTREXONE_STATES) + ["ce.naltrexone_fast", "ce.naltrexone_slow",
+                                                      "ce.naltrexol_fast", "ce.naltrexol_slow"]
     return blocks
+
+
+def is_amount_state(name: str) -> bool:
+    return not name.startswith("ce.")
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,13 @@ def individual_pk(p: ParameterSet, cov: Covariates, eta: dict[str, float] | None
     v["NXL_fm"] = p.value("naltrexol.fm")
     v["NXL_CL"] = p.value("naltrexol.CL") * fcl
     v["NXL_V"] = p.value("naltrexol.CL") * fcl * p.value("naltrexol.t_half") / math.log(2.0)
+    # biophase (L2): equilibration rate constants
+    v["ke0_ket"] = math.log(2.0) / p.value("biophase.ketamine_t_half_ke0")
+    v["ke0_nk"] = math.log(2.0) / p.value("biophase.norketamine_t_half_ke0")
+    v["ke0_hnk"] = math.log(2.0) / p.value("biophase.hnk_t_half_ke0")
+    v["ke0_ntx_fast"] = math.log(2.0) / p.value("biophase.naltrexone_t_half_fast")
+    v["k_ntx_slow_in"] = p.value("biophase.naltrexone_slow_k_in")
+    v["k_ntx_slow_out"] = p.value("biophase.naltrexone_slow_k_out")
     return PKIndividual(v)
 
 
@@ -231,7 +245,22 @@ def build_pk_matrix(ind: PKIndividual, index: dict[str, int]) -> np.ndarray:
     b.flow("naltrexone.central", ind["NTX_CL"] / ind["NTX_V"],
            {"naltrexol.central": fmx, "naltrexone.eliminated": 1 - fmx})
     b.flow("naltrexol.central", ind["NXL_CL"] / ind["NXL_V"], {"naltrexol.eliminated": 1.0})
-    return b.A
+    # L2 effect sites: dCe/dt = k_in * C_plasma - k_out * Ce (µM); they take nothing from plasma
+    A, ix = b.A, index
+
+    def effect_site(ce: str, central: str, volume: float, k_in: float, k_out: float):
+        A[ix[ce], ix[central]] += k_in / volume
+        A[ix[ce], ix[ce]] -= k_out
+
+    for e in ENANTIOMERS:
+        effect_site(f"ce.ketamine_{e}", _ket(e, "central"), ind[f"{e}.V1"], ind["ke0_ket"], ind["ke0_ket"])
+        effect_site(f"ce.norketamine_{e}", _met("norketamine", e, "central"), ind[f"{e}.NK_V1"], ind["ke0_nk"],
+                    ind["ke0_nk"])
+        effect_site(f"ce.hnk_{e}", _met("hnk", e, "central"), ind[f"{e}.HNK_V1"], ind["ke0_hnk"], ind["ke0_hnk"])
+    for sp, vol in (("naltrexone", ind["NTX_V"]), ("naltrexol", ind["NXL_V"])):
+        effect_site(f"ce.{sp}_fast", f"{sp}.central", vol, ind["ke0_ntx_fast"], ind["ke0_ntx_fast"])
+        effect_site(f"ce.{sp}_slow", f"{sp}.central", vol, ind["k_ntx_slow_in"], ind["k_ntx_slow_out"])
+    return A
 
 
 @dataclass(frozen=True)
@@ -249,6 +278,8 @@ def dose_inputs(dose: Dose, ind: PKIndividual, weight_kg: float) -> list[Input]:
     mg = dose.amount_mg(weight_kg)
     t = dose.time_h
     out: list[Input] = []
+    if dose.drug == "placebo":
+        return []
     if dose.drug == "naltrexone":
         return [Input("naltrexone.gut", mass_to_umol(mg, "naltrexone"), t)]
     for e, share in DRUG_ENANTIOMERS[dose.drug].items():

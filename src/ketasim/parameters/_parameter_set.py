@@ -36,6 +36,8 @@ def internal_unit_for(unit: str, key: str) -> str:
         dim = str(ureg.Quantity(1.0, unit.replace("µ", "u")).dimensionality)
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError) as exc:
         raise UnitError(f"parameter {key}: unknown unit {unit!r} ({exc})") from None
+    except Exception as exc:  # pint's parser raises other errors (even AssertionError) on malformed text
+        raise UnitError(f"parameter {key}: cannot read unit {unit!r} ({type(exc).__name__})") from None
     if dim == "dimensionless":
         dim = ""
     if dim not in _INTERNAL_BY_DIMENSION:
@@ -64,6 +66,8 @@ class _ParameterSchema(BaseModel):
         if self.evidence not in EVIDENCE_MEANING:
             raise ValueError(f"evidence must be one of {sorted(EVIDENCE_MEANING)}, not {self.evidence!r}")
         lo, hi = self.range
+        if not all(math.isfinite(x) for x in (self.value, lo, hi)):
+            raise ValueError(f"value {self.value} and range [{lo}, {hi}] must be finite numbers")
         if not (lo <= self.value <= hi):
             raise ValueError(f"value {self.value} lies outside its range [{lo}, {hi}]")
         if self.distribution not in ("uniform", "lognormal", "loguniform", "fixed"):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from ketasim.units import UnitError, parse_quantity, to_hours
 
-DRUGS = ("ketamine", "esketamine", "arketamine", "naltrexone")
+DRUGS = ("ketamine", "esketamine", "arketamine", "naltrexone", "placebo")
 ROUTES = ("iv", "im", "intranasal", "oral", "sublingual")
 ROUTE_ALIASES = {"in": "intranasal", "nasal": "intranasal", "po": "oral", "sl": "sublingual",
                  "intravenous": "iv", "intramuscular": "im", "insufflated": "intranasal"}
@@ -24,6 +24,7 @@ DRUG_ROUTES = {
     "esketamine": ROUTES,
     "arketamine": ROUTES,
     "naltrexone": ("oral",),
+    "placebo": ROUTES,  # an inert session (saline infusion, placebo spray or pill): no drug, only expectation
 }
 # Per-dose amounts the default parameters were built from (mg for a 70 kg adult). Outside: a warning.
 # Far outside (HARD_LIMIT_MG): an error, because no source describes the body's response there.
@@ -77,7 +78,7 @@ class Dose:
                         ("interval", self.every_h)):
             if not isinstance(v, (int, float)) or math.isnan(v) or math.isinf(v):
                 raise RegimenError(f"dose {name} must be a finite number, got {v!r}")
-        if self.amount <= 0:
+        if self.amount < 0 or (self.amount == 0 and self.drug != "placebo"):
             raise RegimenError(f"dose amount must be positive, got {self.amount:g} {self.amount_unit}")
         if self.amount_unit not in ("mg", "mg/kg"):
             raise RegimenError(f"dose unit must be mass (mg) or mass per body weight (mg/kg), "
@@ -121,15 +122,22 @@ class Dose:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.10g}"
+    # shortest text that reads back as the same float (so parse_dose(d.to_text()) == d)
+    s = repr(float(x))
+    return s[:-2] if s.endswith(".0") else s
 
 
 def _fmt_time(h: float) -> str:
+    # minutes or days where that reads back exactly, hours otherwise
     minutes = h * 60.0
     if abs(minutes - round(minutes)) < 1e-9 and abs(h) < 2 and h != int(h):
-        return f"{round(minutes)} min"
+        text = f"{round(minutes)} min"
+        if to_hours(text) == h:
+            return text
     if abs(h) >= 48 and abs(h / 24 - round(h / 24, 6)) < 1e-9:
-        return f"{_fmt(round(h / 24, 6))} d"
+        text = f"{_fmt(round(h / 24, 6))} d"
+        if to_hours(text) == h:
+            return text
     return f"{_fmt(h)} h"
 
 
@@ -177,7 +185,10 @@ class Regimen:
         """Raise for doses far outside anything studied; warn (and return messages) for doses outside
         the range the default parameters rest on."""
         messages = []
-        for d in self.realize():
+        # repeats of one Dose share amount and duration: judge (and name) the Dose as written, once
+        for d in self.doses:
+            if d.drug == "placebo":
+                continue
             mg = d.amount_mg(weight_kg)
             if d.duration_h >= 2.0:
                 rate = mg / d.duration_h
