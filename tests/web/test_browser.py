@@ -157,3 +157,77 @@ def test_page_shows_readable_errors(page, live_server):
     page.click("#run")
     page.wait_for_function("() => document.querySelector('#status').dataset.state === 'error' && "
                            "document.querySelector('#error').textContent.includes('limit')")
+
+
+def test_serve_shows_four_layers_within_5_s(browser):
+    """Acceptance of issue 5: `serve()` (what `ketasim serve` runs), then the page in headless Chromium shows
+    the default scenario's four layers with data within 5 s."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", f"from ketasim.web.app import serve; serve('127.0.0.1', {port})"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/api/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"serve() did not come up: {proc.stdout.read().decode(errors='replace')}")
+                time.sleep(0.1)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        t0 = time.monotonic()
+        page.goto(base + "/")
+        page.wait_for_function("() => window.KS && window.KS.runs >= 1", timeout=5000)
+        elapsed = time.monotonic() - t0
+        counts = page.evaluate("""() => ['concentrations', 'occupancy', 'effects', 'mood'].map(k =>
+            [...document.querySelectorAll(`.chart[data-layer=${k}]`)].map(d => d.data.reduce(
+                (n, t) => n + t.y.filter(v => v !== null).length, 0)))""")
+        context.close()
+        assert elapsed < 5, f"{elapsed:.1f} s"
+        for layer, n in zip(["concentrations", "occupancy", "effects", "mood"], counts):
+            if layer == "concentrations" or n:
+                assert n and n[0] > 100, (layer, n)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)  # reaps the process and closes its pipe
+
+
+def test_population_bands_are_drawn(page, live_server, monkeypatch):
+    """A result with several subject ids is drawn as median line plus shaded 5-95 % band."""
+    import numpy as np
+    import pandas as pd
+
+    from ketasim import services
+
+    class Population:
+        units = {"ketamine_ng_ml": "ng/mL", "madrs": "points"}
+        warnings = ["illustrative population"]
+
+        def to_pandas(self):
+            t = np.linspace(0, 24, 49)
+            return pd.concat([pd.DataFrame({"id": i, "time_h": t, "ketamine_ng_ml": (1 + i / 10) * np.exp(-t / 4),
+                                            "madrs": 30 - i * t / 24}) for i in range(20)], ignore_index=True)
+
+        def summary(self):
+            return {}
+
+    monkeypatch.setattr(services, "run_scenario", lambda cfg: Population())
+    page.goto(live_server + "/")
+    wait_runs(page, 1)
+    traces = page.evaluate("""() => document.querySelector('#chart-concentrations-A').data.map(
+        t => ({name: t.meta || t.name, fill: t.fill || null, n: t.y.length}))""")
+    assert [t["fill"] for t in traces] == [None, "tonexty", None]  # p95 edge, p05 edge filled to it, median
+    assert traces[2]["name"] == "ketamine_ng_ml" and traces[2]["n"] == 49
+    assert "20 subjects" in page.inner_text("#charts")
+    assert "illustrative population" in page.inner_text("#warnings")

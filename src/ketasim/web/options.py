@@ -34,7 +34,27 @@ def _literal_args(annotation) -> list[str]:
     return args
 
 
+def _service_hypotheses() -> list[dict]:
+    """`ketasim.services.list_hypotheses()` where the installed package has it."""
+    try:
+        from ketasim import services
+
+        fn = getattr(services, "list_hypotheses", None)
+        rows = fn() if fn is not None else []
+        return [r for r in rows if isinstance(r, dict) and isinstance(r.get("key"), str)]
+    except Exception:  # noqa: BLE001 - a half-written registry must not break the dashboard
+        return []
+
+
 def _from_registry(kind: str) -> list[str]:
+    if kind == "hypothesis":
+        rows = _service_hypotheses()
+        if rows:
+            return [r["key"] for r in rows]
+    else:
+        order = [s for r in _service_hypotheses() for s in (r.get("options") or {}).get(kind, [])]
+        if order:
+            return [str(x) for x in dict.fromkeys(order)]
     for mod_name in _REGISTRY_MODULES:
         try:
             mod = importlib.import_module(mod_name)
@@ -84,6 +104,11 @@ def check_choice(kind: str, value: str) -> None:
 
 def hypothesis_info() -> dict[str, dict]:
     """Title, description and naltrexone prediction of each registered hypothesis, where the registry has them."""
+    rows = _service_hypotheses()
+    if rows:
+        return {r["key"]: {"title": str(r.get("title") or r["key"]), "description": str(r.get("description") or ""),
+                           "naltrexone_prediction": str(r.get("naltrexone_prediction") or ""),
+                           "takes_opioid_source": "opioid_source" in (r.get("options") or {})} for r in rows}
     try:
         mod = importlib.import_module("ketasim.mechanisms")
         reg = mod.available()
