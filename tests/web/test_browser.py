@@ -98,6 +98,7 @@ def test_dashboard_end_to_end(page, live_server, tmp_path):
     # compare: A without, B with naltrexone (B's default)
     page.check("#compare-toggle")
     page.uncheck("#A-ntx")
+    page.fill("#A-weight", "70")
     page.fill("#A-duration", "2")
     page.fill("#B-duration", "2")
     page.click("#run")
@@ -108,6 +109,12 @@ def test_dashboard_end_to_end(page, live_server, tmp_path):
     assert a["ketamine_ng_ml"]["n"] > 100 and b["ketamine_ng_ml"]["n"] > 100
     assert a["naltrexone_ng_ml"]["max"] == 0 and b["naltrexone_ng_ml"]["max"] > 1
     assert page.is_visible("#chart-concentrations-A") and page.is_visible("#chart-concentrations-B")
+
+    # one shared time axis: zooming one chart zooms the others
+    page.evaluate("() => Plotly.relayout('chart-concentrations-A', {'xaxis.range': [0, 5]})")
+    page.wait_for_function("() => { const r = [...document.querySelectorAll('.chart.js-plotly-plot')].pop().layout.xaxis.range;"
+                           " return r[0] === 0 && r[1] === 5; }", timeout=5000)
+    page.evaluate("() => Plotly.relayout('chart-concentrations-A', {'xaxis.range': [-1, 48]})")
 
     # CSV download of a chart
     cell = page.locator(".cell", has=page.locator("#chart-concentrations-B"))
