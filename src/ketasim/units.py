@@ -68,7 +68,7 @@ def parse_quantity(text: str | float | int | pint.Quantity, what: str = "quantit
             raise UnitError(f"{what}: unknown unit in {text!r} ({exc})") from None
         except Exception as exc:  # pint raises a zoo of parser errors on garbage
             raise UnitError(f"{what}: cannot read {text!r} as a number with a unit ({exc})") from None
-    if not isinstance(q, pint.Quantity) or q.dimensionless and not str(q.units):
+    if not isinstance(q, pint.Quantity) or (q.dimensionless and str(q.units) in ("", "dimensionless")):
         raise UnitError(f"{what}: {text!r} has no unit")
     mag = q.magnitude
     if isinstance(mag, float) and math.isnan(mag):
