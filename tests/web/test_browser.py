@@ -167,7 +167,7 @@ def test_page_shows_readable_errors(page, live_server):
 
 
 def test_serve_shows_four_layers_within_5_s(browser):
-    """Acceptance of issue 5: `serve()` (what `ketasim serve` runs), then the page in headless Chromium shows
+    """Acceptance of issue 5: `ketasim serve`, then the page in headless Chromium shows
     the default scenario's four layers with data within 5 s."""
     import socket
     import subprocess
@@ -177,7 +177,8 @@ def test_serve_shows_four_layers_within_5_s(browser):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", f"from ketasim.web.app import serve; serve('127.0.0.1', {port})"],
+    proc = subprocess.Popen([sys.executable, "-m", "ketasim.cli.main", "serve", "--host", "127.0.0.1",
+                             "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -189,7 +190,7 @@ def test_serve_shows_four_layers_within_5_s(browser):
                         break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"serve() did not come up: {proc.stdout.read().decode(errors='replace')}")
+                    raise AssertionError(f"ketasim serve did not come up: {proc.stdout.read().decode(errors='replace')}")
                 time.sleep(0.1)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
