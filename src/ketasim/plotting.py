@@ -32,6 +32,8 @@ def plot_timecourse(result, path=None, log: bool = False):
     panels = []
     for title, cols, ylabel in PANELS:
         present = [c for c in cols if c in result.outputs and np.nanmax(np.abs(result.outputs[c])) > 0]
+        if getattr(result, "subjects", None) is not None:
+            title = f"{title} (median, 5-95 % band, {len(result.subjects)} subjects)" if not panels else title
         if present:
             panels.append((title, present, ylabel))
     fig, axes = plt.subplots(len(panels), 1, figsize=(8.5, 2.4 * len(panels) + 0.8), sharex=True, squeeze=False)
@@ -40,9 +42,15 @@ def plot_timecourse(result, path=None, log: bool = False):
     for ax, (title, cols, ylabel) in zip(axes[:, 0], panels):
         for c in cols:
             y = result.outputs[c]
+            band = None
+            if y.ndim == 2:  # population: median and 5-95 % band
+                band = np.percentile(y, [5, 95], axis=1)
+                y = np.median(y, axis=1)
             if log and title == "L1 plasma":
                 y = np.where(y > 0, y, np.nan)
-            ax.plot(t * scale, y, label=_LABELS.get(c, c), lw=1.3)
+            line, = ax.plot(t * scale, y, label=_LABELS.get(c, c), lw=1.3)
+            if band is not None:
+                ax.fill_between(t * scale, band[0], band[1], color=line.get_color(), alpha=0.15, lw=0)
         if log and title == "L1 plasma":
             ax.set_yscale("log")
         ax.set_ylabel(ylabel, fontsize=8)

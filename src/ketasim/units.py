@@ -8,6 +8,7 @@ body weight in kg. Every user-typed or file-read quantity is converted once, her
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import pint
@@ -25,6 +26,10 @@ INTERNAL_UNITS = {
     "affinity": "uM",
     "weight": "kg",
 }
+
+
+_QUANTITY_TEXT = re.compile(
+    r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*(?:[A-Za-z_]+(?:\s*/\s*[A-Za-z_]+)*)?$")
 
 
 class UnitError(ValueError):
@@ -62,6 +67,11 @@ def parse_quantity(text: str | float | int | pint.Quantity, what: str = "quantit
         s = str(text).strip().replace("µ", "u").replace("μ", "u")
         if not s:
             raise UnitError(f"{what}: empty value")
+        if re.match(r"^[-+]?(nan|inf)", s, re.IGNORECASE):
+            raise UnitError(f"{what}: {text!r} is not a number")
+        if not _QUANTITY_TEXT.match(s):
+            # pint evaluates arithmetic ("9**9**9 h" never returns): accept only NUMBER [UNIT]
+            raise UnitError(f"{what}: cannot read {text!r} as a number followed by a unit, e.g. '40 min' or '0.5 mg/kg'")
         try:
             q = ureg.Quantity(s)
         except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError) as exc:

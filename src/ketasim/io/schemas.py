@@ -59,6 +59,7 @@ class ScenarioConfig(BaseModel):
     subject: SubjectConfig = Field(default_factory=SubjectConfig)
     output_step: str | None = None
     seed: int = Field(1, ge=0)
+    subjects: int = Field(1, ge=1, le=100_000, description="1: the typical subject; more: a virtual population")
     hypothesis: str = Field("opioid", description="mechanism hypothesis (ketasim hypotheses --list)")
     opioid_source: str | None = Field(None, description="hnk_mor, ketamine_mor or endogenous (opioid, mixed)")
     expectation: Literal["none", "saline", "active"] = "active"

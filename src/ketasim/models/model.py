@@ -75,7 +75,7 @@ class KetamineModel:
     def effect_sites(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Effect-site concentrations (µM, plasma-equivalent) that the receptor layer reads."""
         ix = self.index
-        g = lambda n: X[:, ix[n]]  # noqa: E731
+        g = lambda n: X[..., ix[n]]  # noqa: E731
         return {
             "ketamine_S": g("ce.ketamine_S"), "ketamine_R": g("ce.ketamine_R"),
             "norketamine_S": g("ce.norketamine_S"), "norketamine_R": g("ce.norketamine_R"),
@@ -92,13 +92,13 @@ class KetamineModel:
         for col, (sp, mw) in PLASMA_OUTPUTS.items():
             total = 0.0
             for e in pk.ENANTIOMERS:
-                c = X[:, ix[f"{sp}_{e}.central"]] / ind[f"{e}.{volume[sp]}"]
+                c = X[..., ix[f"{sp}_{e}.central"]] / ind[f"{e}.{volume[sp]}"]
                 ng = umol_per_l_to_ng_per_ml(c, mw)
                 out[f"{sp}_{e}_ng_ml"] = ng
                 total = total + ng
             out[col] = total
-        out["naltrexone_ng_ml"] = umol_per_l_to_ng_per_ml(X[:, ix["naltrexone.central"]] / ind["NTX_V"],
+        out["naltrexone_ng_ml"] = umol_per_l_to_ng_per_ml(X[..., ix["naltrexone.central"]] / ind["NTX_V"],
                                                           "naltrexone")
-        out["naltrexol_ng_ml"] = umol_per_l_to_ng_per_ml(X[:, ix["naltrexol.central"]] / ind["NXL_V"],
+        out["naltrexol_ng_ml"] = umol_per_l_to_ng_per_ml(X[..., ix["naltrexol.central"]] / ind["NXL_V"],
                                                          "naltrexol")
         return out

@@ -151,18 +151,19 @@ def compute_pd(t: np.ndarray, ce: dict[str, np.ndarray], q: PDParams, ctx: Conte
     hc = q["cadss_hill"]
     diss_drive = nmda_occ ** hc / (q["cadss_occ50"] ** hc + nmda_occ ** hc)
     tol = accumulate(t, diss_drive, 1.0, q["k_tol"], baseline=0.0)
-    cadss = q["cadss_Emax"] * diss_drive * (1.0 - q["tol_max"] * tol / (1.0 + tol))
+    cadss = q["cadss_Emax"] * q.v.get("cadss_scale", 1.0) * diss_drive * (1.0 - q["tol_max"] * tol / (1.0 + tol))
     s_eq = kS + q["eu_R"] * kR
     euphoria = 100.0 * s_eq / (q["eu_C50"] + s_eq)
 
     # L5 mood: the mechanism's weighted, normalised mediator excess drives a fractional reduction
-    z = np.zeros_like(t, dtype=float) if np.ndim(p_glu) == 1 else np.zeros_like(p_glu)
+    z = np.zeros_like(p_glu)
     for m, w in q["weights"].items():
         if m not in MEDIATORS:
             raise ValueError(f"mechanism weight on unknown mediator {m!r}")
         z = z + w * (mediators[m] - 1.0) / q["X50"][m]
+    z = z * q.v.get("drive_scale", 1.0)  # between-subject sensitivity to the mediator (populations)
     drug_effect = q["mood_Emax"] * z / (1.0 + z)
-    expectation = _expectation(t, q, ctx)
+    expectation = _expectation(t, q, ctx, population=np.ndim(p_glu) == 2)
     target = baseline_madrs * (1.0 - expectation) * (1.0 - drug_effect)
     madrs = relax(t, target, q["k_mood"], baseline_madrs)
     return {
@@ -176,16 +177,19 @@ def compute_pd(t: np.ndarray, ce: dict[str, np.ndarray], q: PDParams, ctx: Conte
     }
 
 
-def _expectation(t, q, ctx: Context):
-    frac = np.zeros_like(t, dtype=float)
+def _expectation(t, q, ctx: Context, population: bool = False):
+    """Fractional severity reduction from expectation and background treatment. Levels may be per subject."""
+    tt = t[:, None] if population else t
+    scale = q.v.get("placebo_scale", 1.0)
+    frac = np.zeros_like(tt * np.asarray(scale), dtype=float)
     level = {"none": 0.0, "saline": q["pl_saline"], "active": q["pl_active"]}[ctx.expectation]
-    if ctx.session_times_h and level > 0:
+    if ctx.session_times_h and ctx.expectation != "none":
         t0 = min(ctx.session_times_h)
-        on = t >= t0
-        frac = np.where(on, level * (1.0 - np.exp(-q["k_pl"] * np.clip(t - t0, 0, None))), 0.0)
+        rise = np.where(tt >= t0, 1.0 - np.exp(-q["k_pl"] * np.clip(tt - t0, 0, None)), 0.0)
+        frac = np.clip(level * scale, 0.0, 0.95) * rise
     if ctx.oral_ad_start_h is not None:
-        on = t >= ctx.oral_ad_start_h
-        ad = np.where(on, q["pl_oral_ad"] * (1.0 - np.exp(-q["k_ad"] * np.clip(t - ctx.oral_ad_start_h, 0, None))),
-                      0.0)
+        t_ad = ctx.oral_ad_start_h
+        rise = np.where(tt >= t_ad, 1.0 - np.exp(-q["k_ad"] * np.clip(tt - t_ad, 0, None)), 0.0)
+        ad = np.clip(q["pl_oral_ad"] * scale, 0.0, 0.95) * rise
         frac = 1.0 - (1.0 - frac) * (1.0 - ad)
     return frac

@@ -1,0 +1,235 @@
+"""Population simulation: the same model as `Simulation.solve`, batched over subjects.
+
+Linear PK is propagated exactly between grid points with per-subject matrix exponentials computed in
+batches (scipy.linalg.expm on (N, 2n, 2n) stacks); the receptor, mediator and outcome layers run on
+(time x subject) arrays. Subjects are processed in chunks to bound memory; chunking cannot change results
+because every random effect was drawn beforehand (population.sample_subjects).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import expm
+
+from ketasim.mechanisms import Mechanism
+from ketasim.models.model import OUTPUT_UNITS, KetamineModel
+from ketasim.models.pd import SESSION_DRUGS, Context, compute_pd, pd_parameters
+from ketasim.models.pk import Covariates, PKIndividual, build_pk_matrix, individual_pk
+from ketasim.parameters import ParameterSet
+from ketasim.regimens import Regimen
+from ketasim.solvers.linear import event_grid
+
+from ._population import subject_etas
+
+DEFAULT_COLUMNS = ("ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml", "naltrexone_ng_ml",
+                   "naltrexol_ng_ml", "nmda_occupancy", "mor_occupancy", "kor_occupancy", "mor_agonist_signal",
+                   "plasticity", "opioid_signal", "cadss", "euphoria", "madrs", "hamd17")
+
+
+def population_grid(regimen: Regimen, duration_h: float, step_h: float = 1.0, fine_step_h: float = 5 / 60,
+                    fine_window_h: float = 6.0, extra_times=()) -> np.ndarray:
+    """Uniform grid plus a fine window after each dose start (peaks of immediate effects)."""
+    t0 = min(0.0, regimen.first_time_h())
+    n = int(math.floor((duration_h - t0) / step_h + 1e-9))
+    pts = [t0 + step_h * np.arange(n + 1), np.array([duration_h]), np.asarray(extra_times, float)]
+    for d in regimen.realize():
+        if d.time_h <= duration_h:
+            pts.append(np.arange(d.time_h, min(d.time_h + fine_window_h, duration_h) + 1e-12, fine_step_h))
+            if d.duration_h > 0 and d.time_h + d.duration_h <= duration_h:
+                pts.append(np.array([d.time_h + d.duration_h]))
+    grid = np.unique(np.round(np.concatenate(pts), 9))
+    return grid[(grid >= t0) & (grid <= duration_h + 1e-12)]
+
+
+def _stack(inds: list[PKIndividual]) -> PKIndividual:
+    return PKIndividual({k: np.array([i.values[k] for i in inds]) for k in inds[0].values})
+
+
+def _propagate_block(A: np.ndarray, inputs_per_subject, index: dict[str, int], t: np.ndarray) -> np.ndarray:
+    """Exact batched solution for one block: A (N, n, n); returns states (T, N, n)."""
+    N, n, _ = A.shape
+    grid = event_grid(t, [i for inp in inputs_per_subject for i in inp])
+    boluses: dict[float, np.ndarray] = {}
+    rates: dict[float, np.ndarray] = {}
+    for s, inputs in enumerate(inputs_per_subject):
+        for inp in inputs:
+            j = index[inp.state]
+            if inp.duration_h <= 0:
+                boluses.setdefault(inp.time_h, np.zeros((N, n)))[s, j] += inp.amount_umol
+            else:
+                r = inp.amount_umol / inp.duration_h
+                rates.setdefault(inp.time_h, np.zeros((N, n)))[s, j] += r
+                rates.setdefault(inp.time_h + inp.duration_h, np.zeros((N, n)))[s, j] -= r
+    aug = np.zeros((N, 2 * n, 2 * n))
+    aug[:, :n, :n] = A
+    aug[:, :n, n:] = np.eye(n)
+    cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    out_pos = {tt: i for i, tt in enumerate(t)}
+    X = np.zeros((len(t), N, n))
+    x = np.zeros((N, n))
+    rate = np.zeros((N, n))
+    prev = grid[0]
+    for k, tt in enumerate(grid):
+        if k > 0:
+            h = tt - prev
+            if h > 0:
+                key = round(h, 12)
+                if key not in cache:
+                    E = expm(aug * h)
+                    cache[key] = (E[:, :n, :n], E[:, :n, n:])
+                Phi, Gam = cache[key]
+                x = np.einsum("sij,sj->si", Phi, x) + np.einsum("sij,sj->si", Gam, rate)
+            prev = tt
+        if tt in boluses:
+            x = x + boluses[tt]
+        if tt in rates:
+            rate = rate + rates[tt]
+            rate[np.abs(rate) < 1e-15] = 0.0
+        i = out_pos.get(tt)
+        if i is not None:
+            X[i] = x
+    return X
+
+
+def simulate_chunk(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism: Mechanism,
+                   t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
+                   columns=DEFAULT_COLUMNS, model: KetamineModel | None = None) -> dict[str, np.ndarray]:
+    """Outputs (T, N) for one chunk of subjects."""
+    model = model or KetamineModel()
+    names = model.layout.names
+    inds, inputs = [], []
+    for row in subjects.itertuples(index=False):
+        cov = Covariates(weight_kg=float(row.weight_kg), age_y=float(row.age_y), sex=str(row.sex),
+                         cyp2b6=str(row.cyp2b6))
+        ind = individual_pk(parameters, cov, subject_etas(row._asdict()))
+        inds.append(ind)
+        inputs.append(model.inputs(regimen, ind, cov.weight_kg))
+    N = len(inds)
+    X = np.zeros((len(t), N, len(names)))
+    for bname, idx in model.layout.blocks.items():
+        sub_index = {names[j]: k for k, j in enumerate(idx)}
+        block_inputs = [[i for i in inp if i.state in sub_index] for inp in inputs]
+        if not any(block_inputs):
+            continue
+        A = np.stack([build_pk_matrix(ind, model.index)[np.ix_(idx, idx)] for ind in inds])
+        X[:, :, idx] = _propagate_block(A, block_inputs, sub_index, t)
+    stacked = _stack(inds)
+    out = model.plasma_outputs(X, stacked)
+    q = pd_parameters(parameters, mechanism)
+    q.v.update(drive_scale=subjects["drive_scale"].to_numpy(), cadss_scale=subjects["cadss_scale"].to_numpy(),
+               placebo_scale=subjects["placebo_scale"].to_numpy())
+    sessions = tuple(d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS)
+    ctx = Context(expectation, sessions, oral_ad_start_h)
+    out.update(compute_pd(t, model.effect_sites(X), q, ctx, subjects["baseline_madrs"].to_numpy()))
+    return {c: out[c] for c in columns}
+
+
+@dataclass
+class PopulationResult:
+    time_h: np.ndarray
+    outputs: dict[str, np.ndarray]          # column -> (T, N)
+    subjects: pd.DataFrame
+    regimen: Regimen | None = None
+    meta: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def units(self):
+        return {k: OUTPUT_UNITS.get(k, "") for k in self.outputs}
+
+    def to_pandas(self) -> pd.DataFrame:
+        T, N = len(self.time_h), len(self.subjects)
+        cols = {"id": np.repeat(self.subjects["id"].to_numpy(), T), "time_h": np.tile(self.time_h, N)}
+        for k, v in self.outputs.items():
+            cols[k] = v.T.reshape(-1)
+        return pd.DataFrame(cols)
+
+    def summary(self) -> dict:
+        """Per output: percentiles (5/50/95) of each subject's Cmax, Tmax and AUC; mood changes and responders."""
+        t = self.time_h
+        s = {}
+        for k, v in self.outputs.items():
+            cmax = v.max(axis=0)
+            tmax = t[v.argmax(axis=0)]
+            auc = np.sum(0.5 * (v[1:] + v[:-1]) * np.diff(t)[:, None], axis=0)
+            s[k] = {"unit": self.units.get(k, ""), "auc_unit": f"{self.units.get(k, '')}·h"}
+            for name, arr in (("cmax", cmax), ("tmax_h", tmax), ("auc", auc)):
+                s[k][name] = float(np.mean(arr))
+                s[k][f"{name}_percentiles"] = {f"p{p}": float(np.percentile(arr, p)) for p in (5, 50, 95)}
+        t0 = self.meta.get("first_session_h", 0.0)
+        for scale in ("madrs", "hamd17"):
+            if scale not in self.outputs:
+                continue
+            y = self.outputs[scale]
+            base = y[0]
+            s[scale]["baseline"] = float(np.mean(base))
+            for label, dt in (("24h", 24.0), ("day7", 168.0)):
+                if t0 + dt <= t[-1]:
+                    val = np.array([np.interp(t0 + dt, t, y[:, i]) for i in range(y.shape[1])])
+                    change = val - base
+                    s[scale][f"change_{label}"] = float(np.mean(change))
+                    s[scale][f"change_{label}_percentiles"] = {f"p{p}": float(np.percentile(change, p))
+                                                               for p in (5, 50, 95)}
+                    s[scale][f"responders_{label}"] = float(np.mean(val <= 0.5 * base))
+        return s
+
+    def plot(self, path=None, log: bool = False):
+        from ketasim.plotting import plot_timecourse
+
+        return plot_timecourse(self, path, log=log)
+
+    def write(self, out_dir, log_plot: bool = False):
+        """timecourse.parquet (one row per subject x time), summary.json (means and percentiles),
+        timecourse.png (median and 5-95 % band); all or nothing."""
+        import json
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        from ketasim import __version__
+
+        out = Path(out_dir)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".ketasim-", dir=out.parent))
+        try:
+            self.to_pandas().to_parquet(tmp / "timecourse.parquet", index=False)
+            doc = {"summary": self.summary(), "subjects": int(len(self.subjects)),
+                   "provenance": {"ketasim_version": __version__,
+                                  "regimen": self.regimen.to_text() if self.regimen else [], **self.meta},
+                   "warnings": self.warnings, "note": "Research software, not a dosing tool."}
+            (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=str))
+            self.plot(tmp / "timecourse.png", log=log_plot)
+            out.mkdir(parents=True, exist_ok=True)
+            for f in tmp.iterdir():
+                shutil.move(str(f), out / f.name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return out
+
+
+def simulate_population(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism: Mechanism,
+                        t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
+                        columns=DEFAULT_COLUMNS, chunk_size: int = 256,
+                        progress: Callable[[int, int], None] | None = None,
+                        executor=None) -> PopulationResult:
+    """All subjects, in chunks (in-process by default, or mapped by `executor` with a .map like interface)."""
+    if chunk_size < 1:
+        raise ValueError("chunk size must be at least 1")
+    model = KetamineModel()
+    chunks = [subjects.iloc[i:i + chunk_size] for i in range(0, len(subjects), chunk_size)]
+    parts = []
+    for i, ch in enumerate(chunks):
+        parts.append(simulate_chunk(regimen, ch, parameters, mechanism, t, expectation, oral_ad_start_h,
+                                    columns, model))
+        if progress:
+            progress(i + 1, len(chunks))
+    outputs = {c: np.concatenate([p[c] for p in parts], axis=1) for c in columns}
+    sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
+    meta = {"hypothesis": mechanism.label(), "expectation": expectation,
+            "first_session_h": min(sessions) if sessions else 0.0}
+    return PopulationResult(t, outputs, subjects.reset_index(drop=True), regimen, meta)

@@ -1,0 +1,233 @@
+"""Trial files (YAML): arms, population, endpoints, analysis and, optionally, the published results.
+
+Unknown keys are errors; every field that holds a time or a body measure carries its unit.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ketasim.io.schemas import ScenarioError, format_validation_error
+from ketasim.regimens import Regimen
+from ketasim.units import to_hours, to_unit
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class TrialError(ScenarioError):
+    """A trial file that cannot be run as written."""
+
+
+class PopulationConfig(BaseModel):
+    model_config = _STRICT
+    weight_mean: str = "80 kg"
+    weight_sd: str = "15 kg"
+    age_min: str = "18 yr"
+    age_max: str = "65 yr"
+    female_fraction: float = Field(0.5, ge=0, le=1)
+    baseline_madrs_mean: float = Field(32.0, gt=0, le=60)
+    baseline_madrs_sd: float = Field(5.0, ge=0, le=20)
+    baseline_madrs_min: float = Field(20.0, ge=0, le=60, description="inclusion threshold (MADRS points)")
+    baseline_madrs_max: float = Field(50.0, ge=0, le=60)
+
+    @field_validator("weight_mean", "weight_sd")
+    @classmethod
+    def _kg(cls, v):
+        to_unit(v, "kg", "population weight")
+        return v
+
+    @field_validator("age_min", "age_max")
+    @classmethod
+    def _yr(cls, v):
+        to_unit(v, "year", "population age")
+        return v
+
+    def spec(self):
+        from ketasim.population import PopulationSpec
+
+        return PopulationSpec(
+            weight_mean_kg=to_unit(self.weight_mean, "kg"), weight_sd_kg=to_unit(self.weight_sd, "kg"),
+            age_min_y=to_unit(self.age_min, "year"), age_max_y=to_unit(self.age_max, "year"),
+            female_fraction=self.female_fraction, baseline_madrs_mean=self.baseline_madrs_mean,
+            baseline_madrs_sd=self.baseline_madrs_sd, baseline_madrs_min=self.baseline_madrs_min,
+            baseline_madrs_max=self.baseline_madrs_max)
+
+
+class ArmConfig(BaseModel):
+    model_config = _STRICT
+    doses: list[str] = Field(..., min_length=1, description="regimen text lines")
+    description: str = ""
+    expectation: Literal["none", "saline", "active"] | None = None
+    n: int | None = Field(None, ge=1, le=100_000, description="parallel designs: this arm's size "
+                                                            "(default n_per_arm)")
+
+    def regimen(self) -> Regimen:
+        return Regimen.from_text(*self.doses)
+
+
+class EndpointConfig(BaseModel):
+    model_config = _STRICT
+    scale: Literal["madrs", "hamd17", "cadss"]
+    at: str = Field(..., description="time after the first session, e.g. '1 d' or '230 min'")
+    kind: Literal["change", "peak"] = "change"
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.scale == "cadss" and self.kind != "peak":
+            raise ValueError("cadss endpoints are peaks: kind must be 'peak'")
+        if self.scale != "cadss" and self.kind == "peak":
+            raise ValueError("mood endpoints are changes from baseline: kind must be 'change'")
+        to_hours(self.at, "endpoint time")
+        return self
+
+    def hours(self) -> float:
+        return to_hours(self.at, "endpoint time")
+
+
+class ComparisonConfig(BaseModel):
+    model_config = _STRICT
+    endpoint: str
+    arms: tuple[str, str] = Field(..., description="difference is first arm minus second arm")
+
+
+class ObservedEndpoint(BaseModel):
+    model_config = _STRICT
+    mean_change: float | None = None
+    sd: float | None = Field(None, ge=0)
+    responders: int | None = Field(None, ge=0)
+    remitters: int | None = Field(None, ge=0)
+    mean_peak: float | None = None
+    verified: bool = True
+    note: str = ""
+
+
+class ObservedArm(BaseModel):
+    model_config = _STRICT
+    n: int = Field(..., ge=1)
+    endpoints: dict[str, ObservedEndpoint] = Field(default_factory=dict)
+
+
+class ObservedComparison(BaseModel):
+    model_config = _STRICT
+    endpoint: str
+    arms: tuple[str, str]
+    difference: float | None = None
+    ci95: tuple[float, float] | None = None
+    significant: bool | None = Field(None, description="p < 0.05 in the direction of `direction`")
+    direction: Literal["negative", "positive"] = "negative"
+    verified: bool = True
+    note: str = ""
+
+
+class ObservedConfig(BaseModel):
+    model_config = _STRICT
+    source: str
+    arms: dict[str, ObservedArm] = Field(default_factory=dict)
+    comparisons: list[ObservedComparison] = Field(default_factory=list)
+    note: str = ""
+
+
+class TrialConfig(BaseModel):
+    model_config = _STRICT
+    name: str
+    title: str = ""
+    citation: str = ""
+    description: str = ""
+    design: Literal["parallel", "crossover"]
+    n_per_arm: int = Field(..., ge=1, le=100_000, description="parallel: per arm (unless the arm gives n); "
+                                                               "crossover: subjects, each in every arm")
+    washout: str | None = Field(None, description="crossover only: time between periods")
+    duration: str = Field(..., description="follow-up after the first session, e.g. '7 d'")
+    expectation: Literal["none", "saline", "active"] = "active"
+    oral_antidepressant: bool = Field(False, description="a new oral antidepressant starts at time 0 in every arm")
+    population: PopulationConfig = Field(default_factory=PopulationConfig)
+    arms: dict[str, ArmConfig] = Field(..., min_length=2)
+    endpoints: dict[str, EndpointConfig] = Field(..., min_length=1)
+    response_reduction: float = Field(0.5, gt=0, lt=1, description="response = this fractional reduction")
+    remission: dict[Literal["madrs", "hamd17"], float] = Field(default_factory=lambda: {"madrs": 10.0,
+                                                                                       "hamd17": 7.0})
+    comparisons: list[ComparisonConfig] = Field(default_factory=list)
+    observed: ObservedConfig | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        dur = to_hours(self.duration, "trial duration")
+        if not (0 < dur <= 24 * 180):
+            raise ValueError(f"duration must be within 0-180 d, got {self.duration}")
+        if self.design == "crossover":
+            if self.washout is None:
+                raise ValueError("crossover designs need a washout, e.g. '30 d'")
+            if to_hours(self.washout, "washout") < 7 * 24:
+                raise ValueError("washout shorter than 7 d: carry-over between periods is not modelled")
+        elif self.washout is not None:
+            raise ValueError("washout applies to crossover designs only")
+        if self.design == "crossover" and any(a.n is not None for a in self.arms.values()):
+            raise ValueError("in a crossover every subject takes every arm: give n_per_arm, not arm n")
+        for name, ep in self.endpoints.items():
+            if not (0 <= ep.hours() <= dur):
+                raise ValueError(f"endpoint {name}: time {ep.at} lies outside the trial (0-{self.duration})")
+        for arm_name, arm in self.arms.items():
+            try:
+                arm.regimen()
+            except ValueError as exc:
+                raise ValueError(f"arm {arm_name}: {exc}") from None
+        for c in self.comparisons:
+            if c.endpoint not in self.endpoints:
+                raise ValueError(f"comparison names unknown endpoint {c.endpoint!r}")
+            for a in c.arms:
+                if a not in self.arms:
+                    raise ValueError(f"comparison names unknown arm {a!r}")
+        if self.observed:
+            for a, oa in self.observed.arms.items():
+                if a not in self.arms:
+                    raise ValueError(f"observed results name unknown arm {a!r}")
+                for e in oa.endpoints:
+                    if e not in self.endpoints:
+                        raise ValueError(f"observed results name unknown endpoint {e!r}")
+            for c in self.observed.comparisons:
+                if c.endpoint not in self.endpoints or any(a not in self.arms for a in c.arms):
+                    raise ValueError(f"observed comparison {c.endpoint} {c.arms} names unknown endpoint or arm")
+        return self
+
+    def duration_h(self) -> float:
+        return to_hours(self.duration)
+
+
+def builtin_trials() -> list[str]:
+    folder = resources.files("ketasim.trials") / "builtin"
+    return sorted(e.name[:-5] for e in folder.iterdir() if e.name.endswith(".yaml"))
+
+
+def load_trial(name_or_path: str | Path) -> TrialConfig:
+    """A built-in trial by name, or a user's YAML file."""
+    p = Path(str(name_or_path))
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise TrialError(f"trial file {p} does not exist")
+        text, label = p.read_text(encoding="utf-8"), p.name
+    else:
+        name = str(name_or_path)
+        if name not in builtin_trials():
+            raise TrialError(f"unknown trial {name!r}; built-in: {', '.join(builtin_trials())}, or give a YAML file")
+        text = (resources.files("ketasim.trials") / "builtin" / f"{name}.yaml").read_text(encoding="utf-8")
+        label = f"{name}.yaml"
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TrialError(f"trial file {label} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise TrialError(f"trial file {label} must be a mapping of keys")
+    try:
+        return TrialConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise TrialError(f"trial file {label}: {format_validation_error(exc)}") from None
+
+
+def arm_size(cfg: TrialConfig, arm: str) -> int:
+    a = cfg.arms[arm]
+    return cfg.n_per_arm if (cfg.design == "crossover" or a.n is None) else a.n

@@ -1,0 +1,198 @@
+"""Hypothesis scoring and power analysis.
+
+Scoring: for each hypothesis (and opioid source), replicate trials are simulated at each trial's own sample
+size, and the log-likelihood of the published outcomes is summed:
+- responder / remitter counts: binomial, with the model's response rate;
+- an arm's mean change: normal, with the spread of replicate-trial means at that n;
+- a between-arm difference with a published 95 % CI: normal around the model's mean difference, with the
+  published standard error plus the Monte-Carlo error of the model's mean;
+- a difference without a CI: normal with the spread of replicate-trial differences;
+- "significant / not significant" (when no difference is published): the share of replicate trials that
+  reach the same verdict in the same direction.
+Unverified published numbers are left out unless asked for. The model's own uncertainty is shown by
+bootstrapping the replicate trials.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from ._design import TrialConfig, arm_size
+from ._run import TrialResult, _share_matching, run_trial
+
+DEFAULT_VARIANTS = (("opioid", "hnk_mor"), ("opioid", "ketamine_mor"), ("opioid", "endogenous"),
+                    ("glutamate", None), ("hnk_ampa", None), ("mixed", "hnk_mor"))
+
+
+def _loglik_terms(res: TrialResult, include_unverified: bool, idx: np.ndarray | None = None) -> list[dict]:
+    """Log-likelihood terms of the published outcomes; `idx` resamples replicates (bootstrap)."""
+    cfg = res.config
+    obs = cfg.observed
+    if obs is None:
+        return []
+    per = res.per_replicate
+    comps = res.comparisons_per_replicate
+    reps = np.arange(res.replicates) if idx is None else idx
+    terms = []
+    for arm, oa in obs.arms.items():
+        n_model = arm_size(cfg, arm)
+        for ep_name, oe in oa.endpoints.items():
+            if not oe.verified and not include_unverified:
+                continue
+            d = per[(per.arm == arm) & (per.endpoint == ep_name)].set_index("replicate").loc[reps]
+            for key in ("responders", "remitters"):
+                k = getattr(oe, key)
+                if k is None:
+                    continue
+                rate = float(d[key].sum()) / (n_model * len(d))
+                eps = 0.5 / (n_model * len(d) + 1)
+                rate = min(max(rate, eps), 1 - eps)
+                ll = float(stats.binom.logpmf(k, oa.n, rate))
+                terms.append({"what": f"{arm} {ep_name} {key} {k}/{oa.n}", "loglik": ll,
+                              "model": f"rate {rate:.3f}"})
+            if oe.mean_change is not None:
+                m, s = float(d["mean"].mean()), float(d["mean"].std(ddof=1))
+                s = max(s, 1e-3)
+                ll = float(stats.norm.logpdf(oe.mean_change, m, s))
+                terms.append({"what": f"{arm} {ep_name} mean change {oe.mean_change}", "loglik": ll,
+                              "model": f"{m:.2f} ± {s:.2f}"})
+    for oc in obs.comparisons:
+        if not oc.verified and not include_unverified:
+            continue
+        d = comps[(comps.endpoint == oc.endpoint) & (comps.arm_a == oc.arms[0]) & (comps.arm_b == oc.arms[1])]
+        d = d.set_index("replicate").loc[reps]
+        if oc.difference is not None:
+            m, s_rep = float(d.difference.mean()), float(d.difference.std(ddof=1))
+            if oc.ci95 is not None:
+                se = (oc.ci95[1] - oc.ci95[0]) / (2 * 1.959964)
+                s = math.sqrt(se ** 2 + s_rep ** 2 / len(d))
+            else:
+                s = s_rep
+            s = max(s, 1e-3)
+            ll = float(stats.norm.logpdf(oc.difference, m, s))
+            terms.append({"what": f"{oc.endpoint} {oc.arms[0]} - {oc.arms[1]} difference {oc.difference}",
+                          "loglik": ll, "model": f"{m:.2f} ± {s:.2f}"})
+        elif oc.significant is not None:
+            share = _share_matching(d, oc)
+            share = min(max(share, 0.5 / (len(d) + 1)), 1 - 0.5 / (len(d) + 1))
+            verdict = "significant" if oc.significant else "not significant"
+            terms.append({"what": f"{oc.endpoint} {oc.arms[0]} vs {oc.arms[1]}: {verdict}",
+                          "loglik": math.log(share), "model": f"share {share:.2f}"})
+    return terms
+
+
+@dataclass
+class HypothesisScore:
+    label: str
+    hypothesis: str
+    opioid_source: str | None
+    per_trial: dict          # trial -> {"loglik": float, "terms": [...]}
+    total: float
+    interval: tuple[float, float]
+
+
+def score_hypotheses(trials: Sequence[TrialConfig], variants=DEFAULT_VARIANTS, replicates: int = 40, seed: int = 1,
+                     include_unverified: bool = False, bootstrap: int = 200,
+                     progress: Callable[[int, int], None] | None = None) -> list[HypothesisScore]:
+    if not trials:
+        raise ValueError("no trials to score against")
+    usable = [t for t in trials if t.observed is not None]
+    if not usable:
+        raise ValueError("none of the trials has observed (published) results to score against")
+    rng = np.random.default_rng(seed)
+    boot_idx = [rng.integers(0, replicates, replicates) for _ in range(bootstrap)]
+    scores = []
+    step, steps = 0, len(variants) * len(usable)
+    for hyp, src in variants:
+        per_trial, total, boot = {}, 0.0, np.zeros(bootstrap)
+        for cfg in usable:
+            res = run_trial(cfg, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False)
+            terms = _loglik_terms(res, include_unverified)
+            ll = float(sum(t["loglik"] for t in terms))
+            per_trial[cfg.name] = {"loglik": ll, "terms": terms}
+            total += ll
+            for b, idx in enumerate(boot_idx):
+                boot[b] += sum(t["loglik"] for t in _loglik_terms(res, include_unverified, idx))
+            step += 1
+            if progress:
+                progress(step, steps)
+        label = hyp if src is None else f"{hyp}[{src}]"
+        lo, hi = (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))) if bootstrap else (total, total)
+        scores.append(HypothesisScore(label, hyp, src, per_trial, total, (lo, hi)))
+    return sorted(scores, key=lambda s: -s.total)
+
+
+def scores_to_json(scores: list[HypothesisScore], trials: Sequence[TrialConfig], replicates: int, seed: int) -> dict:
+    best = scores[0].total
+    return {
+        "trials": [t.name for t in trials if t.observed is not None],
+        "replicates": replicates, "seed": seed,
+        "method": __doc__.strip().split("\n\n")[1] if __doc__ else "",
+        "ranking": [{"rank": i + 1, "hypothesis": s.label, "loglik": round(s.total, 4),
+                     "loglik_interval95": [round(s.interval[0], 4), round(s.interval[1], 4)],
+                     "delta_loglik": round(s.total - best, 4),
+                     "relative_likelihood": float(f"{math.exp(s.total - best):.6g}"),
+                     "per_trial": {k: {"loglik": round(v["loglik"], 4),
+                                       "terms": [{**t, "loglik": round(t["loglik"], 4)} for t in v["terms"]]}
+                                   for k, v in s.per_trial.items()}}
+                    for i, s in enumerate(scores)],
+        "note": "Higher log-likelihood = the published results are more probable under that hypothesis. "
+                "Every hypothesis is calibrated to the same single-infusion anchor, so the ranking comes from "
+                "the trials that discriminate (naltrexone, dose, route, timing).",
+    }
+
+
+def power_analysis(cfg: TrialConfig, sizes: Sequence[int], hypothesis_a, hypothesis_b, comparison: int = 0,
+                   replicates: int = 40, seed: int = 1, progress=None) -> list[dict]:
+    """Probability that the trial's analysis tells hypothesis A from B, as a function of n.
+
+    Decision rule: the comparison is significant (p < 0.05, in the direction A predicts) -> favour A;
+    otherwise favour B. P(correct) = (P(sig | A) + P(not sig | B)) / 2."""
+    if not cfg.comparisons:
+        raise ValueError(f"trial {cfg.name} has no comparison to power")
+    if not (0 <= comparison < len(cfg.comparisons)):
+        raise ValueError(f"comparison index {comparison} out of range (trial has {len(cfg.comparisons)})")
+    comp = cfg.comparisons[comparison]
+    rows = []
+    step, steps = 0, 2 * len(sizes)
+    for n in sizes:
+        scaled = _with_size(cfg, n)
+        shares = {}
+        for label, (hyp, src) in (("a", hypothesis_a), ("b", hypothesis_b)):
+            res = run_trial(scaled, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False)
+            d = res.comparisons_per_replicate
+            d = d[(d.endpoint == comp.endpoint) & (d.arm_a == comp.arms[0]) & (d.arm_b == comp.arms[1])]
+            shares[label] = d
+            step += 1
+            if progress:
+                progress(step, steps)
+        direction = "negative" if shares["a"].difference.mean() < 0 else "positive"
+
+        def sig(d):
+            s = d.p_value < 0.05
+            return float((s & ((d.difference < 0) if direction == "negative" else (d.difference > 0))).mean())
+
+        pa, pb = sig(shares["a"]), sig(shares["b"])
+        rows.append({"n": n, "power_a": pa, "power_b": pb, "p_correct": 0.5 * (pa + 1 - pb),
+                     "difference_a": float(shares["a"].difference.mean()),
+                     "difference_b": float(shares["b"].difference.mean())})
+    return rows
+
+
+def _with_size(cfg: TrialConfig, n: int) -> TrialConfig:
+    """The same design with n subjects per arm (parallel arms keep their allocation ratio)."""
+    if n < 2:
+        raise ValueError("power analysis needs at least 2 subjects per arm")
+    arms = {}
+    base = cfg.n_per_arm
+    for name, arm in cfg.arms.items():
+        if cfg.design == "parallel" and arm.n is not None:
+            arms[name] = arm.model_copy(update={"n": max(2, round(n * arm.n / base))})
+        else:
+            arms[name] = arm
+    return cfg.model_copy(update={"n_per_arm": n, "arms": arms, "observed": None})

@@ -1,0 +1,220 @@
+"""Virtual populations and trials (issue 4): acceptance facts, determinism, scoring, power, bad files."""
+
+import json
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import ketasim as ks
+from ketasim.cli.main import app
+from ketasim.mechanisms import get_mechanism
+from ketasim.population import PopulationSpec, population_grid, sample_subjects, simulate_population
+from ketasim.population._population import subject_etas
+from ketasim.regimens import Regimen
+from ketasim.simulation import Simulation
+from ketasim.trials import TrialError, builtin_trials, load_trial, run_trial
+from ketasim.trials._scoring import power_analysis, score_hypotheses
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def williams_opioid():
+    return run_trial(load_trial("williams2018"), "opioid", replicates=30, seed=3)
+
+
+@pytest.fixture(scope="module")
+def williams_glutamate():
+    return run_trial(load_trial("williams2018"), "glutamate", replicates=30, seed=3)
+
+
+def test_builtin_trials_load():
+    assert {"williams2018", "zarate2006", "murrough2013", "transform2"} <= set(builtin_trials())
+    for name in builtin_trials():
+        cfg = load_trial(name)
+        assert cfg.observed is not None and cfg.comparisons
+
+
+def test_williams_under_opioid(williams_opioid):
+    arms = williams_opioid.arm_summary()
+    placebo = arms["ketamine_placebo"]["endpoints"]["hamd17_day1"]["responders"]
+    naltrexone = arms["ketamine_naltrexone"]["endpoints"]["hamd17_day1"]["responders"]
+    assert 5 <= placebo <= 9
+    assert naltrexone <= 2
+    c1, c2 = arms["ketamine_placebo"]["cadss_peak"], arms["ketamine_naltrexone"]["cadss_peak"]
+    assert abs(c1 - c2) <= 0.10 * c1
+
+
+def test_williams_under_glutamate_arms_do_not_differ(williams_glutamate):
+    comp = {c["endpoint"]: c for c in williams_glutamate.comparison_summary()}
+    assert abs(comp["hamd17_day1"]["difference"]) < 1.5
+    assert comp["hamd17_day1"]["share_significant"] <= 0.15
+    arms = williams_glutamate.arm_summary()
+    r1 = arms["ketamine_placebo"]["endpoints"]["hamd17_day1"]["responders"]
+    r2 = arms["ketamine_naltrexone"]["endpoints"]["hamd17_day1"]["responders"]
+    assert abs(r1 - r2) <= 1.5
+
+
+def test_population_matches_reference_path():
+    p = ks.default_parameters()
+    reg = Regimen.from_text("ketamine 0.5 mg/kg iv over 40 min", "naltrexone 50 mg oral at -45 min")
+    subj = sample_subjects(PopulationSpec(), 3, 11, p)
+    t = population_grid(reg, 48.0)
+    pop = simulate_population(reg, subj, p, get_mechanism("opioid"), t)
+    for i, row in subj.iterrows():
+        cov = ks.Covariates(weight_kg=row.weight_kg, age_y=row.age_y, sex=row.sex, cyp2b6=row.cyp2b6)
+        ref = Simulation(reg, p).solve("2 d", cov, eta=subject_etas(row))
+        for col in ("ketamine_ng_ml", "hnk_ng_ml", "naltrexol_ng_ml", "nmda_occupancy", "mor_occupancy"):
+            a = np.interp(t, ref.time_h, ref.outputs[col])
+            assert np.allclose(pop.outputs[col][:, i], a, rtol=1e-8, atol=1e-10 * a.max())
+
+
+def test_subjects_and_results_do_not_depend_on_chunking():
+    p = ks.default_parameters()
+    reg = Regimen.from_text("esketamine 56 mg intranasal")
+    subj = sample_subjects(PopulationSpec(), 10, 5, p)
+    t = population_grid(reg, 24.0)
+    a = simulate_population(reg, subj, p, get_mechanism("glutamate"), t, chunk_size=10)
+    b = simulate_population(reg, subj, p, get_mechanism("glutamate"), t, chunk_size=3)
+    for col in a.outputs:
+        np.testing.assert_allclose(a.outputs[col], b.outputs[col], rtol=1e-12, atol=1e-14)
+    assert sample_subjects(PopulationSpec(), 10, 5, p).equals(subj)
+
+
+def test_trial_json_byte_identical_across_runs_and_chunks(tmp_path):
+    outs = []
+    for i, chunk in enumerate(("256", "5", "256")):
+        out = tmp_path / f"t{i}"
+        r = runner.invoke(app, ["trial", "williams2018", "--replicates", "4", "--seed", "7", "--chunk-size", chunk,
+                                "--out", str(out), "--quiet"])
+        assert r.exit_code == 0, r.output
+        outs.append((out / "trial.json").read_bytes())
+    assert outs[0] == outs[1] == outs[2]
+    doc = json.loads(outs[0])
+    for key in ("trial", "hypothesis", "seed", "replicates", "arms", "comparisons", "observed"):
+        assert key in doc
+    arm = doc["arms"]["ketamine_placebo"]
+    ep = arm["endpoints"]["hamd17_day1"]
+    for key in ("mean_change", "ci95", "responders", "response_rate", "remission_rate"):
+        assert key in ep
+    assert "cadss_peak" in arm
+    subj = pd.read_parquet(tmp_path / "t0" / "subjects.parquet")
+    assert len(subj) == 4 * 12 * 2
+    assert (tmp_path / "t0" / "report.html").read_text().count("data:image/png;base64") >= 2
+
+
+NO_BLOCKADE = textwrap.dedent("""
+    name: no_blockade_user_trial
+    title: Hypothetical daily-naltrexone crossover that found no blockade (test file)
+    design: crossover
+    n_per_arm: 30
+    washout: 30 d
+    duration: 7 d
+    arms:
+      ketamine_placebo:
+        doses: ["ketamine 0.5 mg/kg iv over 40 min"]
+      ketamine_naltrexone:
+        doses: ["naltrexone 50 mg oral at -2 d every 1 d for 5 doses", "ketamine 0.5 mg/kg iv over 40 min"]
+    endpoints:
+      hamd17_day1: {scale: hamd17, at: 1 d}
+    comparisons:
+      - {endpoint: hamd17_day1, arms: [ketamine_naltrexone, ketamine_placebo]}
+    observed:
+      source: Williams2018
+      arms:
+        ketamine_placebo: {n: 30, endpoints: {hamd17_day1: {responders: 15}}}
+        ketamine_naltrexone: {n: 30, endpoints: {hamd17_day1: {responders: 15}}}
+      comparisons:
+        - {endpoint: hamd17_day1, arms: [ketamine_naltrexone, ketamine_placebo], difference: 0.0, ci95: [-2.0, 2.0]}
+""")
+
+
+def test_hypothesis_ranking_follows_the_evidence(tmp_path):
+    variants = (("opioid", "hnk_mor"), ("glutamate", None), ("hnk_ampa", None))
+    only_williams = score_hypotheses([load_trial("williams2018")], variants, replicates=16, seed=2, bootstrap=20)
+    assert only_williams[0].hypothesis == "opioid"
+    user = tmp_path / "no_blockade.yaml"
+    user.write_text(NO_BLOCKADE)
+    both = score_hypotheses([load_trial("williams2018"), load_trial(user)], variants, replicates=16, seed=2,
+                            bootstrap=20)
+    assert both[0].hypothesis != "opioid"
+    assert [s.label for s in both] != [s.label for s in only_williams]
+
+
+def test_hypotheses_cli_writes_outputs(tmp_path):
+    r = runner.invoke(app, ["hypotheses", "--trial", "williams2018", "--replicates", "4", "--out",
+                            str(tmp_path / "h"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "h" / "hypotheses.json").read_text())
+    assert doc["ranking"][0]["rank"] == 1 and len(doc["ranking"]) == 6
+    assert (tmp_path / "h" / "hypotheses.png").stat().st_size > 1000
+
+
+def test_power_grows_with_sample_size():
+    rows = power_analysis(load_trial("williams2018"), [4, 24], ("opioid", "hnk_mor"), ("glutamate", None),
+                          replicates=20, seed=4)
+    assert rows[1]["power_a"] >= rows[0]["power_a"]
+    assert rows[1]["p_correct"] > 0.8
+    assert rows[1]["power_b"] <= 0.2
+
+
+def test_power_cli(tmp_path):
+    r = runner.invoke(app, ["trial", "williams2018", "--power", "--subjects", "4:16", "--replicates", "4",
+                            "--out", str(tmp_path / "p"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(tmp_path / "p" / "power.csv")
+    assert list(df.columns[:4]) == ["n", "power_a", "power_b", "p_correct"]
+    assert (tmp_path / "p" / "power.png").exists()
+
+
+BASE = textwrap.dedent("""
+    name: bad
+    design: parallel
+    n_per_arm: 5
+    duration: 2 d
+    arms:
+      a: {doses: ["ketamine 0.5 mg/kg iv over 40 min"]}
+      b: {doses: ["placebo 0 mg iv over 40 min"]}
+    endpoints:
+      madrs_24h: {scale: madrs, at: 1 d}
+""")
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda s: s + "colour: blue\n", "colour"),
+    (lambda s: s.replace('b: {doses: ["placebo 0 mg iv over 40 min"]}', "b: {description: none}"), "doses"),
+    (lambda s: s.replace("n_per_arm: 5", "n_per_arm: -5"), "n_per_arm"),
+    (lambda s: s.replace("at: 1 d", "at: 9 d"), "outside the trial"),
+    (lambda s: s.replace("ketamine 0.5 mg/kg", "ketamine 5 parsecs"), "parsec"),
+    (lambda s: "arms: [1, 2", "YAML"),
+])
+def test_bad_trial_files_are_one_line_errors(tmp_path, edit, words):
+    f = tmp_path / "bad.yaml"
+    f.write_text(edit(BASE))
+    with pytest.raises(TrialError):
+        load_trial(f)
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["trial", str(f), "--out", str(out), "--replicates", "2"])
+    assert r.exit_code == 2
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0]
+    assert not out.exists()
+
+
+def test_simulate_population_cli(tmp_path):
+    out = tmp_path / "pop"
+    r = runner.invoke(app, ["simulate", "--dose", "ketamine 0.5 mg/kg iv over 40 min", "--subjects", "20",
+                            "--seed", "3", "--duration", "2 d", "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_parquet(out / "timecourse.parquet")
+    assert df.id.nunique() == 20
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    assert {"p5", "p50", "p95"} == set(summary["ketamine_ng_ml"]["cmax_percentiles"])
+    assert 0.0 <= summary["madrs"]["responders_24h"] <= 1.0
+    r2 = runner.invoke(app, ["simulate", "--dose", "ketamine 0.5 mg/kg iv over 40 min", "--subjects", "20",
+                             "--seed", "3", "--duration", "2 d", "--out", str(tmp_path / "pop2"), "--quiet"])
+    assert r2.exit_code == 0
+    assert pd.read_parquet(tmp_path / "pop2" / "timecourse.parquet").equals(df)
