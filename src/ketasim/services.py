@@ -78,3 +78,28 @@ def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int 
     res.warnings = [str(x.message) for x in caught if issubclass(x.category, ValidatedRangeWarning)]
     res.meta.update(scenario=cfg.name, seed=cfg.seed, subjects=cfg.subjects)
     return res
+
+
+def list_trials() -> list[dict]:
+    """The built-in trials with their titles, designs and arms."""
+    from ketasim.trials import builtin_trials, load_trial
+
+    out = []
+    for name in builtin_trials():
+        cfg = load_trial(name)
+        out.append({"name": name, "title": cfg.title, "design": cfg.design, "arms": list(cfg.arms),
+                    "n_per_arm": cfg.n_per_arm, "duration": cfg.duration, "citation": cfg.citation,
+                    "has_observed": cfg.observed is not None})
+    return out
+
+
+def run_trial_report(name: str, hypothesis: str = "opioid", opioid_source: str | None = None,
+                     replicates: int = 10, seed: int = 1, progress=None) -> tuple[dict, str]:
+    """Run a built-in trial (or a YAML file path) and return (trial.json document, report.html text)."""
+    from ketasim.trials import load_trial, run_trial
+    from ketasim.trials._report import _trial_html
+
+    cfg = load_trial(name)
+    res = run_trial(cfg, hypothesis, opioid_source, replicates=replicates, seed=seed, progress=progress)
+    doc = res.to_json_dict()
+    return doc, _trial_html([res], [doc])
