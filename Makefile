@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,web]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,web,dask]"
 	touch $(STAMP)
 
 # The flagship run: 0.5 mg/kg ketamine over 40 min, with and without naltrexone 50 mg 45 min before.

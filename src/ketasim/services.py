@@ -15,11 +15,11 @@ from ketasim.results import Result
 from ketasim.simulation import Simulation
 
 
-def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256):
+def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None):
     """Simulate the typical subject (subjects = 1) or a virtual population of a scenario; out-of-range
     warnings are kept on the result."""
     if cfg.subjects > 1:
-        return run_population_scenario(cfg, progress=progress, chunk_size=chunk_size)
+        return run_population_scenario(cfg, progress=progress, chunk_size=chunk_size, executor=executor)
     regimen = Regimen.from_text(*cfg.doses)
     cov = Covariates(weight_kg=cfg.subject.weight_kg(), age_y=cfg.subject.age_y(), sex=cfg.subject.sex,
                      cyp2b6=cfg.subject.cyp2b6)
@@ -51,7 +51,7 @@ def list_hypotheses() -> list[dict]:
     return out
 
 
-def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256):
+def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None):
     """A virtual population around the scenario's subject: weight distribution centred on its weight,
     between-subject variability on, seed from the scenario (subjects drawn before any chunking)."""
     from ketasim.population import PopulationSpec, population_grid, sample_subjects, simulate_population
@@ -74,7 +74,7 @@ def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int 
         else None
     res = simulate_population(regimen, subjects, params, get_mechanism(cfg.hypothesis, cfg.opioid_source), t,
                               expectation=cfg.expectation, oral_ad_start_h=ad, chunk_size=chunk_size,
-                              progress=progress)
+                              progress=progress, executor=executor)
     res.warnings = [str(x.message) for x in caught if issubclass(x.category, ValidatedRangeWarning)]
     res.meta.update(scenario=cfg.name, seed=cfg.seed, subjects=cfg.subjects)
     return res

@@ -97,6 +97,8 @@ def simulate(
                                                 help="opioid/mixed only: hnk_mor (default), ketamine_mor, endogenous"),
     expectation: str = typer.Option("active", "--expectation", help="expectation context: none, saline, active"),
     baseline_madrs: Optional[float] = typer.Option(None, "--baseline-madrs", help="baseline MADRS (points)"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, or local:N "
+                                            "(default: in-process)"),
     out: Path = typer.Option(Path("out/simulate"), "--out", help="output folder"),
     log: bool = typer.Option(False, "--log", help="log-scale concentration axis in the figure"),
     quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors"),
@@ -120,8 +122,11 @@ def simulate(
                                  baseline_madrs=baseline_madrs, subjects=subjects, seed=seed)
         except ValidationError as exc:
             raise ScenarioError(format_validation_error(exc)) from None
-    with _progress("simulating population", quiet or cfg.subjects == 1) as cb:
-        result = run_scenario(cfg, progress=cb)
+    from ketasim.parallel import get_executor
+
+    with get_executor(scheduler if cfg.subjects > 1 else None) as ex, \
+            _progress("simulating population", quiet or cfg.subjects == 1) as cb:
+        result = run_scenario(cfg, progress=cb, executor=ex)
     result.write(out, log_plot=log)
     print_summary(result, quiet)
     if not quiet:
@@ -191,6 +196,8 @@ def hypotheses(
     seed: int = typer.Option(1, "--seed", min=0),
     include_unverified: bool = typer.Option(False, "--include-unverified",
                                             help="also score published numbers marked unverified"),
+    uncertainty: bool = typer.Option(False, "--uncertainty", help="outer loop over parameter uncertainty"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, or local:N"),
     out: Path = typer.Option(Path("out/hypotheses"), "--out", help="output folder"),
     list_: bool = typer.Option(False, "--list", help="print every hypothesis with its description and sources"),
     required_affinity: bool = typer.Option(False, "--required-affinity",
@@ -226,9 +233,11 @@ def hypotheses(
     from ketasim.trials._scoring import score_hypotheses, scores_to_json
 
     cfgs = [load_trial(t) for t in (trial or builtin_trials())]
-    with _progress("scoring hypotheses", quiet) as cb:
+    from ketasim.parallel import get_executor
+
+    with get_executor(scheduler) as ex, _progress("scoring hypotheses", quiet) as cb:
         scores = score_hypotheses(cfgs, replicates=replicates, seed=seed, include_unverified=include_unverified,
-                                  progress=cb)
+                                  progress=cb, executor=ex, uncertainty=uncertainty)
     doc = scores_to_json(scores, cfgs, replicates, seed)
     write_hypothesis_outputs(doc, out)
     if quiet:
@@ -258,6 +267,9 @@ def trial_cmd(
     chunk_size: int = typer.Option(256, "--chunk-size", min=1, max=100_000, help="subjects per work unit"),
     power: bool = typer.Option(False, "--power", help="power analysis over --subjects MIN:MAX"),
     compare: str = typer.Option("opioid,glutamate", "--compare", help="with --power: the two hypotheses"),
+    uncertainty: bool = typer.Option(False, "--uncertainty", help="outer loop over parameter uncertainty: each "
+                                     "replicate trial draws uncertain parameters from their ranges"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, or local:N"),
     out: Path = typer.Option(Path("out/trial"), "--out", help="output folder"),
     quiet: bool = typer.Option(False, "--quiet"),
 ):
@@ -296,11 +308,14 @@ def trial_cmd(
         except ValueError:
             raise ValueError(f"--subjects must be a whole number (or MIN:MAX with --power), got {subjects!r}") from None
         cfg = _with_size(cfg, n).model_copy(update={"observed": cfg.observed})
+    from ketasim.parallel import get_executor
+
     results = []
-    for hyp, src in _variants(hypothesis, opioid_source):
-        with _progress(f"{cfg.name}: {hyp}", quiet) as cb:
-            results.append(run_trial(cfg, hyp, src, replicates=replicates, seed=seed, chunk_size=chunk_size,
-                                     progress=cb))
+    with get_executor(scheduler) as ex:
+        for hyp, src in _variants(hypothesis, opioid_source):
+            with _progress(f"{cfg.name}: {hyp}", quiet) as cb:
+                results.append(run_trial(cfg, hyp, src, replicates=replicates, seed=seed, chunk_size=chunk_size,
+                                         progress=cb, executor=ex, uncertainty=uncertainty))
     write_trial_outputs(results, out)
     if quiet:
         return

@@ -212,22 +212,25 @@ class PopulationResult:
         return out
 
 
+def _chunk_job(job):
+    """One unit of work, picklable for a Dask worker."""
+    regimen, chunk, parameters, mechanism, t, expectation, oral_ad_start_h, columns = job
+    return simulate_chunk(regimen, chunk, parameters, mechanism, t, expectation, oral_ad_start_h, columns)
+
+
 def simulate_population(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism: Mechanism,
                         t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
                         columns=DEFAULT_COLUMNS, chunk_size: int = 256,
                         progress: Callable[[int, int], None] | None = None,
                         executor=None) -> PopulationResult:
-    """All subjects, in chunks (in-process by default, or mapped by `executor` with a .map like interface)."""
+    """All subjects, in chunks: in-process by default, or mapped by `executor` (ketasim.parallel)."""
     if chunk_size < 1:
         raise ValueError("chunk size must be at least 1")
-    model = KetamineModel()
+    from ketasim.parallel import SerialExecutor
+
     chunks = [subjects.iloc[i:i + chunk_size] for i in range(0, len(subjects), chunk_size)]
-    parts = []
-    for i, ch in enumerate(chunks):
-        parts.append(simulate_chunk(regimen, ch, parameters, mechanism, t, expectation, oral_ad_start_h,
-                                    columns, model))
-        if progress:
-            progress(i + 1, len(chunks))
+    jobs = [(regimen, ch, parameters, mechanism, t, expectation, oral_ad_start_h, tuple(columns)) for ch in chunks]
+    parts = (executor or SerialExecutor()).map(_chunk_job, jobs, progress)
     outputs = {c: np.concatenate([p[c] for p in parts], axis=1) for c in columns}
     sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
     meta = {"hypothesis": mechanism.label(), "expectation": expectation,

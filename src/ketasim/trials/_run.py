@@ -150,7 +150,12 @@ def _first_session(regimen) -> float:
 def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_source: str | None = None,
               replicates: int = 20, seed: int = 1, parameters: ParameterSet | None = None,
               chunk_size: int = 256, progress: Callable[[int, int], None] | None = None,
-              keep_timecourses: bool = True) -> TrialResult:
+              keep_timecourses: bool = True, executor=None, uncertainty: bool = False) -> TrialResult:
+    """Replicate trials of `cfg` under one hypothesis.
+
+    uncertainty: an outer loop over parameter uncertainty: each replicate trial draws the parameters listed by
+    `uncertain_parameter_keys` from their ranges (calibrated values stay fixed, so this shows how far the
+    assumptions move the result, not a re-fit)."""
     if not (1 <= replicates <= 10_000):
         raise ValueError(f"replicates must be 1-10000, got {replicates}")
     p = parameters or default_parameters()
@@ -161,8 +166,11 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
     # draw every subject and every rating error before any simulation (chunking cannot change them)
     subject_tables: dict[str, list[pd.DataFrame]] = {a: [] for a in arms}
     rating_rngs = []
+    rep_params = [p] * replicates
     for r, rs in enumerate(rep_seqs):
-        kids = rs.spawn(len(arms) + 1)
+        kids = rs.spawn(len(arms) + 2)
+        if uncertainty:
+            rep_params[r] = p.sample(np.random.default_rng(kids[-2]), keys=uncertain_parameter_keys(p))
         if cfg.design == "crossover":
             shared = sample_subjects(spec, cfg.n_per_arm, kids[0], p, first_id=r * 1_000_000)
             for a in arms:
@@ -182,10 +190,17 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
         ep_times = {name: t_first + ep.hours() for name, ep in cfg.endpoints.items()}
         t = population_grid(regimen, t_first + cfg.duration_h(), extra_times=list(ep_times.values()))
         subjects = pd.concat(subject_tables[arm], ignore_index=True)
-        pop = simulate_population(regimen, subjects, p, mech, t,
-                                  expectation=cfg.arms[arm].expectation or cfg.expectation,
-                                  oral_ad_start_h=0.0 if cfg.oral_antidepressant else None,
-                                  columns=TIMECOURSE_COLUMNS, chunk_size=chunk_size)
+        common = dict(expectation=cfg.arms[arm].expectation or cfg.expectation,
+                      oral_ad_start_h=0.0 if cfg.oral_antidepressant else None, columns=TIMECOURSE_COLUMNS,
+                      chunk_size=chunk_size, executor=executor)
+        if uncertainty:  # one parameter draw per replicate trial
+            parts = [simulate_population(regimen, subject_tables[arm][r], rep_params[r], mech, t, **common)
+                     for r in range(replicates)]
+            pop = parts[0]
+            pop.outputs = {c: np.concatenate([q.outputs[c] for q in parts], axis=1) for c in TIMECOURSE_COLUMNS}
+            pop.subjects = subjects
+        else:
+            pop = simulate_population(regimen, subjects, p, mech, t, **common)
         if keep_timecourses:
             timecourses[arm] = {"time_h": [_r(x) for x in t]}
             for c in TIMECOURSE_COLUMNS:
@@ -288,3 +303,15 @@ def _comparisons(cfg: TrialConfig, subj: pd.DataFrame, replicates: int) -> pd.Da
                          "ci_low": diff - half, "ci_high": diff + half, "p_value": pval})
     return pd.DataFrame(rows, columns=["replicate", "endpoint", "arm_a", "arm_b", "difference", "ci_low", "ci_high",
                                        "p_value"])
+
+
+# Parameters an --uncertainty run draws from their ranges. Calibrated (fitted_here) values stay fixed; so do
+# fractions whose sum is constrained, population settings and label facts.
+_NOT_SAMPLED_PREFIXES = ("bsv.", "residual.", "population.", "mixed.", "route.esketamine_device")
+_NOT_SAMPLED = {"norketamine.fm", "hnk.fm", "dhnk.fm", "mood.baseline_madrs"}
+
+
+def uncertain_parameter_keys(p: ParameterSet) -> list[str]:
+    return [k for k, par in p.items()
+            if par.evidence != "fitted_here" and k not in _NOT_SAMPLED and not k.startswith(_NOT_SAMPLED_PREFIXES)
+            and par.low < par.high]

@@ -98,7 +98,8 @@ class HypothesisScore:
 
 def score_hypotheses(trials: Sequence[TrialConfig], variants=DEFAULT_VARIANTS, replicates: int = 40, seed: int = 1,
                      include_unverified: bool = False, bootstrap: int = 200,
-                     progress: Callable[[int, int], None] | None = None) -> list[HypothesisScore]:
+                     progress: Callable[[int, int], None] | None = None, executor=None,
+                     uncertainty: bool = False) -> list[HypothesisScore]:
     if not trials:
         raise ValueError("no trials to score against")
     usable = [t for t in trials if t.observed is not None]
@@ -111,7 +112,8 @@ def score_hypotheses(trials: Sequence[TrialConfig], variants=DEFAULT_VARIANTS, r
     for hyp, src in variants:
         per_trial, total, boot = {}, 0.0, np.zeros(bootstrap)
         for cfg in usable:
-            res = run_trial(cfg, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False)
+            res = run_trial(cfg, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False,
+                            executor=executor, uncertainty=uncertainty)
             terms = _loglik_terms(res, include_unverified)
             ll = float(sum(t["loglik"] for t in terms))
             per_trial[cfg.name] = {"loglik": ll, "terms": terms}

@@ -1,0 +1,39 @@
+"""Scale-out: a Dask LocalCluster gives results identical to the in-process run; no Dask import by default."""
+
+import subprocess
+import sys
+
+import numpy as np
+
+from ketasim.parallel import DaskExecutor, SerialExecutor, get_executor
+from ketasim.trials import load_trial, run_trial
+
+
+def test_default_path_does_not_import_dask_distributed():
+    # pint imports dask's core for its own optional arrays; ketasim's in-process path must not start or even
+    # import the distributed scheduler
+    code = ("import sys, ketasim as ks; ks.simulate('ketamine 0.5 mg/kg iv over 40 min', duration='1 d');"
+            "from ketasim.trials import load_trial, run_trial; run_trial(load_trial('williams2018'), replicates=1);"
+            "print('distributed' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_dask_local_cluster_identical_to_in_process():
+    cfg = load_trial("williams2018")
+    ref = run_trial(cfg, "opioid", replicates=3, seed=9, chunk_size=256, executor=SerialExecutor())
+    with get_executor("local:2") as ex:
+        assert isinstance(ex, DaskExecutor)
+        dist = run_trial(cfg, "opioid", replicates=3, seed=9, chunk_size=5, executor=ex)
+    assert ref.to_json_dict() == dist.to_json_dict()
+    np.testing.assert_array_equal(ref.subjects.filter(like="_value").to_numpy(),
+                                  dist.subjects.filter(like="_value").to_numpy())
+
+
+def test_uncertainty_outer_loop_widens_the_spread():
+    cfg = load_trial("williams2018")
+    fixed = run_trial(cfg, "glutamate", replicates=12, seed=4, keep_timecourses=False)
+    unc = run_trial(cfg, "glutamate", replicates=12, seed=4, keep_timecourses=False, uncertainty=True)
+    d_fixed = fixed.per_replicate.query("arm == 'ketamine_placebo' and endpoint == 'hamd17_day1'")["mean"]
+    d_unc = unc.per_replicate.query("arm == 'ketamine_placebo' and endpoint == 'hamd17_day1'")["mean"]
+    assert d_unc.std() > d_fixed.std()
