@@ -19,7 +19,9 @@ demo: install
 	$(BIN)/ketasim simulate --dose "ketamine 0.5 mg/kg iv over 40 min" --duration "7 d" --out out/demo/ketamine_alone
 	$(BIN)/ketasim simulate --dose "ketamine 0.5 mg/kg iv over 40 min" --dose "naltrexone 50 mg oral at -45 min" \
 		--duration "7 d" --out out/demo/ketamine_with_naltrexone
+	$(BIN)/ketasim trial williams2018 --hypothesis opioid,glutamate --replicates 20 --out out/demo/williams2018
 	@echo "Figures: out/demo/*/timecourse.png  Tables: out/demo/*/timecourse.parquet  Summaries: out/demo/*/summary.json"
+	@echo "Virtual naltrexone-blockade trial under two hypotheses: out/demo/williams2018/report.html"
 
 test: install
 	$(BIN)/python -m pytest
