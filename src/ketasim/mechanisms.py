@@ -55,7 +55,28 @@ class Mechanism:
 
 
 @dataclass(frozen=True)
-class OpioidMediated(Mechanism):
+class _WithOpioidSource(Mechanism):
+    """A hypothesis whose MOR drive has a source option (opioid, mixed)."""
+
+    source: str = "hnk_mor"
+
+    def __post_init__(self):
+        if self.source not in OPIOID_SOURCES:
+            raise MechanismError(f"opioid source must be one of {', '.join(OPIOID_SOURCES)}, not {self.source!r}")
+
+    @property
+    def opioid_source(self) -> str:
+        return self.source
+
+    def label(self) -> str:
+        return f"{self.key}[{self.source}]"
+
+    def to_dict(self):
+        return {"key": self.key, "options": {"opioid_source": self.source}}
+
+
+@dataclass(frozen=True)
+class OpioidMediated(_WithOpioidSource):
     key: ClassVar[str] = "opioid"
     title: ClassVar[str] = "Opioid-mediated (default; the mission's account)"
     description: ClassVar[str] = (
@@ -69,24 +90,9 @@ class OpioidMediated(Mechanism):
         "naltrexone-blockade trial (Williams 2018); later work disputes it.")
     sources: ClassVar[tuple[str, ...]] = ("Williams2018", "Klein2020", "Hirota1999", "Bonaventura2022")
     naltrexone_prediction: ClassVar[str] = "dissociation unchanged; antidepressant effect largely blocked"
-    source: str = "hnk_mor"
-
-    def __post_init__(self):
-        if self.source not in OPIOID_SOURCES:
-            raise MechanismError(f"opioid source must be one of {', '.join(OPIOID_SOURCES)}, not {self.source!r}")
 
     def weights(self, params):
         return {"opioid_signal": 1.0}
-
-    @property
-    def opioid_source(self) -> str:
-        return self.source
-
-    def label(self) -> str:
-        return f"opioid[{self.source}]"
-
-    def to_dict(self):
-        return {"key": self.key, "options": {"opioid_source": self.source}}
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ class HNKAmpaMediated(Mechanism):
 
 
 @dataclass(frozen=True)
-class MixedMechanism(Mechanism):
+class MixedMechanism(_WithOpioidSource):
     key: ClassVar[str] = "mixed"
     title: ClassVar[str] = "Mixed (weighted sum of the above)"
     description: ClassVar[str] = (
@@ -135,11 +141,6 @@ class MixedMechanism(Mechanism):
         "The opioid part uses the opioid source given (default hnk_mor). Naltrexone blocks the opioid share.")
     sources: ClassVar[tuple[str, ...]] = ("Williams2018", "Zanos2018", "Zanos2016")
     naltrexone_prediction: ClassVar[str] = "partial block, by weight"
-    source: str = "hnk_mor"
-
-    def __post_init__(self):
-        if self.source not in OPIOID_SOURCES:
-            raise MechanismError(f"opioid source must be one of {', '.join(OPIOID_SOURCES)}, not {self.source!r}")
 
     def weights(self, params):
         w = {"plasticity_glutamate": params.value("mixed.w_glutamate"),
@@ -149,16 +150,6 @@ class MixedMechanism(Mechanism):
         if total <= 0:
             raise MechanismError("mixed hypothesis weights must not all be zero")
         return {k: v / total for k, v in w.items()}
-
-    @property
-    def opioid_source(self) -> str:
-        return self.source
-
-    def label(self) -> str:
-        return f"mixed[{self.source}]"
-
-    def to_dict(self):
-        return {"key": self.key, "options": {"opioid_source": self.source}}
 
 
 @dataclass(frozen=True)
