@@ -333,3 +333,58 @@ register(Target(
     "day-28 MADRS difference (typical subject, baseline 37)", "Popova2019", "validation",
     "-4.0 (95 % CI -7.31 to -0.64)", -7.31, -0.64, "MADRS points", _transform2_difference, layer="mood",
     note="repeated dosing accumulates the mediator (t1/2 3 d) more than the trial saw"))
+
+
+# ---------------------------------------------------------------- virtual trials (default hypothesis, 20 replicates)
+def _trial(name):
+    from ketasim.trials import load_trial, run_trial
+
+    return run_trial(load_trial(name), "opioid", replicates=20, seed=1, keep_timecourses=False)
+
+
+_trials = {n: _cached(lambda n=n: _trial(n)) for n in ("williams2018", "zarate2006", "murrough2013", "transform2")}
+
+
+def _arm_ep(trial, arm, ep, key):
+    return _trials[trial]().arm_summary()[arm]["endpoints"][ep][key]
+
+
+def _cmp(trial, ep):
+    return next(c for c in _trials[trial]().comparison_summary() if c["endpoint"] == ep)
+
+
+for _key, _desc, _src, _kind, _pub, _lo, _hi, _unit, _fn in (
+    ("williams2018_responders_placebo", "Williams 2018 virtual trial: day-1 HAM-D17 responders, ketamine + placebo",
+     "Williams2018", "validation", "7/12", 5.0, 9.0, "of 12",
+     lambda: _arm_ep("williams2018", "ketamine_placebo", "hamd17_day1", "responders")),
+    ("williams2018_responders_naltrexone", "Same: responders, ketamine + naltrexone (opioid hypothesis)",
+     "Williams2018", "validation", "about 1/12 (unverified); significantly fewer", 0.0, 2.0, "of 12",
+     lambda: _arm_ep("williams2018", "ketamine_naltrexone", "hamd17_day1", "responders")),
+    ("zarate2006_response_day1", "Zarate 2006 virtual trial: day-1 response rate after ketamine",
+     "Zarate2006", "validation", "71 % of 17 (secondary transcription)", 0.55, 0.87, "fraction",
+     lambda: _arm_ep("zarate2006", "ketamine", "hamd17_day1", "response_rate")),
+    ("murrough2013_change_ketamine", "Murrough 2013 virtual trial: MADRS change at 24 h, ketamine arm",
+     "Murrough2013", "calibration", "-16.5", -19.5, -13.5, "points",
+     lambda: _arm_ep("murrough2013", "ketamine", "madrs_24h", "mean_change")),
+    ("murrough2013_response_ketamine", "Same: response rate at 24 h, ketamine arm",
+     "Murrough2013", "validation", "64 % (secondary transcription)", 0.50, 0.78, "fraction",
+     lambda: _arm_ep("murrough2013", "ketamine", "madrs_24h", "response_rate")),
+    ("murrough2013_response_midazolam", "Same: response rate at 24 h, midazolam arm",
+     "Murrough2013", "validation", "28 % (secondary transcription)", 0.14, 0.42, "fraction",
+     lambda: _arm_ep("murrough2013", "midazolam", "madrs_24h", "response_rate")),
+    ("transform2_trial_difference", "TRANSFORM-2 virtual trial: day-28 MADRS difference, esketamine - placebo spray",
+     "Popova2019", "validation", "-4.0 (95 % CI -7.31 to -0.64)", -7.31, -0.64, "points",
+     lambda: _cmp("transform2", "madrs_day28")["difference"]),
+    ("transform2_response_esketamine", "Same: day-28 response rate, esketamine arm",
+     "Popova2019", "validation", "69.3 %", 0.60, 0.78, "fraction",
+     lambda: _arm_ep("transform2", "esketamine", "madrs_day28", "response_rate")),
+    ("transform2_response_placebo", "Same: day-28 response rate, placebo-spray arm",
+     "Popova2019", "validation", "52.0 %", 0.43, 0.61, "fraction",
+     lambda: _arm_ep("transform2", "placebo_spray", "madrs_day28", "response_rate")),
+    ("transform2_remission_esketamine", "Same: day-28 remission rate (MADRS <= 12), esketamine arm",
+     "Popova2019", "validation", "52.5 %", 0.43, 0.62, "fraction",
+     lambda: _arm_ep("transform2", "esketamine", "madrs_day28", "remission_rate")),
+):
+    register(Target(_key, _desc, _src, _kind, _pub, _lo, _hi, _unit, _fn, layer="trials",
+                    note="20 replicate trials, default hypothesis; ranges are the published value ± about "
+                         "its binomial or reported uncertainty"))
