@@ -21,14 +21,18 @@ import ketasim
 from ketasim import services
 from ketasim.regimens import Regimen
 from ketasim.web import schemas as s
-from ketasim.web.jobs import JobManager, QueueFull, accepts_progress
+from ketasim.web.jobs import JobManager, JobOutput, QueueFull, accepts_progress, package_progress
 from ketasim.web.options import options as discover_options
-from ketasim.web.present import result_to_json
+from ketasim.web.present import result_to_json, trial_to_json
 
 STATIC_DIR = Path(__file__).with_name("static")
 _ERR = {422: {"model": s.ErrorOut, "description": "input that cannot be simulated, with the reason"}}
 _BUSY = {429: {"model": s.ErrorOut, "description": "server busy: queue full or too many runs at once"}}
 _NOTFOUND = {404: {"model": s.ErrorOut, "description": "no such job (finished jobs are kept for a while)"}}
+_NOREPORT = {404: {"model": s.ErrorOut, "description": "no such job, or it has no report (not a trial)"},
+             409: {"model": s.ErrorOut, "description": "the job has not finished (or failed): no report yet"}}
+# The trial report is the package's self-contained HTML (inline CSS, images as data: URLs): it may load nothing.
+_REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
 
 
 def plotly_js_path() -> Path:
@@ -67,7 +71,10 @@ def _error(status: int, detail: str, errors: list | None = None) -> JSONResponse
 
 
 def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_finished_jobs: int = 8,
-               sync_work_cap: float = s.SYNC_WORK_CAP, job_work_cap: float = s.JOB_WORK_CAP) -> FastAPI:
+               sync_work_cap: float = s.SYNC_WORK_CAP, job_work_cap: float = s.JOB_WORK_CAP,
+               max_trial_replicates: int = s.MAX_REPLICATES, trial_work_cap: float = s.TRIAL_WORK_CAP) -> FastAPI:
+    """The app. Caps: subject-days per inline simulation and per population job; replicates and subject-days
+    per trial job; jobs waiting or running (beyond that: 429); finished jobs (and their reports) kept."""
     jobs = JobManager(max_pending=max_pending_jobs, keep_finished=keep_finished_jobs)
 
     @asynccontextmanager
@@ -84,7 +91,9 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
     )
     sync_slots = threading.BoundedSemaphore(max_concurrent_sync)
     app.state.jobs = jobs
-    app.state.limits = {"sync_work_cap": sync_work_cap, "job_work_cap": job_work_cap}
+    max_trial_replicates = int(min(max_trial_replicates, s.MAX_REPLICATES))
+    app.state.limits = {"sync_work_cap": sync_work_cap, "job_work_cap": job_work_cap,
+                        "max_trial_replicates": max_trial_replicates, "trial_work_cap": trial_work_cap}
 
     # -- errors: input problems are 422 with a sentence, never a 500 -----------------------------------
     @app.exception_handler(RequestValidationError)
@@ -102,13 +111,34 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
                             headers={"Retry-After": "5"})
 
     # -- work -------------------------------------------------------------------------------------------
-    def _simulate(req: s.ScenarioIn, progress=None) -> dict:
+    def _simulate(req: s.ScenarioIn, report=None) -> dict:
+        """`report(fraction, message)` is a job's progress reporter; the package reports (done, total)."""
         cfg = req.to_config()
-        if progress is not None and accepts_progress(services.run_scenario):
-            result = services.run_scenario(cfg, progress=progress)
+        if report is not None and accepts_progress(services.run_scenario):
+            what = f"{req.subjects} subjects" if req.subjects > 1 else "simulating"
+            result = services.run_scenario(cfg, progress=package_progress(report, what, end=0.9))
         else:
             result = services.run_scenario(cfg)
+        if report is not None:
+            report(0.92, "summarising (median and 5-95 % band)" if req.subjects > 1 else "summarising")
         return result_to_json(result, cfg.doses, req.duration_days() * 24.0, cfg.name)
+
+    def _view(job) -> dict:
+        v = job.view()
+        if job.kind == "trial" and isinstance(v.get("result"), dict):
+            v["result"] = {**v["result"], "report_url": v["files"].get("report")}
+        return v
+
+    def _run_trial(req: s.TrialIn, report) -> JobOutput:
+        kw = dict(replicates=req.replicates, seed=req.seed)
+        if req.hypothesis is not None:
+            kw["hypothesis"] = req.hypothesis
+        if req.opioid_source is not None:
+            kw["opioid_source"] = req.opioid_source
+        doc, html = services.run_trial_report(req.trial, progress=package_progress(report, "trial arms", end=0.8),
+                                              **kw)
+        report(0.95, "report written")
+        return JobOutput(trial_to_json(doc), files={"report": (html, "text/html; charset=utf-8")})
 
     # -- page -------------------------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -133,6 +163,8 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
         opts = discover_options()
         opts["limits"]["sync_work_cap_subject_days"] = sync_work_cap
         opts["limits"]["job_work_cap_subject_days"] = job_work_cap
+        opts["limits"]["max_trial_replicates"] = float(max_trial_replicates)
+        opts["limits"]["trial_work_cap_subject_days"] = trial_work_cap
         return opts
 
     @app.get("/api/parameters", response_model=list[s.ParameterOut], tags=["parameters"],
@@ -180,22 +212,68 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
                                f"(subjects x simulated days). Use fewer subjects or a shorter duration.")
         cfg = scen.to_config()  # fail fast with a 422 rather than a failed job
         Regimen.from_text(*cfg.doses)
-        job = jobs.submit(lambda progress: _simulate(scen, progress), work)
-        return job.view()
+        job = jobs.submit(lambda report: _simulate(scen, report), work, kind="scenario")
+        return _view(job)
+
+    # -- trials -----------------------------------------------------------------------------------------
+    @app.get("/api/trials", response_model=list[s.TrialInfoOut], tags=["trials"])
+    def trials() -> list[dict]:
+        """The built-in virtual trials (run one with POST /api/trials/run)."""
+        out = []
+        for t in s.trial_catalogue().values():
+            probe = s.TrialIn(trial=t["name"], replicates=1)
+            out.append({**t, "citation": t.get("citation") or None, "work_per_replicate": probe.work()})
+        return out
+
+    @app.post("/api/trials/run", response_model=s.JobOut, status_code=202, tags=["trials"],
+              responses={**_ERR, **_BUSY})
+    def run_trial(req: s.TrialIn):
+        """Queue a built-in virtual trial under one hypothesis. Poll GET /api/jobs/{id}: progress, then the
+        trial summary (arms, endpoints, comparisons, observed vs model); the report is GET /api/jobs/{id}/report.
+        To compare hypotheses, submit one run per hypothesis."""
+        if req.replicates > max_trial_replicates:
+            return _error(422, f"replicates: this server runs at most {max_trial_replicates} replicate trials "
+                               f"per job, got {req.replicates}")
+        work = req.work()
+        if work > trial_work_cap:
+            per = work / req.replicates
+            most = int(trial_work_cap // per) if per > 0 else 0
+            hint = f"use at most {most} replicates" if most >= 1 else "this trial is too large for this server"
+            return _error(422, f"this trial run asks for {work:g} subject-days (replicates x subjects x days); "
+                               f"one trial job may use at most {trial_work_cap:g}: {hint}")
+        job = jobs.submit(lambda report: _run_trial(req, report), work, kind="trial")
+        return _view(job)
 
     @app.get("/api/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"], responses=_NOTFOUND)
     def job_status(job_id: str):
         job = jobs.get(job_id)
         if job is None:
             return _error(404, f"no job {job_id!r} (finished jobs are kept only for a while)")
-        return job.view()
+        return _view(job)
+
+    @app.get("/api/jobs/{job_id}/report", response_class=HTMLResponse, tags=["trials"], responses=_NOREPORT)
+    def job_report(job_id: str, download: bool = Query(False, description="as an attachment (report.html)")):
+        """The self-contained HTML report of a finished trial job (figures inline)."""
+        job = jobs.get(job_id)
+        if job is None:
+            return _error(404, f"no job {job_id!r} (finished jobs are kept only for a while)")
+        if job.kind != "trial":
+            return _error(404, f"job {job_id!r} is a {job.kind} run; only trial runs have a report")
+        if job.status != "done" or "report" not in job.files:
+            why = job.error if job.status == "failed" else f"it is {job.status}"
+            return _error(409, f"job {job_id!r} has no report: {why}")
+        text, media = job.files["report"]
+        headers = {"Content-Security-Policy": _REPORT_CSP, "X-Content-Type-Options": "nosniff"}
+        if download:
+            headers["Content-Disposition"] = f'attachment; filename="ketasim_trial_{job_id}_report.html"'
+        return HTMLResponse(text, media_type=media, headers=headers)
 
     @app.delete("/api/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"], responses=_NOTFOUND)
     def cancel_job(job_id: str):
         job = jobs.cancel(job_id)
         if job is None:
             return _error(404, f"no job {job_id!r}")
-        return job.view()
+        return _view(job)
 
     return app
 

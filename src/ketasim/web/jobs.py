@@ -17,22 +17,35 @@ class QueueFull(RuntimeError):
 
 
 @dataclass
+class JobOutput:
+    """What a job function may return instead of a bare result: the JSON result shown by
+    GET /api/jobs/{id}, and named files (e.g. a report) served by their own routes, not in the JSON."""
+
+    result: Any
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (text, media type)
+
+
+@dataclass
 class Job:
     id: str
     work: float
     fn: Callable[[Callable[[float, str], None]], Any]
+    kind: str = "scenario"
     status: str = "queued"
     progress: float = 0.0
     message: str = "waiting for a free worker"
     result: Any = None
     error: str | None = None
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)
     created: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
     def view(self) -> dict:
-        return {"id": self.id, "status": self.status, "progress": self.progress, "message": self.message,
-                "work": self.work, "result": self.result if self.status == "done" else None,
-                "error": self.error}
+        done = self.status == "done"
+        return {"id": self.id, "kind": self.kind, "status": self.status, "progress": self.progress,
+                "message": self.message, "work": self.work, "result": self.result if done else None,
+                "error": self.error,
+                "files": {name: f"/api/jobs/{self.id}/{name}" for name in self.files} if done else {}}
 
 
 class JobManager:
@@ -55,14 +68,14 @@ class JobManager:
         with self._lock:
             return len(self._queue) + self._running
 
-    def submit(self, fn: Callable, work: float) -> Job:
+    def submit(self, fn: Callable, work: float, kind: str = "scenario") -> Job:
         with self._lock:
             if self._closed:
                 raise QueueFull("the job queue is shut down")
             if len(self._queue) + self._running >= self.max_pending:
                 raise QueueFull(f"the job queue is full ({self.max_pending} jobs waiting or running); "
                                 f"try again when one has finished")
-            job = Job(id=uuid.uuid4().hex[:16], work=work, fn=fn)
+            job = Job(id=uuid.uuid4().hex[:16], work=work, fn=fn, kind=kind)
             self._jobs[job.id] = job
             self._queue.append(job)
             self._trim()
@@ -114,9 +127,14 @@ class JobManager:
             def report(fraction: float, message: str = "", _job=job) -> None:
                 with self._lock:
                     if _job.status == "running":
-                        _job.progress = float(min(max(fraction, 0.0), 0.99))
+                        try:
+                            f = float(fraction)
+                        except (TypeError, ValueError):
+                            return
+                        if f == f:  # not NaN
+                            _job.progress = min(max(f, _job.progress, 0.0), 0.99)  # never goes back
                         if message:
-                            _job.message = message
+                            _job.message = str(message)
 
             try:
                 value = job.fn(report)
@@ -129,6 +147,8 @@ class JobManager:
                 if job.status == "cancelled":
                     job.message = "cancelled"
                 elif error is None:
+                    if isinstance(value, JobOutput):
+                        value, job.files = value.result, dict(value.files)
                     job.status, job.progress, job.result, job.message = "done", 1.0, value, "finished"
                 else:
                     job.status, job.error, job.message = "failed", error, "failed"
@@ -139,6 +159,24 @@ def _message(exc: Exception) -> str:
     if isinstance(exc, ValueError):
         return str(exc)
     return f"internal error ({type(exc).__name__}); the inputs were valid but the simulation failed"
+
+
+def package_progress(report: Callable[[float, str], None], what: str, start: float = 0.05,
+                     end: float = 0.95) -> Callable[[int, int], None]:
+    """The package's progress(done, total) callback, mapped onto a job's report(fraction, message) between
+    `start` and `end` (the rest is kept for formatting the result)."""
+
+    def progress(done, total) -> None:
+        try:
+            d, t = float(done), float(total)
+        except (TypeError, ValueError):
+            return
+        if not t > 0:
+            return
+        frac = min(max(d / t, 0.0), 1.0)
+        report(start + (end - start) * frac, f"{what}: {int(d)} of {int(t)} parts done")
+
+    return progress
 
 
 def accepts_progress(fn: Callable) -> bool:

@@ -1,4 +1,4 @@
-"""Turn a `Result` into the JSON the dashboard draws: columns grouped into layers by name, and for a
+"""Turn a `Result` (or `PopulationResult`) into the JSON the dashboard draws: columns grouped into layers by name, and for a
 population the median with a 5-95 % band per time point (a display summary, not a model calculation)."""
 
 from __future__ import annotations
@@ -124,3 +124,12 @@ def result_to_json(result, doses: list[str], duration_h: float, name: str) -> di
         "warnings": [str(w) for w in (getattr(result, "warnings", None) or [])],
         "note": "Research software, not dosing advice.",
     }
+
+
+def trial_to_json(doc: dict) -> dict:
+    """The package's trial.json document, made JSON-safe (NaN -> null) for GET /api/jobs/{id}."""
+    out = _clean_obj(dict(doc))
+    out.setdefault("observed_vs_model", [])
+    out.setdefault("comparisons", [])
+    out.setdefault("arms", {})
+    return out

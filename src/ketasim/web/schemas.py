@@ -6,6 +6,7 @@ Requests are checked here (bounds, units, known names) and turned into the packa
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Any, Literal
@@ -26,6 +27,8 @@ MAX_AMOUNT = 5000.0       # mg (or mg/kg); the package has its own, tighter, per
 MAX_OFFSET_D = 30.0       # |at| for a dose
 SYNC_WORK_CAP = 100.0     # subject-days answered inline by POST /api/simulate
 JOB_WORK_CAP = 1000.0     # subject-days for one background job
+MAX_REPLICATES = 50       # replicate trials in one trial job
+TRIAL_WORK_CAP = 350_000.0  # subject-days for one trial job (replicates x subjects x days; TRANSFORM-2 x 50 fits)
 MAX_NAME = 80
 
 _IDENT = r"^[a-z][a-z0-9_]{0,39}$"
@@ -238,6 +241,64 @@ class JobIn(BaseModel):
     scenario: ScenarioIn
 
 
+@functools.lru_cache(maxsize=1)
+def trial_catalogue() -> dict[str, dict]:
+    """The built-in trials of the installed ketasim by name (`services.list_trials`; read once per process)."""
+    from ketasim import services
+
+    fn = getattr(services, "list_trials", None)
+    if fn is None:
+        return {}
+    return {str(t["name"]): t for t in fn()}
+
+
+class TrialIn(BaseModel):
+    """A built-in virtual trial to run as a background job (POST /api/trials/run)."""
+
+    model_config = ConfigDict(extra="forbid")
+    trial: str = Field(..., max_length=40, description="a built-in trial: `name` from GET /api/trials",
+                       examples=["williams2018"])
+    hypothesis: str | None = Field(None, pattern=_IDENT, description="mechanism hypothesis (GET /api/options); "
+                                   "the package default when omitted")
+    opioid_source: str | None = Field(None, pattern=_IDENT, description="what drives MOR signalling "
+                                      "(hypotheses that take it only)")
+    replicates: int = Field(10, ge=1, le=MAX_REPLICATES, description="replicate virtual trials "
+                            f"(1-{MAX_REPLICATES}; the server may allow fewer)")
+    seed: int = Field(1, ge=0, le=2**31 - 1, description="random seed (same seed, same result)")
+
+    @field_validator("trial")
+    @classmethod
+    def _trial(cls, v: str) -> str:
+        v = v.strip()
+        try:
+            known = trial_catalogue()
+        except Exception as exc:  # noqa: BLE001 - a broken trial file is the server's problem, said as such
+            raise ValueError(f"the built-in trials cannot be read ({type(exc).__name__}: {exc})") from None
+        if v not in known:  # only built-in names: the package would also read a YAML path, the web API never
+            raise ValueError(f"unknown trial {v!r}; built-in trials: {', '.join(known) or 'none in this version'}")
+        return v
+
+    @model_validator(mode="after")
+    def _choices(self):
+        from ketasim.web.options import check_choice, hypothesis_info, options
+
+        if self.hypothesis is not None:
+            check_choice("hypothesis", self.hypothesis)
+        if self.opioid_source is not None:
+            check_choice("opioid_source", self.opioid_source)
+            hyp = self.hypothesis or options()["default_hypothesis"]
+            info = hypothesis_info().get(hyp)
+            if info is not None and not info.get("takes_opioid_source", True):
+                raise ValueError(f"hypothesis {hyp!r} takes no opioid source; leave opioid_source out")
+        return self
+
+    def work(self) -> float:
+        """Subject-days: replicates x subjects in all arms x the trial's duration."""
+        t = trial_catalogue()[self.trial]
+        days = _hours(str(t.get("duration") or "1 d"), "trial duration") / 24.0
+        return float(self.replicates * int(t.get("n_per_arm") or 1) * max(1, len(t.get("arms") or ())) * days)
+
+
 # --- responses -------------------------------------------------------------------------------------
 class ErrorOut(BaseModel):
     detail: str = Field(..., description="what is wrong, in words a person can act on")
@@ -271,14 +332,50 @@ class SimulationOut(BaseModel):
     note: str = "Research software, not dosing advice."
 
 
+class TrialInfoOut(BaseModel):
+    name: str
+    title: str
+    design: str
+    arms: list[str]
+    n_per_arm: int
+    duration: str
+    citation: str | None = None
+    has_observed: bool
+    work_per_replicate: float = Field(..., description="subject-days one replicate trial costs "
+                                      "(the trial work cap divided by this bounds the replicates)")
+
+
+class TrialOut(BaseModel):
+    """A virtual trial's summary (the package's trial.json): per-arm endpoint statistics over replicate trials,
+    the trial's comparisons, and the published numbers beside the model's."""
+
+    model_config = ConfigDict(extra="allow")
+    trial: str
+    title: str = ""
+    hypothesis: str
+    seed: int
+    replicates: int
+    design: str = ""
+    arms: dict[str, Any]
+    comparisons: list[dict[str, Any]]
+    observed: dict[str, Any] | None = None
+    observed_vs_model: list[dict[str, Any]] = Field(default_factory=list)
+    note: str = ""
+    report_url: str | None = Field(None, description="the self-contained HTML report of this run")
+
+
 class JobOut(BaseModel):
     id: str
+    kind: Literal["scenario", "trial"] = "scenario"
     status: Literal["queued", "running", "done", "failed", "cancelled"]
     progress: float = Field(..., ge=0, le=1)
     message: str = ""
     work: float = Field(..., description="subject-days")
-    result: SimulationOut | None = None
+    result: SimulationOut | TrialOut | None = Field(None, description="SimulationOut for a scenario job, "
+                                                    "TrialOut for a trial job; set once the job is done")
     error: str | None = None
+    files: dict[str, str] = Field(default_factory=dict, description="name -> URL of files the finished job made "
+                                  "(a trial job: its report)")
 
 
 class ParameterOut(BaseModel):
