@@ -6,6 +6,9 @@ const KS = {
   results: {},          // scenario letter -> SimulationOut
   syncing: false,
   runs: 0,              // finished runs (tests wait on this)
+  trials: [],           // GET /api/trials
+  trialResults: [],     // TrialOut of the last trial run (one per hypothesis)
+  trialRuns: 0,         // finished trial runs (tests wait on this)
 };
 
 const PRESETS = {
@@ -216,24 +219,42 @@ function showError(msg) {
   e.hidden = false; e.textContent = msg;
 }
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/* Poll background jobs until all have finished; onTick(jobs) after every poll. Answers in submission order. */
+async function pollJobs(ids, onTick) {
+  let delay = 150;
+  for (;;) {
+    await sleep(delay);
+    delay = Math.min(delay * 1.5, 800);
+    const js = await Promise.all(ids.map((id) => api(`/api/jobs/${id}`)));
+    onTick(js);
+    const bad = js.find((j) => j.status === "failed" || j.status === "cancelled");
+    if (bad) throw new Error(bad.error || `the run was ${bad.status}`);
+    if (js.every((j) => j.status === "done")) return js;
+  }
+}
+
 async function runOne(scn) {
   const req = scenarioRequest(scn);
   const body = JSON.stringify(req);
   const headers = {"Content-Type": "application/json"};
-  if (workOf(req) <= KS.options.limits.sync_work_cap_subject_days) {
+  if (req.subjects <= 1 && workOf(req) <= KS.options.limits.sync_work_cap_subject_days) {
     return api("/api/simulate", {method: "POST", headers, body});
   }
-  // heavier run: background job with progress
+  // a population, or a heavier run: background job with progress
   const job = await api("/api/jobs", {method: "POST", headers, body: JSON.stringify({scenario: req})});
   const bar = $("#progress");
   bar.hidden = false;
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 400));
-    const j = await api(`/api/jobs/${job.id}`);
-    bar.value = j.progress;
-    setStatus("running", `scenario ${scn}: ${j.status} (${Math.round(j.progress * 100)} %) ${j.message || ""}`);
-    if (j.status === "done") { bar.hidden = true; return j.result; }
-    if (j.status === "failed" || j.status === "cancelled") { bar.hidden = true; throw new Error(j.error || j.status); }
+  bar.value = job.progress;
+  try {
+    const [j] = await pollJobs([job.id], ([j]) => {
+      bar.value = j.progress;
+      setStatus("running", `scenario ${scn}: ${j.status} (${Math.round(j.progress * 100)} %) ${j.message || ""}`);
+    });
+    return j.result;
+  } finally {
+    bar.hidden = true;
   }
 }
 
@@ -350,7 +371,8 @@ function render() {
                                      filename: fileStem(res, layer)})});
       const caption = el("div", {class: "caption"},
         el("span", {text: letters.length > 1 ? `${scn}: ${res.name}` : res.name}),
-        el("span", {text: res.n_subjects > 1 ? `${res.n_subjects} subjects` : "typical subject"}),
+        el("span", {text: res.n_subjects > 1 ? `${res.n_subjects} subjects: median, shaded 5–95 %`
+                                             : "typical subject"}),
         pngBtn, csvBtn);
       cells.append(el("div", {class: "cell"}, caption, div));
       const layout = {
@@ -412,36 +434,60 @@ function csvFor(res, layer) {
 
 function downloadCsv(scn, layer) {
   const res = KS.results[scn];
-  const blob = new Blob([csvFor(res, layer)], {type: "text/csv"});
+  downloadBlob(csvFor(res, layer), "text/csv", `${fileStem(res, layer)}.csv`);
+}
+
+function downloadBlob(text, type, filename) {
+  const blob = new Blob([text], {type});
   const url = URL.createObjectURL(blob);
-  const a = el("a", {href: url, download: `${fileStem(res, layer)}.csv`});
+  const a = el("a", {href: url, download: filename});
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
+function pctRange(p) {
+  return p && typeof p === "object" && ("p5" in p) ? `${fmt(p.p5)} – ${fmt(p.p95)}` : "";
+}
+
 function renderSummary() {
   const box = $("#summary");
-  box.replaceChildren(el("h3", {text: "Summary (typical subject or population median)"}));
+  box.replaceChildren(el("h3", {text: "Summary (typical subject, or population: as the package summarises it, "
+                                      + "with 5–95 % of subjects)"}));
   const letters = Object.keys(KS.results);
-  const head = el("tr", {}, ...["scenario", "output", "Cmax / peak", "Tmax (h)", "AUC", "unit"]
-    .map((h) => el("th", {text: h})));
+  const anyPop = letters.some((l) => KS.results[l].n_subjects > 1);
+  const head = el("tr", {}, ...["scenario", "output", "Cmax / peak", anyPop ? "Cmax 5–95 %" : null, "Tmax (h)",
+                                "AUC", anyPop ? "AUC 5–95 %" : null, "unit"]
+    .filter(Boolean).map((h) => el("th", {text: h})));
   const rows = [];
+  const mood = [];
   for (const scn of letters) {
     const res = KS.results[scn];
+    const label = letters.length > 1 ? `${scn}: ${res.name}` : res.name;
     for (const [col, s] of Object.entries(res.summary)) {
       if (!s || typeof s !== "object") continue;
       rows.push(el("tr", {},
-        el("td", {text: letters.length > 1 ? `${scn}: ${res.name}` : res.name}),
+        el("td", {text: label}),
         el("td", {text: col}),
         el("td", {class: "num", text: fmt(s.cmax)}),
+        anyPop ? el("td", {class: "num", text: pctRange(s.cmax_percentiles)}) : null,
         el("td", {class: "num", text: fmt(s.tmax_h)}),
         el("td", {class: "num", text: fmt(s.auc)}),
+        anyPop ? el("td", {class: "num", text: pctRange(s.auc_percentiles)}) : null,
         el("td", {text: s.unit || ""})));
+      if (s.change_24h !== undefined && s.change_24h !== null) {
+        let text = `${label}: ${col.toUpperCase()} change at 24 h ${fmt(s.change_24h)}`;
+        if (s.change_24h_percentiles) text += ` (5–95 % of subjects: ${pctRange(s.change_24h_percentiles)})`;
+        if (s.responders_24h !== undefined && s.responders_24h !== null) {
+          text += `; responders at 24 h ${Math.round(s.responders_24h * 100)} %`;
+        }
+        mood.push(el("div", {class: "mood-line", text}));
+      }
     }
   }
   box.append(el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
+  if (mood.length) box.append(el("div", {class: "mood-summary"}, ...mood));
   const doses = el("p", {class: "doses"});
   for (const scn of letters) doses.append(el("div", {text: `${scn}: ${KS.results[scn].doses.join("; ")}`}));
   box.append(doses);
@@ -457,6 +503,181 @@ function renderWarnings() {
   if (!items.length) { box.hidden = true; return; }
   box.append(el("strong", {text: "Warnings"}), el("ul", {}, ...items));
   box.hidden = false;
+}
+
+/* ---------- virtual trials ---------- */
+function trialStatus(state, text) {
+  const s = $("#trial-status");
+  s.dataset.state = state;
+  s.textContent = text;
+}
+function trialError(msg) {
+  const e = $("#trial-error");
+  e.hidden = !msg;
+  e.textContent = msg || "";
+}
+
+function buildTrialForm() {
+  const o = KS.options;
+  const info = o.hypothesis_info || {};
+  const labels = o.hypotheses.map((h) => (info[h] || {}).title || h);
+  const sel = $("#trial-name");
+  sel.replaceChildren(...KS.trials.map((t) => el("option", {value: t.name, text: `${t.name} — ${t.title}`})));
+  if (KS.trials.some((t) => t.name === "williams2018")) sel.value = "williams2018";
+  $("#trial-hypothesis").replaceChildren(...options(o.hypotheses, o.default_hypothesis, labels));
+  const second = o.hypotheses.find((h) => h !== o.default_hypothesis) || o.default_hypothesis;
+  $("#trial-hypothesis2").replaceChildren(...options(o.hypotheses, o.hypotheses.includes("glutamate") ? "glutamate"
+                                                                                                     : second, labels));
+  $("#trial-source").replaceChildren(...options(o.opioid_sources, o.opioid_sources[0]));
+  const maxRep = o.limits.max_trial_replicates || 50;
+  $("#trial-replicates").max = maxRep;
+  $("#trial-replicates").value = Math.min(10, maxRep);
+  const describe = () => {
+    const t = KS.trials.find((x) => x.name === sel.value);
+    const cap = o.limits.trial_work_cap_subject_days;
+    const most = t && cap ? Math.max(0, Math.floor(cap / t.work_per_replicate)) : maxRep;
+    $("#trial-desc").textContent = t ? `${t.design} design, ${t.n_per_arm} per arm (${t.arms.join(" vs ")}), `
+      + `followed ${t.duration}; ${t.has_observed ? "published results shown beside the model's" : "no published "
+      + "results on file"} (${t.citation || "no citation"}). At most ${Math.min(most, maxRep)} replicates here.` : "";
+  };
+  const refreshSource = () => {  // the opioid source applies to hypotheses that take one
+    $("#trial-source").disabled = !o.opioid_sources.length
+      || !((info[$("#trial-hypothesis").value] || {}).takes_opioid_source ?? true);
+  };
+  sel.addEventListener("change", describe);
+  $("#trial-hypothesis").addEventListener("change", refreshSource);
+  $("#trial-compare").addEventListener("change", (ev) => { $("#trial-hypothesis2").disabled = !ev.target.checked; });
+  $("#trial-form").addEventListener("submit", (ev) => { ev.preventDefault(); runTrials(); });
+  describe();
+  refreshSource();
+}
+
+function trialRequests() {
+  const info = KS.options.hypothesis_info || {};
+  const base = {trial: $("#trial-name").value, replicates: parseInt($("#trial-replicates").value || "1", 10),
+                seed: parseInt($("#trial-seed").value || "0", 10)};
+  const hyps = [$("#trial-hypothesis").value];
+  if ($("#trial-compare").checked && $("#trial-hypothesis2").value !== hyps[0]) hyps.push($("#trial-hypothesis2").value);
+  return hyps.map((h) => {
+    const req = {...base, hypothesis: h};
+    const src = $("#trial-source");
+    if (!src.disabled && src.value && ((info[h] || {}).takes_opioid_source ?? true)) req.opioid_source = src.value;
+    return req;
+  });
+}
+
+async function runTrials() {
+  const btn = $("#trial-run");
+  const bar = $("#trial-progress");
+  btn.disabled = true;
+  trialError(null);
+  trialStatus("running", "submitting…");
+  const t0 = performance.now();
+  try {
+    const headers = {"Content-Type": "application/json"};
+    const ids = [];
+    for (const req of trialRequests()) {
+      ids.push((await api("/api/trials/run", {method: "POST", headers, body: JSON.stringify(req)})).id);
+    }
+    bar.hidden = false;
+    bar.value = 0;
+    const done = await pollJobs(ids, (js) => {
+      bar.value = js.reduce((a, j) => a + j.progress, 0) / js.length;
+      trialStatus("running", js.map((j) => `${j.status} ${Math.round(j.progress * 100)} % ${j.message || ""}`)
+        .join(" | "));
+    });
+    KS.trialResults = done.map((j) => j.result);
+    renderTrials();
+    KS.trialRuns += 1;
+    trialStatus("done", `done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  } catch (e) {
+    trialError(e.message);
+    trialStatus("error", "failed");
+  } finally {
+    bar.hidden = true;
+    btn.disabled = false;
+  }
+}
+
+function ci(x) { return Array.isArray(x) && x.length === 2 ? `${fmt(x[0])} to ${fmt(x[1])}` : ""; }
+function pct(x) { return x === null || x === undefined ? "–" : `${Math.round(x * 100)} %`; }
+function table(id, headers, rows) {
+  return el("table", {id}, el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", {text: h})))),
+            el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => (c instanceof Node ? c
+              : el("td", {class: typeof c === "number" ? "num" : null, text: typeof c === "number" ? fmt(c) : (c ?? "")})))))));
+}
+
+function renderTrials() {
+  const box = $("#trial-results");
+  box.replaceChildren();
+  const res = KS.trialResults;
+  if (!res.length) return;
+  const multi = res.length > 1;
+  const hypCell = (r) => el("td", {class: "hyp", text: r.hypothesis});
+  box.append(el("h3", {text: `${res[0].title || res[0].trial} — ${res[0].replicates} replicate trials, seed `
+                                 + `${res[0].seed}`}));
+
+  const armRows = [];
+  for (const r of res) {
+    for (const [arm, a] of Object.entries(r.arms || {})) {
+      for (const [ep, v] of Object.entries(a.endpoints || {})) {
+        const peak = v.mean_peak !== undefined;
+        armRows.push([hypCell(r), arm, a.n, ep, peak ? "peak" : "change from baseline",
+                      peak ? v.mean_peak : v.mean_change, ci(v.ci95),
+                      peak ? "" : pct(v.response_rate), peak ? "" : pct(v.remission_rate)]);
+      }
+    }
+  }
+  box.append(el("h3", {text: "Arms and endpoints (mean over replicate trials; 95 % range of replicate results)"}),
+    table("trial-summary", ["hypothesis", "arm", "n", "endpoint", "measure", "mean", "95 % range", "responders",
+                            "remitters"], armRows));
+
+  const compRows = [];
+  for (const r of res) {
+    for (const c of r.comparisons || []) {
+      compRows.push([hypCell(r), c.endpoint, (c.arms || []).join(" − "), c.difference, ci(c.ci95), c.p_value,
+                     pct(c.share_significant), c.analysis || ""]);
+    }
+  }
+  box.append(el("h3", {text: "Comparisons"}),
+    table("trial-comparisons", ["hypothesis", "endpoint", "arms", "difference", "95 % range", "median p",
+                                "trials significant (p < 0.05)", "analysis"], compRows));
+
+  const obsRows = [];
+  for (const r of res) {
+    for (const o of r.observed_vs_model || []) {
+      const observed = typeof o.observed === "boolean"
+        ? (o.observed ? `significant${o.direction ? " (" + o.direction + ")" : ""}` : "not significant")
+        : fmt(o.observed) + (o.observed_ci95 ? ` (${ci(o.observed_ci95)})` : "");
+      const model = o.model_share !== undefined ? `${pct(o.model_share)} of trials agree`
+        : `${fmt(o.model_mean)} (5–95 %: ${fmt(o.model_p5)} to ${fmt(o.model_p95)})`;
+      obsRows.push([hypCell(r), o.arm, o.endpoint, o.quantity, observed, model,
+                    o.verified === false ? "unverified" : "", o.note || ""]);
+    }
+  }
+  box.append(el("h3", {text: "Published result vs model"}),
+    obsRows.length ? table("trial-observed", ["hypothesis", "arm", "endpoint", "quantity", "observed", "model",
+                                              "", "note"], obsRows)
+                   : el("p", {class: "empty", text: "No published numbers on file for this trial."}));
+
+  // reports: links, downloads, and one shown inline (sandboxed: it is static HTML with inline images)
+  const frame = el("iframe", {class: "report", id: "trial-report", title: "trial report", sandbox: "",
+                              src: res[0].report_url});
+  const links = el("div", {class: "report-links"}, el("strong", {text: "Report"}));
+  res.forEach((r) => {
+    const tag = multi ? ` (${r.hypothesis})` : "";
+    links.append(
+      el("button", {type: "button", class: "small", "data-action": "show-report", text: `show${tag}`,
+                    onclick: () => { frame.src = r.report_url; }}),
+      el("a", {href: r.report_url, target: "_blank", rel: "noopener", class: "report-link",
+               text: `open in a new tab${tag}`}),
+      el("a", {href: `${r.report_url}?download=true`, download: `ketasim_${r.trial}_${r.hypothesis}_report.html`,
+               text: `report.html${tag}`}),
+      el("button", {type: "button", class: "small", "data-action": "trial-json", text: `trial.json${tag}`,
+                    onclick: () => downloadBlob(JSON.stringify(r, null, 1), "application/json",
+                                                `ketasim_${r.trial}_${r.hypothesis.replace(/[^A-Za-z0-9_-]+/g, "_")}.json`)}));
+  });
+  box.append(links, frame);
 }
 
 /* ---------- parameters ---------- */
@@ -508,6 +729,8 @@ async function main() {
     f.addEventListener("submit", (ev) => { ev.preventDefault(); run(); });
   }
   loadParameters().catch((e) => showError(`parameters: ${e.message}`));
+  api("/api/trials").then((ts) => { KS.trials = ts; buildTrialForm(); })
+    .catch((e) => trialError(`trials: ${e.message}`));
   await run();  // the default scenario, so the page shows data at once
 }
 
