@@ -276,3 +276,145 @@ def test_finished_jobs_are_forgotten_beyond_the_keep_limit(make_client):
         ids.append(j["id"])
     assert c.get(f"/api/jobs/{ids[0]}").status_code == 404
     assert c.get(f"/api/jobs/{ids[-1]}").status_code == 200
+
+
+# --- populations -----------------------------------------------------------------------------------------
+def test_population_job_with_bands(client):
+    r = client.post("/api/jobs", json={"scenario": scenario(subjects=20, duration="2 d", seed=3)})
+    assert r.status_code == 202, r.text
+    done = wait_job(client, r.json()["id"])
+    assert done["status"] == "done", done
+    out = done["result"]
+    assert out["n_subjects"] == 20
+    s = out["series"]["ketamine_ng_ml"]
+    lo, med, hi = (np.array(s[k], dtype=float) for k in ("p05", "median", "p95"))
+    assert len(med) == len(out["time_h"]) > 100
+    assert np.all(lo <= med + 1e-9) and np.all(med <= hi + 1e-9) and np.nanmax(hi - lo) > 10
+    assert out["summary"]["madrs"]["responders_24h"] is not None
+    # the same seed gives the same population
+    again = wait_job(client, client.post("/api/jobs", json={"scenario": scenario(subjects=20, duration="2 d",
+                                                                                  seed=3)}).json()["id"])
+    assert again["result"]["series"]["ketamine_ng_ml"]["p95"] == s["p95"]
+
+
+def test_small_population_inline_and_work_cap(make_client):
+    c = make_client(sync_work_cap=10.0, job_work_cap=40.0)
+    r = c.post("/api/simulate", json=scenario(subjects=5, duration="1 d"))
+    assert r.status_code == 200, r.text
+    assert r.json()["n_subjects"] == 5 and r.json()["series"]["madrs"]["p05"] is not None
+    assert_422(c.post("/api/simulate", json=scenario(subjects=20, duration="1 d")), "20 subject-days", "/api/jobs")
+    assert_422(c.post("/api/jobs", json={"scenario": scenario(subjects=21, duration="2 d")}), "42 subject-days",
+               "at most 40")
+
+
+def test_job_progress_from_the_package_is_a_fraction_and_a_sentence(client, monkeypatch):
+    """The package reports progress(done, total); the job shows a fraction in [0, 1] and a text message."""
+    gate, reached = threading.Event(), threading.Event()
+    real = services.run_scenario
+
+    def chunked(cfg, progress=None):
+        progress(1, 4)
+        reached.set()
+        gate.wait(20)
+        progress(4, 4)
+        return real(cfg)
+    monkeypatch.setattr(services, "run_scenario", chunked)
+    job = client.post("/api/jobs", json={"scenario": scenario(subjects=2, duration="1 d")}).json()
+    try:
+        assert reached.wait(20)
+        r = client.get(f"/api/jobs/{job['id']}")
+        assert r.status_code == 200, r.text
+        j = r.json()
+        assert j["status"] == "running" and 0.05 < j["progress"] < 0.5 and "1 of 4" in j["message"]
+    finally:
+        gate.set()
+    assert wait_job(client, job["id"])["status"] == "done"
+
+
+# --- trials ------------------------------------------------------------------------------------------------
+def test_trials_list(client):
+    trials = client.get("/api/trials").json()
+    names = [t["name"] for t in trials]
+    assert "williams2018" in names and names == sorted(names)
+    w = next(t for t in trials if t["name"] == "williams2018")
+    assert w["design"] == "crossover" and w["arms"] == ["ketamine_placebo", "ketamine_naltrexone"]
+    assert w["work_per_replicate"] == pytest.approx(12 * 2 * 7)
+    opts = client.get("/api/options").json()
+    assert opts["limits"]["max_trial_replicates"] == ws.MAX_REPLICATES
+    schema = client.get("/openapi.json").json()
+    for path in ("/api/trials", "/api/trials/run", "/api/jobs/{job_id}/report"):
+        assert path in schema["paths"]
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"trial": "nope"}, ("unknown trial 'nope'", "williams2018")),
+    ({"trial": "../../../etc/passwd.yaml"}, ("unknown trial",)),           # never a file path
+    ({"trial": "williams2018", "replicates": ws.MAX_REPLICATES + 1}, ("replicates", "less than or equal to 50")),
+    ({"trial": "williams2018", "replicates": 0}, ("replicates",)),
+    ({"trial": "williams2018", "seed": -1}, ("seed",)),
+    ({"trial": "williams2018", "hypothesis": "astrology"}, ("hypothesis", "astrology")),
+    ({"trial": "williams2018", "opioid_source": "moonlight"}, ("moonlight",)),
+    ({"trial": "williams2018", "hypothesis": "glutamate", "opioid_source": "hnk_mor"}, ("takes no opioid source",)),
+    ({"trial": "williams2018", "arms": 3}, ("arms", "unknown field")),
+    ({"replicates": 2}, ("trial", "missing")),
+])
+def test_trial_requests_are_validated(client, body, words):
+    assert_422(client.post("/api/trials/run", json=body), *words)
+
+
+def test_trial_caps(make_client):
+    c = make_client(max_trial_replicates=3, trial_work_cap=400.0)
+    assert_422(c.post("/api/trials/run", json={"trial": "williams2018", "replicates": 4}), "at most 3")
+    assert_422(c.post("/api/trials/run", json={"trial": "transform2", "replicates": 1}), "subject-days",
+               "too large")
+    assert_422(c.post("/api/trials/run", json={"trial": "williams2018", "replicates": 3}), "504 subject-days",
+               "at most 2 replicates")
+    assert c.get("/api/options").json()["limits"]["trial_work_cap_subject_days"] == 400.0
+
+
+def test_trial_runs_with_summary_and_report(client):
+    r = client.post("/api/trials/run", json={"trial": "williams2018", "hypothesis": "opioid",
+                                             "opioid_source": "hnk_mor", "replicates": 2, "seed": 5})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["kind"] == "trial" and job["work"] == pytest.approx(2 * 168)
+    done = wait_job(client, job["id"], timeout=60)
+    assert done["status"] == "done", done
+    out = done["result"]
+    assert out["trial"] == "williams2018" and out["replicates"] == 2 and out["seed"] == 5
+    assert out["hypothesis"].startswith("opioid")
+    assert set(out["arms"]) == {"ketamine_placebo", "ketamine_naltrexone"}
+    assert {"hamd17_day1", "cadss_peak"} <= set(out["arms"]["ketamine_placebo"]["endpoints"])
+    assert [c["endpoint"] for c in out["comparisons"]] == ["hamd17_day1", "hamd17_day3", "cadss_peak"]
+    assert any(o["quantity"] == "responders" for o in out["observed_vs_model"])
+    url = out["report_url"]
+    assert url == done["files"]["report"] == f"/api/jobs/{job['id']}/report"
+    rep = client.get(url)
+    assert rep.status_code == 200 and rep.headers["content-type"].startswith("text/html")
+    assert rep.text.lstrip().lower().startswith("<!doctype html") and "Williams" in rep.text
+    assert rep.text.count("data:image/png;base64,") >= 1
+    assert "default-src 'none'" in rep.headers["content-security-policy"]
+    dl = client.get(url, params={"download": "true"})
+    assert "attachment" in dl.headers["content-disposition"] and dl.text == rep.text
+
+
+def test_report_errors(client, monkeypatch):
+    assert client.get("/api/jobs/nope/report").status_code == 404
+    scen = client.post("/api/jobs", json={"scenario": scenario(duration="1 h")}).json()
+    wait_job(client, scen["id"])
+    assert "only trial runs have a report" in client.get(f"/api/jobs/{scen['id']}/report").json()["detail"]
+    gate = threading.Event()
+
+    def slow(*a, **kw):
+        gate.wait(20)
+        raise ValueError("the trial could not be run")
+    monkeypatch.setattr(services, "run_trial_report", slow)
+    job = client.post("/api/trials/run", json={"trial": "williams2018", "replicates": 1}).json()
+    try:
+        r = client.get(f"/api/jobs/{job['id']}/report")
+        assert r.status_code == 409 and "no report" in r.json()["detail"]
+    finally:
+        gate.set()
+    failed = wait_job(client, job["id"])
+    assert failed["status"] == "failed" and "could not be run" in failed["error"] and failed["result"] is None
+    assert "could not be run" in client.get(f"/api/jobs/{job['id']}/report").json()["detail"]

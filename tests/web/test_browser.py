@@ -211,31 +211,73 @@ def test_serve_shows_four_layers_within_5_s(browser):
         proc.communicate(timeout=10)  # reaps the process and closes its pipe
 
 
-def test_population_bands_are_drawn(page, live_server, monkeypatch):
-    """A result with several subject ids is drawn as median line plus shaded 5-95 % band."""
-    import numpy as np
-    import pandas as pd
-
-    from ketasim import services
-
-    class Population:
-        units = {"ketamine_ng_ml": "ng/mL", "madrs": "points"}
-        warnings = ["illustrative population"]
-
-        def to_pandas(self):
-            t = np.linspace(0, 24, 49)
-            return pd.concat([pd.DataFrame({"id": i, "time_h": t, "ketamine_ng_ml": (1 + i / 10) * np.exp(-t / 4),
-                                            "madrs": 30 - i * t / 24}) for i in range(20)], ignore_index=True)
-
-        def summary(self):
-            return {}
-
-    monkeypatch.setattr(services, "run_scenario", lambda cfg: Population())
+def test_population_bands_are_drawn(page, live_server):
+    """A 20-subject virtual population (real package, run as a background job with progress) is drawn as a
+    median line with a shaded 5-95 % band in every layer."""
     page.goto(live_server + "/")
     wait_runs(page, 1)
-    traces = page.evaluate("""() => document.querySelector('#chart-concentrations-A').data.map(
-        t => ({name: t.meta || t.name, fill: t.fill || null, n: t.y.length}))""")
-    assert [t["fill"] for t in traces] == [None, "tonexty", None]  # p95 edge, p05 edge filled to it, median
-    assert traces[2]["name"] == "ketamine_ng_ml" and traces[2]["n"] == 49
+    page.fill("#A-subjects", "20")
+    page.fill("#A-duration", "2")
+    page.click("#run")
+    wait_runs(page, 2)
+    bands = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('.chart.js-plotly-plot')].map(
+        d => [d.id, d.data.map(t => ({name: t.meta || t.name, fill: t.fill || null,
+                                      y: t.y.map(v => v === null ? NaN : v)}))]))""")
+    for chart_id in ("chart-concentrations-A", "chart-occupancy-A", "chart-effects-A", "chart-mood-A"):
+        traces = bands[chart_id]
+        assert len(traces) % 3 == 0 and traces, chart_id
+        for i in range(0, len(traces), 3):  # p95 edge, p05 edge filled to it, median
+            hi, lo, med = traces[i], traces[i + 1], traces[i + 2]
+            assert [hi["fill"], lo["fill"], med["fill"]] == [None, "tonexty", None], chart_id
+            assert len(med["y"]) > 100
+            pairs = [(a, m, b) for a, m, b in zip(lo["y"], med["y"], hi["y"]) if a == a and b == b and m == m]
+            assert all(a <= m + 1e-9 and m <= b + 1e-9 for a, m, b in pairs), (chart_id, med["name"])
+    ket = {t["name"]: t for t in bands["chart-concentrations-A"]}
+    lo, hi = ket["ketamine_ng_ml p05"]["y"], ket["ketamine_ng_ml p95"]["y"]
+    assert max(b - a for a, b in zip(lo, hi)) > 10  # between-subject variability: a real band, not a line
     assert "20 subjects" in page.inner_text("#charts")
-    assert "illustrative population" in page.inner_text("#warnings")
+    assert "Cmax 5–95 %" in page.inner_text("#summary")
+    assert "responders at 24 h" in page.inner_text("#summary")
+
+
+def wait_trials(page, n, timeout=30_000):
+    page.wait_for_function(f"() => window.KS && window.KS.trialRuns >= {n} || "
+                           f"document.querySelector('#trial-status').dataset.state === 'error'", timeout=timeout)
+    state = page.eval_on_selector("#trial-status", "e => e.dataset.state")
+    assert state == "done", page.inner_text("#trial-error")
+
+
+def test_trial_from_the_page(page, live_server):
+    """Run williams2018 with few replicates under two hypotheses; the summary tables and the report appear."""
+    page.goto(live_server + "/")
+    wait_runs(page, 1)
+    page.wait_for_selector("#trial-name option[value=williams2018]", state="attached")
+    page.select_option("#trial-name", "williams2018")
+    page.select_option("#trial-hypothesis", "opioid")
+    page.check("#trial-compare")
+    page.select_option("#trial-hypothesis2", "glutamate")
+    page.fill("#trial-replicates", "2")
+    page.click("#trial-run")
+    # the progress bar shows while the jobs run
+    page.wait_for_function("() => !document.querySelector('#trial-progress').hidden || KS.trialRuns >= 1")
+    wait_trials(page, 1)
+    summary = page.inner_text("#trial-summary")
+    for word in ("ketamine_placebo", "ketamine_naltrexone", "hamd17_day1", "cadss_peak", "glutamate", "opioid"):
+        assert word in summary, word
+    rows = page.eval_on_selector_all("#trial-summary tbody tr", "rs => rs.length")
+    assert rows == 2 * 2 * 3  # hypotheses x arms x endpoints
+    assert "hamd17_day1" in page.inner_text("#trial-comparisons")
+    observed = page.inner_text("#trial-observed")
+    assert "responders" in observed and "significant" in observed
+    # the report: shown in a sandboxed frame, with its figures
+    frame = page.frame_locator("#trial-report")
+    frame.locator("h1").wait_for(timeout=10_000)
+    assert "Williams" in frame.locator("h1").inner_text()
+    n_img = frame.locator("img[src^='data:image/png']").count()
+    assert n_img >= 1
+    links = page.eval_on_selector_all("#trial-results a.report-link", "as => as.map(a => a.getAttribute('href'))")
+    assert len(links) == 2 and all(h.startswith("/api/jobs/") and h.endswith("/report") for h in links)
+    # the two hypotheses disagree about naltrexone: opioid blocks the day-1 effect, glutamate does not
+    results = page.evaluate("() => KS.trialResults.map(r => [r.hypothesis, r.comparisons[0].difference])")
+    diff = {h.split("[")[0]: d for h, d in results}
+    assert diff["opioid"] > diff["glutamate"] + 2, diff

@@ -65,3 +65,32 @@ def test_population_on_ragged_grids_falls_back_to_groupby():
     out = result_to_json(pop, [], 10.0, "ragged")
     assert len(out["time_h"]) == 11
     assert all(v is None or math.isfinite(v) for v in out["series"]["madrs"]["median"])
+
+
+def test_real_population_median_and_band():
+    """The band logic on the package's own PopulationResult (not a stand-in)."""
+    from ketasim import services
+    from ketasim.io.schemas import ScenarioConfig
+
+    cfg = ScenarioConfig.model_validate({"name": "pop", "doses": ["ketamine 0.5 mg/kg iv over 40 min"],
+                                         "duration": "2 d", "subjects": 20, "seed": 7})
+    res = services.run_scenario(cfg)
+    df = res.to_pandas()
+    out = result_to_json(res, cfg.doses, 48.0, cfg.name)
+    assert out["n_subjects"] == 20 == df["id"].nunique()
+    n_t = len(df) // 20
+    assert len(out["time_h"]) == n_t
+    assert [layer["key"] for layer in out["layers"]][:4] == ["concentrations", "occupancy", "effects", "mood"]
+    for col in ("ketamine_ng_ml", "nmda_occupancy", "cadss", "madrs"):
+        s = out["series"][col]
+        lo, med, hi = (np.array(s[k], dtype=float) for k in ("p05", "median", "p95"))
+        assert np.all(lo <= med + 1e-12) and np.all(med <= hi + 1e-12), col
+        # the median at each time point is the median of the 20 subjects there
+        at = df.groupby("time_h")[col].median().to_numpy()
+        assert np.allclose(med, at, equal_nan=True), col
+    ket = out["series"]["ketamine_ng_ml"]
+    assert max(h - lo for h, lo in zip(ket["p95"], ket["p05"])) > 10
+    assert out["series"]["madrs"]["unit"] and out["series"]["madrs"]["layer"] == "mood"
+    assert out["summary"]["ketamine_ng_ml"]["cmax_percentiles"]["p5"] <= \
+        out["summary"]["ketamine_ng_ml"]["cmax_percentiles"]["p95"]
+    assert 0 <= out["summary"]["madrs"]["responders_24h"] <= 1
