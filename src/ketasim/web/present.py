@@ -1,5 +1,6 @@
-"""Turn a `Result` (or `PopulationResult`) into the JSON the dashboard draws: columns grouped into layers by name, and for a
-population the median with a 5-95 % band per time point (a display summary, not a model calculation)."""
+"""Turn a `Result` or `PopulationResult` into the JSON the dashboard draws: columns grouped into layers by
+name, and for a population the median with a 5-95 % band per time point (a display summary, not a model
+calculation); and a trial's summary document into JSON-safe form."""
 
 from __future__ import annotations
 
