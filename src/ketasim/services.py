@@ -87,7 +87,10 @@ def list_trials() -> list[dict]:
     out = []
     for name in builtin_trials():
         cfg = load_trial(name)
+        from ketasim.trials._design import arm_size
+
         out.append({"name": name, "title": cfg.title, "design": cfg.design, "arms": list(cfg.arms),
+                    "arm_sizes": {a: arm_size(cfg, a) for a in cfg.arms},
                     "n_per_arm": cfg.n_per_arm, "duration": cfg.duration, "citation": cfg.citation,
                     "has_observed": cfg.observed is not None})
     return out

@@ -183,7 +183,15 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
     errors = _draw_rating_errors(cfg, p, rating_rngs)
 
     stats_rows, subject_rows, timecourses = [], [], {}
-    total_steps = len(arms)
+    # progress in units of chunks of subjects, over all arms
+    n_chunks = {a: sum(-(-len(tb) // chunk_size) for tb in subject_tables[a]) if uncertainty
+                else -(-sum(len(tb) for tb in subject_tables[a]) // chunk_size) for a in arms}
+    total_units, done_before = sum(n_chunks.values()), 0
+
+    def arm_progress(done, _total):
+        if progress:
+            progress(min(done_before + done, total_units), total_units)
+
     for ai, arm in enumerate(arms):
         regimen = cfg.arms[arm].regimen()
         t_first = _first_session(regimen)
@@ -194,13 +202,16 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
                       oral_ad_start_h=0.0 if cfg.oral_antidepressant else None, columns=TIMECOURSE_COLUMNS,
                       chunk_size=chunk_size, executor=executor)
         if uncertainty:  # one parameter draw per replicate trial
-            parts = [simulate_population(regimen, subject_tables[arm][r], rep_params[r], mech, t, **common)
-                     for r in range(replicates)]
+            parts = []
+            for r in range(replicates):
+                parts.append(simulate_population(regimen, subject_tables[arm][r], rep_params[r], mech, t, **common))
+                arm_progress(sum(-(-len(tb) // chunk_size) for tb in subject_tables[arm][:r + 1]), None)
             pop = parts[0]
             pop.outputs = {c: np.concatenate([q.outputs[c] for q in parts], axis=1) for c in TIMECOURSE_COLUMNS}
             pop.subjects = subjects
         else:
-            pop = simulate_population(regimen, subjects, p, mech, t, **common)
+            pop = simulate_population(regimen, subjects, p, mech, t, progress=arm_progress, **common)
+        done_before += n_chunks[arm]
         if keep_timecourses:
             timecourses[arm] = {"time_h": [_r(x) for x in t]}
             for c in TIMECOURSE_COLUMNS:
@@ -220,8 +231,6 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
             subject_rows.append(pd.DataFrame({"replicate": subjects.replicate, "arm": arm, "id": subjects.id,
                                               "endpoint": ep_name, "value": values, "responder": resp,
                                               "remitter": remit}))
-        if progress:
-            progress(ai + 1, total_steps)
     per_rep = pd.DataFrame(stats_rows)
     subj = pd.concat(subject_rows, ignore_index=True)
     covs = pd.concat([pd.concat(subject_tables[a], ignore_index=True).assign(arm=a) for a in arms],
