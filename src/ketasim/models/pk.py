@@ -181,28 +181,34 @@ def individual_pk(p: ParameterSet, cov: Covariates, eta: dict[str, float] | None
 
 
 class LinearBuilder:
-    """Collects first-order flows into a rate matrix A (dx/dt = A x)."""
+    """Collects first-order flows into a rate matrix A (dx/dt = A x).
 
-    def __init__(self, index: dict[str, int]):
+    Rate constants may be arrays of one shape (a batch of subjects): A then has that shape followed by
+    (n, n), and every entry is computed with the same operations as for scalars."""
+
+    def __init__(self, index: dict[str, int], batch_shape: tuple[int, ...] = ()):
         self.index = index
-        self.A = np.zeros((len(index), len(index)))
+        self.A = np.zeros(tuple(batch_shape) + (len(index), len(index)))
 
     def flow(self, src: str, k: float, targets: dict[str, float]):
         """Amount leaves `src` at rate k*x_src and arrives split among targets (fractions summing to 1)."""
-        if k < 0 or not math.isfinite(k):
+        if np.any(np.asarray(k) < 0) or not np.all(np.isfinite(k)):
             raise ValueError(f"rate constant for {src} must be finite and >= 0, got {k}")
         total = sum(targets.values())
-        if abs(total - 1.0) > 1e-12:
+        if np.any(np.abs(total - 1.0) > 1e-12):
             raise ValueError(f"flow split from {src} sums to {total}, not 1")
         i = self.index[src]
-        self.A[i, i] -= k
+        self.A[..., i, i] -= k
         for dst, f in targets.items():
-            if f:
-                self.A[self.index[dst], i] += k * f
+            if np.any(f):
+                self.A[..., self.index[dst], i] += k * f
 
 
 def build_pk_matrix(ind: PKIndividual, index: dict[str, int]) -> np.ndarray:
-    b = LinearBuilder(index)
+    """The rate matrix A. With array-valued individual parameters (one entry per subject, e.g. from
+    `ketasim.solvers.fast.individual_pk_batch`) it returns the stack of the subjects' matrices."""
+    batch = np.broadcast_shapes(*(np.shape(v) for v in ind.values.values()))
+    b = LinearBuilder(index, batch)
     fm_nk, fm_hnk, fm_dhnk = ind["fm_nk"], ind["fm_hnk"], ind["fm_dhnk"]
     for e in ENANTIOMERS:
         K = lambda s: _ket(e, s)  # noqa: E731
@@ -249,8 +255,8 @@ def build_pk_matrix(ind: PKIndividual, index: dict[str, int]) -> np.ndarray:
     A, ix = b.A, index
 
     def effect_site(ce: str, central: str, volume: float, k_in: float, k_out: float):
-        A[ix[ce], ix[central]] += k_in / volume
-        A[ix[ce], ix[ce]] -= k_out
+        A[..., ix[ce], ix[central]] += k_in / volume
+        A[..., ix[ce], ix[ce]] -= k_out
 
     for e in ENANTIOMERS:
         effect_site(f"ce.ketamine_{e}", _ket(e, "central"), ind[f"{e}.V1"], ind["ke0_ket"], ind["ke0_ket"])
