@@ -1,9 +1,11 @@
 """Population simulation: the same model as `Simulation.solve`, batched over subjects.
 
-Linear PK is propagated exactly between grid points with per-subject matrix exponentials computed in
-batches (scipy.linalg.expm on (N, 2n, 2n) stacks); the receptor, mediator and outcome layers run on
-(time x subject) arrays. Subjects are processed in chunks to bound memory; chunking cannot change results
-because every random effect was drawn beforehand (population.sample_subjects).
+`simulate_chunk` runs the compiled path of `ketasim.solvers.fast` (exact linear PK from per-subject
+eigendecompositions, PD in compiled loops). `_simulate_chunk_reference` keeps the batched NumPy path: linear PK
+propagated exactly with per-subject matrix exponentials (scipy.linalg.expm on (N, 2n, 2n) stacks) and the
+receptor, mediator and outcome layers on (time x subject) arrays. Subjects are processed in chunks to bound
+memory; chunking cannot change results because every random effect was drawn beforehand
+(population.sample_subjects) and each subject's arithmetic is its own.
 """
 
 from __future__ import annotations
@@ -99,7 +101,22 @@ def _propagate_block(A: np.ndarray, inputs_per_subject, index: dict[str, int], t
 def simulate_chunk(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism: Mechanism,
                    t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
                    columns=DEFAULT_COLUMNS, model: KetamineModel | None = None) -> dict[str, np.ndarray]:
-    """Outputs (T, N) for one chunk of subjects."""
+    """Outputs (T, N) for one chunk of subjects (the compiled path of ketasim.solvers.fast)."""
+    try:
+        from ketasim.solvers.fast import simulate_chunk_fast
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return _simulate_chunk_reference(regimen, subjects, parameters, mechanism, t, expectation, oral_ad_start_h,
+                                         columns, model)
+    return simulate_chunk_fast(regimen, subjects, parameters, mechanism, t, expectation, oral_ad_start_h, columns,
+                               model)
+
+
+def _simulate_chunk_reference(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet,
+                              mechanism: Mechanism, t: np.ndarray, expectation: str = "active",
+                              oral_ad_start_h: float | None = None, columns=DEFAULT_COLUMNS,
+                              model: KetamineModel | None = None) -> dict[str, np.ndarray]:
+    """Outputs (T, N) for one chunk of subjects: batched matrix exponentials and compute_pd on (T, N) arrays
+    (the fast path's fallback where numba is missing)."""
     model = model or KetamineModel()
     names = model.layout.names
     inds, inputs = [], []

@@ -1,0 +1,451 @@
+"""Fast population path: the same model as `Simulation.solve`, computed for a chunk of subjects at once.
+
+What makes it fast (each step checked against the reference path in tests/test_fast_path.py):
+- individual parameters are computed for all subjects as arrays (`individual_pk_batch`, the twin of
+  `pk.individual_pk`, bit-identical to it) and the rate matrices as one stack (`pk.build_pk_matrix` on
+  array-valued parameters);
+- each independent PK block is reduced to the states that the inputs reach and that the requested outputs
+  read (sinks and unused depots drop out), and the outputs are linear read-outs of those states;
+- the exact propagators of each distinct step, Phi = e^{Ah} and Gamma = int_0^h e^{As} ds, come from one
+  eigendecomposition per subject and block (A = V diag(lambda) V^-1); a subject whose eigenvector matrix
+  is ill-conditioned (nearly coinciding rates) or whose eigenvalues are complex gets the matrix-exponential
+  propagators of the reference path instead;
+- the propagation over the grid and the receptor/mediator/outcome layers run in compiled loops (numba),
+  parallel over subjects; every subject's arithmetic is independent of the others', so results do not
+  depend on chunk size or thread count.
+The PD kernel mirrors `models.pd.compute_pd` term by term; the reference stays `compute_pd` itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import expm
+
+from ketasim.mechanisms import MEDIATORS, Mechanism
+from ketasim.models import pk
+from ketasim.models.model import KetamineModel
+from ketasim.models.pd import SESSION_DRUGS, Context, pd_parameters
+from ketasim.parameters import ParameterSet
+from ketasim.regimens import Regimen
+
+from ._numba_kernels import pd_kernel, pk_kernel, propagators_from_eig
+
+COND_LIMIT = 1e7  # eigenvector matrices worse than this use matrix exponentials (error ~ cond x 1e-16)
+
+PD_NAMES = ("nmda_occupancy", "mor_occupancy", "kor_occupancy", "mor_agonist_signal", "plasticity",
+            "opioid_signal", "cadss", "euphoria", "madrs", "hamd17", "glutamate_surge", "plasticity_glutamate",
+            "plasticity_hnk", "endogenous_opioid", "antidepressant_drive", "expectation")
+CE_NAMES = ("ketamine_S", "ketamine_R", "norketamine_S", "norketamine_R", "hnk", "naltrexone", "naltrexol")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# individual parameters for many subjects
+def _each(f, values) -> np.ndarray:
+    """Apply a scalar function element by element (math.exp, float pow): bit-identical to the scalar path."""
+    return np.fromiter((f(float(v)) for v in values), float, len(values))
+
+
+def individual_pk_batch(p: ParameterSet, subjects: pd.DataFrame) -> pk.PKIndividual:
+    """`pk.individual_pk` for every row of `subjects` (columns weight_kg, age_y, sex, cyp2b6 and the eta
+    columns of population.sample_subjects), as arrays over subjects; entries that do not depend on the
+    subject stay scalars. Term by term the same operations as individual_pk, so the values are identical."""
+    from ketasim.population._population import PK_RANDOM_EFFECTS
+
+    weight = subjects["weight_kg"].to_numpy(float)
+    age = subjects["age_y"].to_numpy(float)
+    sex_col = subjects["sex"].astype(str).to_numpy()
+    cyp_col = subjects["cyp2b6"].astype(str).to_numpy()
+    for name, col, allowed in (("sex", sex_col, ("female", "male", "unspecified")),
+                               ("CYP2B6 genotype", cyp_col, ("*1/*1", "*1/*6", "*6/*6"))):
+        bad = set(col) - set(allowed)
+        if bad:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {sorted(bad)[0]!r}")
+    if not (np.all(np.isfinite(weight)) and np.all((weight >= 20.0) & (weight <= 250.0))):
+        raise ValueError("body weight must be 20-250 kg")
+    if not (np.all(np.isfinite(age)) and np.all((age >= 12.0) & (age <= 100.0))):
+        raise ValueError("age must be 12-100 years")
+    mult = {}
+    for col, (key, _) in PK_RANDOM_EFFECTS.items():
+        eta = subjects[col].to_numpy(float) if col in subjects else np.zeros(len(subjects))
+        mult[key] = _each(math.exp, eta)
+    m = mult.__getitem__
+    g = p.value
+    w = weight / 70.0
+    expo = g("ketamine.CL_allometric_exponent")
+    fcl = _each(lambda x: x ** expo, w)
+    fv = w
+    ff = g("ketamine.female_CL_factor")
+    sex_map = {"female": math.sqrt(ff), "male": 1.0 / math.sqrt(ff), "unspecified": 1.0}
+    sex = np.array([sex_map[s] for s in sex_col])
+    cyp_map = {"*1/*1": 1.0, "*1/*6": g("ketamine.cyp2b6_1_6_factor"), "*6/*6": g("ketamine.cyp2b6_6_6_factor")}
+    cyp = np.array([cyp_map[c] for c in cyp_col])
+    v: dict = {}
+    fm_nk = g("norketamine.fm")
+    cl_scale = (1.0 - fm_nk) + fm_nk * cyp
+    v["fm_nk"] = fm_nk * cyp / cl_scale
+    qh = np.maximum(g("route.Qh") - g("ketamine.age_Qh_slope") * np.maximum(0.0, age - 60.0), 10.0)
+    for e in pk.ENANTIOMERS:
+        clf, vf = g(f"ketamine.{e}_CL_factor"), g(f"ketamine.{e}_V_factor")
+        v[f"{e}.CL"] = g("ketamine.CL") * clf * fcl * sex * cl_scale * m("ketamine.CL")
+        v[f"{e}.V1"] = g("ketamine.V1") * vf * fv * m("ketamine.V1")
+        v[f"{e}.Q"] = g("ketamine.Q") * vf * fcl
+        v[f"{e}.V2"] = g("ketamine.V2") * vf * fv
+        fm = fm_nk
+        v[f"{e}.NK_V1"] = g("norketamine.V1_apparent") * fm * fv
+        v[f"{e}.NK_CL"] = g("norketamine.CL_apparent") * fm * fcl * sex * m("norketamine.CL")
+        v[f"{e}.NK_V2"] = g("norketamine.V2_apparent") * fm * fv
+        v[f"{e}.NK_Q"] = g("norketamine.Q_apparent") * fm * fcl
+        v[f"{e}.HNK_V1"] = g("hnk.V1") * fv
+        v[f"{e}.HNK_V2"] = g("hnk.V2") * fv
+        v[f"{e}.HNK_Q"] = g("hnk.Q") * fcl
+        v[f"{e}.HNK_CL"] = g(f"hnk.{e}_CL") * fcl * m("hnk.CL")
+        v[f"{e}.DHNK_V"] = g("dhnk.V") * fv
+        v[f"{e}.DHNK_CL"] = g("dhnk.CL") * fcl
+    v["fm_hnk"] = g("hnk.fm")
+    v["fm_dhnk"] = g("dhnk.fm")
+    if v["fm_hnk"] + v["fm_dhnk"] > 1.0:
+        raise ValueError("hnk.fm + dhnk.fm exceed 1: norketamine cannot form more than itself")
+    v["Qh"] = qh * fcl
+    v["Vh"] = g("route.Vh") * fv
+    v["k_hep"] = g("route.k_hepatic") * cl_scale
+    v["Fgut"] = np.minimum(g("route.Fgut") * m("route.Fgut"), 1.0)
+    v["oral_ka"] = g("route.oral_ka")
+    v["oral_D"] = g("route.oral_D")
+    v["nasal_ka"] = g("route.nasal_ka") * m("route.nasal_ka")
+    v["FRn"] = np.minimum(g("route.esketamine_FRn") * m("route.esketamine_FRn"), 1.0)
+    v["FRn_later"] = g("route.esketamine_FRn_later_factor")
+    v["device_mg"] = g("route.esketamine_device_mg")
+    v["device_interval"] = g("route.esketamine_device_interval")
+    v["swallowed_D"] = g("route.swallowed_D")
+    v["swallowed_ka"] = g("route.swallowed_ka")
+    v["nasal_fraction_other"] = g("route.nasal_fraction_other")
+    v["im_F"] = g("route.im_F")
+    v["im_ka"] = g("route.im_ka")
+    v["sl_fraction"] = g("route.sublingual_mucosal_fraction")
+    v["sl_ka"] = g("route.sublingual_ka")
+    v["sl_D"] = g("route.sublingual_D")
+    v["NTX_CL"] = g("naltrexone.CL") * fcl * m("naltrexone.CL")
+    v["NTX_V"] = g("naltrexone.CL") * fcl * g("naltrexone.t_half") / math.log(2.0) * 1.0
+    v["NTX_F"] = g("naltrexone.F")
+    v["NTX_ka"] = g("naltrexone.ka")
+    v["NXL_fm"] = g("naltrexol.fm")
+    v["NXL_CL"] = g("naltrexol.CL") * fcl
+    v["NXL_V"] = g("naltrexol.CL") * fcl * g("naltrexol.t_half") / math.log(2.0)
+    v["ke0_ket"] = math.log(2.0) / g("biophase.ketamine_t_half_ke0")
+    v["ke0_nk"] = math.log(2.0) / g("biophase.norketamine_t_half_ke0")
+    v["ke0_hnk"] = math.log(2.0) / g("biophase.hnk_t_half_ke0")
+    v["ke0_ntx_fast"] = math.log(2.0) / g("biophase.naltrexone_t_half_fast")
+    v["k_ntx_slow_in"] = g("biophase.naltrexone_slow_k_in")
+    v["k_ntx_slow_out"] = g("biophase.naltrexone_slow_k_out")
+    return pk.PKIndividual(v)
+
+
+def subject_slice(ind: pk.PKIndividual, i: int) -> pk.PKIndividual:
+    return pk.PKIndividual({k: (float(x[i]) if np.ndim(x) else x) for k, x in ind.values.items()})
+
+
+# ----------------------------------------------------------------------------------------------------------
+# dosing inputs for many subjects
+@dataclass(frozen=True)
+class BatchInput:
+    state: str
+    amount_umol: np.ndarray  # (N,)
+    time_h: float
+    duration_h: float
+
+
+def batch_inputs(regimen: Regimen, ind: pk.PKIndividual, weight_kg: np.ndarray) -> list[BatchInput]:
+    """`pk.dose_inputs` for every subject. Vectorised where the dose's timing does not depend on the subject
+    (all built-in routes with the built-in parameters), subject by subject otherwise."""
+    N = len(weight_kg)
+    out: list[BatchInput] = []
+    for dose in regimen.realize():
+        try:
+            inputs = pk.dose_inputs(dose, ind, weight_kg)
+            uniform = all(np.ptp(np.atleast_1d(i.time_h)) == 0 and np.ptp(np.atleast_1d(i.duration_h)) == 0
+                          for i in inputs)
+        except (TypeError, ValueError):
+            uniform = False
+        if uniform:
+            for i in inputs:
+                out.append(BatchInput(i.state, np.broadcast_to(np.asarray(i.amount_umol, float), (N,)).copy(),
+                                      float(np.atleast_1d(i.time_h)[0]), float(np.atleast_1d(i.duration_h)[0])))
+            continue
+        merged: dict[tuple, np.ndarray] = {}
+        for s in range(N):
+            for i in pk.dose_inputs(dose, subject_slice(ind, s), float(weight_kg[s])):
+                key = (i.state, float(i.time_h), float(i.duration_h))
+                merged.setdefault(key, np.zeros(N))[s] += i.amount_umol
+        out += [BatchInput(k[0], a, k[1], k[2]) for k, a in merged.items()]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# PK blocks: reduction, propagators, propagation
+def _closure(adj: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """States reachable from `start` along adj[i, j] (edge i -> j)."""
+    seen = start.copy()
+    frontier = start.copy()
+    while frontier.any():
+        nxt = adj[frontier].any(axis=0) & ~seen
+        seen |= nxt
+        frontier = nxt
+    return seen
+
+
+def block_propagators(A: np.ndarray, hs: np.ndarray, reach: np.ndarray, chans: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Propagators of each subject's A (N, n, n) for each step h (K,): Phi[s, k] = e^{A h_k}, GamT[s, k, c, i] = Gamma[i, chans[c]] of
+    Gamma(h) = int_0^h e^{A s} ds; entries where state j cannot reach state i (`reach[i, j]` False) are exactly 0.
+    Eigendecomposition per subject; the matrix exponential of the augmented matrix [[A, I], [0, 0]] h (as
+    solvers.linear) for subjects whose eigenvectors are ill-conditioned (cond_1 >= COND_LIMIT) or whose
+    eigenvalues are complex. Returns (Phi, GamT, number of subjects that needed the matrix exponentials)."""
+    N, n, _ = A.shape
+    K = len(hs)
+    lam, V = np.linalg.eig(A)
+    ok = np.all(lam.imag == 0, axis=1) & np.all(np.isfinite(lam.real), axis=1)
+    lam_r = np.ascontiguousarray(lam.real)
+    V_r = np.ascontiguousarray(V.real)
+    Vinv = np.zeros_like(V_r)
+    cond = np.full(N, np.inf)
+    for s in (np.flatnonzero(ok),) if ok.all() else [[s] for s in np.flatnonzero(ok)]:
+        try:
+            Vinv[s] = np.linalg.inv(V_r[s])
+        except np.linalg.LinAlgError:
+            continue
+        cond[s] = np.abs(V_r[s]).sum(axis=1).max(axis=1) * np.abs(Vinv[s]).sum(axis=1).max(axis=1)
+    ok &= np.isfinite(cond) & (cond < COND_LIMIT)
+    Phi = np.zeros((N, K, n, n))
+    GamT = np.zeros((N, K, len(chans), n))
+    propagators_from_eig(lam_r, V_r, Vinv, np.asarray(hs, float), ok, reach, chans, Phi, GamT)
+    bad = np.flatnonzero(~ok)
+    if len(bad):
+        aug = np.zeros((len(bad), 2 * n, 2 * n))
+        aug[:, :n, :n] = A[bad]
+        aug[:, :n, n:] = np.eye(n)
+        for k, h in enumerate(hs):
+            E = expm(aug * h)
+            Phi[bad, k] = np.where(reach, E[:, :n, :n], 0.0)
+            GamT[bad, k] = np.where(reach[:, chans], E[:, :n, n + chans], 0.0).transpose(0, 2, 1)
+    return Phi, GamT, len(bad)
+
+
+def _reach(pattern: np.ndarray) -> np.ndarray:
+    """reach[i, j]: state j reaches state i (or i == j) along pattern[i, j] (flow j -> i)."""
+    R = pattern | np.eye(len(pattern), dtype=bool)
+    while True:
+        R2 = R | ((R.astype(np.int64) @ R.astype(np.int64)) > 0)
+        if (R2 == R).all():
+            return R
+        R = R2
+
+
+@dataclass
+class ChunkStats:
+    fallback_subjects: int = 0
+
+
+def _pk_outputs(model: KetamineModel, ind: pk.PKIndividual, N: int, pk_cols: list[str]) -> np.ndarray:
+    """Read-out coefficients (N, n_cols, n_states): each PK column is linear in the states."""
+    n = len(model.layout.names)
+    I = np.eye(n)[:, None, :]  # "times" = unit states, subjects broadcast
+    plasma = model.plasma_outputs(I, ind)
+    ce = model.effect_sites(I)
+    C = np.zeros((N, len(pk_cols), n))
+    for j, c in enumerate(pk_cols):
+        arr = ce[c[3:]] if c.startswith("ce:") else plasma[c]
+        C[:, j, :] = np.broadcast_to(np.asarray(arr, float).reshape(n, -1), (n, N)).T
+    return C
+
+
+def propagate_pk(model: KetamineModel, A_full: np.ndarray, inputs: list[BatchInput], C: np.ndarray,
+                 t: np.ndarray, stats: ChunkStats | None = None) -> np.ndarray:
+    """PK read-outs Y (n_cols, N, T): Y[j] = sum over blocks of C[:, j] . x(t)."""
+    N = A_full.shape[0]
+    n_cols = C.shape[1]
+    T = len(t)
+    Y = np.zeros((n_cols, N, T))
+    names = model.layout.names
+    index = model.index
+    for bname, idx in model.layout.blocks.items():
+        idx = np.asarray(idx)
+        local = {names[j]: k for k, j in enumerate(idx)}
+        binp = [i for i in inputs if i.state in local]
+        if not binp:
+            continue
+        Ab = A_full[:, idx[:, None], idx[None, :]]
+        pattern = np.any(Ab != 0, axis=0)       # pattern[i, j]: flow j -> i
+        np.fill_diagonal(pattern, False)
+        start = np.zeros(len(idx), bool)
+        for i in binp:
+            start[local[i.state]] = True
+        fwd = _closure(pattern.T, start)        # reached by some input
+        Cb = C[:, :, idx]
+        read = np.any(Cb != 0, axis=(0, 1))
+        bwd = _closure(pattern, read)           # read by some output
+        keep = np.flatnonzero(fwd & bwd)
+        if len(keep) == 0:
+            continue
+        red = {int(k): r for r, k in enumerate(keep)}
+        Ar = np.ascontiguousarray(Ab[:, keep[:, None], keep[None, :]])
+        # grid: output times and this block's input events (as solvers.linear.event_grid)
+        pts = [np.asarray(t, float)] + [np.array([i.time_h, i.time_h + i.duration_h]) for i in binp]
+        grid = np.unique(np.concatenate(pts))
+        h = np.diff(grid)
+        keys = np.round(h, 12)
+        uniq, first, step_of = np.unique(keys, return_index=True, return_inverse=True)
+        hs = h[first]
+        step_idx = np.concatenate([[-1], step_of.astype(np.int64)])
+        out_row = np.full(len(grid), -1, np.int64)
+        out_row[np.searchsorted(grid, t)] = np.arange(T)
+        # inputs to kept states, aggregated per grid time and channel
+        chans = sorted({red[local[i.state]] for i in binp if local[i.state] in red})
+        if not chans:
+            continue
+        ch = {c: j for j, c in enumerate(chans)}
+        bol: dict[float, np.ndarray] = {}
+        rat: dict[float, np.ndarray] = {}
+        for i in binp:
+            r = red.get(local[i.state])
+            if r is None:
+                continue
+            if i.duration_h <= 0:
+                bol.setdefault(i.time_h, np.zeros((N, len(chans))))[:, ch[r]] += i.amount_umol
+            else:
+                rate = i.amount_umol / i.duration_h
+                rat.setdefault(i.time_h, np.zeros((N, len(chans))))[:, ch[r]] += rate
+                rat.setdefault(i.time_h + i.duration_h, np.zeros((N, len(chans))))[:, ch[r]] -= rate
+        bolus_ev = np.full(len(grid), -1, np.int64)
+        rate_ev = np.full(len(grid), -1, np.int64)
+        bol_amt = np.zeros((N, max(len(bol), 1), len(chans)))
+        rat_chg = np.zeros((N, max(len(rat), 1), len(chans)))
+        for e, (tt, a) in enumerate(sorted(bol.items())):
+            bolus_ev[np.searchsorted(grid, tt)] = e
+            bol_amt[:, e] = a
+        for e, (tt, a) in enumerate(sorted(rat.items())):
+            rate_ev[np.searchsorted(grid, tt)] = e
+            rat_chg[:, e] = a
+        # read-out rows (the columns that read some kept state), row-compressed
+        rows, ptr, st = [], [0], []
+        for j in range(n_cols):
+            nz = np.flatnonzero(np.any(Cb[:, j, keep] != 0, axis=0))
+            if len(nz):
+                rows.append(j)
+                st += nz.tolist()
+                ptr.append(len(st))
+        if not rows:
+            continue
+        coef = np.zeros((N, len(st)))
+        for r, j in enumerate(rows):
+            nz = st[ptr[r]:ptr[r + 1]]
+            coef[:, ptr[r]:ptr[r + 1]] = Cb[:, j, keep[nz]]
+        chans_a = np.asarray(chans, np.int64)
+        reach = _reach(pattern[np.ix_(keep, keep)])
+        Phi, GamT, nbad = block_propagators(Ar, hs, reach, chans_a)
+        if stats is not None:
+            stats.fallback_subjects += nbad
+        pk_kernel(step_idx, out_row, bolus_ev, rate_ev, chans_a, bol_amt, rat_chg, Phi, GamT,
+                  np.asarray(rows, np.int64), np.asarray(ptr, np.int64), np.asarray(st, np.int64), coef, Y)
+    return Y
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the receptor, mediator and outcome layers
+def _rise(t: np.ndarray, t0: float, k: float) -> np.ndarray:
+    return np.where(t >= t0, 1.0 - np.exp(-k * np.clip(t - t0, 0, None)), 0.0)
+
+
+def run_pd(t: np.ndarray, ce: np.ndarray, q, ctx: Context, baseline: np.ndarray, drive_scale: np.ndarray,
+           cadss_scale: np.ndarray, placebo_scale: np.ndarray, wanted: list[str]) -> dict[str, np.ndarray]:
+    """`compute_pd` for effect-site arrays ce (7, N, T) in CE_NAMES order; returns the wanted outputs, (T, N) each
+    (views of subject-major arrays)."""
+    N, T = ce.shape[1], ce.shape[2]
+    v = q.v
+    weights = q["weights"]
+    for m in weights:
+        if m not in MEDIATORS:
+            raise ValueError(f"mechanism weight on unknown mediator {m!r}")
+    med_of = {"plasticity_glutamate": 0, "plasticity_hnk": 1, "opioid_signal": 2}
+    w_idx = np.array([med_of[m] for m in weights], np.int64)
+    w_val = np.array([float(w) for w in weights.values()])
+    w_x50 = np.array([float(q["X50"][m]) for m in weights])
+    plast = med_of[q["plasticity_source"]]
+    level = {"none": 0.0, "saline": q["pl_saline"], "active": q["pl_active"]}[ctx.expectation]
+    if ctx.session_times_h and ctx.expectation != "none":
+        rise_pl, has_pl = _rise(t, min(ctx.session_times_h), q["k_pl"]), True
+    else:
+        rise_pl, has_pl = np.zeros(T), False
+    if ctx.oral_ad_start_h is not None:
+        rise_ad, has_ad = _rise(t, ctx.oral_ad_start_h, q["k_ad"]), True
+    else:
+        rise_ad, has_ad = np.zeros(T), False
+    # relax coefficients per rate constant: kh and exp(-kh) on the grid
+    dt = np.diff(t)
+    ks = np.array([q["k_endo"], q["k_med"], q["k_tol"], q["k_mood"]], float)
+    kh = np.zeros((4, T))
+    ekh = np.zeros((4, T))
+    for j, k in enumerate(ks):
+        kh[j, 1:] = k * dt
+        ekh[j, 1:] = np.exp(-kh[j, 1:])
+    scal = np.array([
+        v["bf"], v["Ki_nmda_S"], v["Ki_nmda_R"], v["Ki_nmda_NKS"], v["Ki_nmda_NKR"], v["Ki_nmda_HNK"],
+        v["glu_hill"], v["glu_occ50"], v["endo_gain"], v["k_endo"],
+        v["Ki_mor_S"], v["Ki_mor_R"], v["hnk_binds"], v["Ki_mor_HNK"], v["basal"], v["Ki_mor_ntx"],
+        v["Ki_mor_nxl"], v["tau_ket"], v["tau_hnk"], v["tau_endo"],
+        v["Ki_kor_S"], v["Ki_kor_R"], v["Ki_kor_ntx"], v["Ki_kor_nxl"],
+        v["k_form"], v["k_med"], v["ampa_EC50"], v["cadss_hill"], v["cadss_occ50"], v["k_tol"],
+        v["cadss_Emax"], v["tol_max"], v["eu_R"], v["eu_C50"], v["mood_Emax"], v["hamd_per_madrs"],
+        level, v["pl_oral_ad"],
+    ], float)
+    out_map = np.full(len(PD_NAMES), -1, np.int64)
+    for j, name in enumerate(wanted):
+        out_map[PD_NAMES.index(name)] = j
+    out = np.empty((len(wanted), N, T))
+    f = lambda a: np.ascontiguousarray(np.broadcast_to(np.asarray(a, float), (N,)))  # noqa: E731
+    pd_kernel(t, dt, ce, scal, kh, ekh, w_idx, w_val, w_x50, plast, rise_pl, has_pl, rise_ad, has_ad,
+              f(baseline), f(drive_scale), f(cadss_scale), f(placebo_scale), out_map, out)
+    return {name: out[j].T for j, name in enumerate(wanted)}
+
+
+# ----------------------------------------------------------------------------------------------------------
+def simulate_chunk_fast(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism: Mechanism,
+                        t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
+                        columns=None, model: KetamineModel | None = None,
+                        stats: ChunkStats | None = None) -> dict[str, np.ndarray]:
+    """Outputs (T, N) for one chunk of subjects; the same results as population._simulate's reference."""
+    from ketasim.models.model import OUTPUT_UNITS
+
+    model = model or KetamineModel()
+    t = np.asarray(t, float)
+    columns = list(columns)
+    N = len(subjects)
+    pd_wanted = [c for c in columns if c in PD_NAMES]
+    plasma_names = [c for c in OUTPUT_UNITS if c not in PD_NAMES]
+    unknown = [c for c in columns if c not in PD_NAMES and c not in plasma_names]
+    if unknown:
+        raise KeyError(unknown[0])
+    pk_cols = list(dict.fromkeys(c for c in columns if c in plasma_names))
+    if pd_wanted:
+        pk_cols += [f"ce:{c}" for c in CE_NAMES]
+    ind = individual_pk_batch(parameters, subjects)
+    weight = subjects["weight_kg"].to_numpy(float)
+    A = pk.build_pk_matrix(ind, model.index)
+    if A.ndim == 2:
+        A = np.broadcast_to(A, (N,) + A.shape)
+    inputs = batch_inputs(regimen, ind, weight)
+    C = _pk_outputs(model, ind, N, pk_cols)
+    Y = propagate_pk(model, A, inputs, C, t, stats)
+    res = {c: Y[j].T for j, c in enumerate(pk_cols) if not c.startswith("ce:")}
+    if pd_wanted:
+        q = pd_parameters(parameters, mechanism)
+        sessions = tuple(d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS)
+        ctx = Context(expectation, sessions, oral_ad_start_h)
+        ce = Y[len(pk_cols) - len(CE_NAMES):]
+        res.update(run_pd(t, ce, q, ctx, subjects["baseline_madrs"].to_numpy(float),
+                          subjects["drive_scale"].to_numpy(float), subjects["cadss_scale"].to_numpy(float),
+                          subjects["placebo_scale"].to_numpy(float), pd_wanted))
+    return {c: res[c] for c in columns}
