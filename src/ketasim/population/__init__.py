@@ -2,5 +2,7 @@
 
 from ._population import PopulationSpec, sample_subjects
 from ._simulate import PopulationResult, population_grid, simulate_population
+from ._stream import simulate_population_to_parquet
 
-__all__ = ["PopulationResult", "PopulationSpec", "population_grid", "sample_subjects", "simulate_population"]
+__all__ = ["PopulationResult", "PopulationSpec", "population_grid", "sample_subjects", "simulate_population",
+           "simulate_population_to_parquet"]

@@ -1,0 +1,132 @@
+"""Populations too large to hold in memory: simulate chunk by chunk, append each chunk to one Parquet file and
+keep only per-subject numbers (Cmax, Tmax, AUC, mood at the summary times) for the summary.
+
+The file has the layout of `PopulationResult.to_pandas()` (one row per subject x time: id, time_h, columns) and
+the summary has the structure and values of `PopulationResult.summary()`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ketasim.mechanisms import Mechanism
+from ketasim.models.model import OUTPUT_UNITS, KetamineModel
+from ketasim.models.pd import SESSION_DRUGS
+from ketasim.parameters import ParameterSet
+from ketasim.regimens import Regimen
+
+from ._simulate import DEFAULT_COLUMNS, simulate_chunk
+
+MOOD_SCALES = ("madrs", "hamd17")
+SUMMARY_TIMES = (("24h", 24.0), ("day7", 168.0))
+
+
+class _SummaryAccumulator:
+    """Per-subject Cmax, Tmax, AUC of every column and mood values at the summary times, chunk by chunk."""
+
+    def __init__(self, t: np.ndarray, columns, first_session_h: float):
+        self.t = t
+        self.columns = list(columns)
+        self.t0 = first_session_h
+        self.parts: dict[str, list[np.ndarray]] = {}
+
+    def _add(self, key: str, arr):
+        self.parts.setdefault(key, []).append(np.asarray(arr, float))
+
+    def add(self, out: dict[str, np.ndarray]):
+        t = self.t
+        for k in self.columns:
+            v = out[k]
+            self._add(f"{k}.cmax", v.max(axis=0))
+            self._add(f"{k}.tmax_h", t[v.argmax(axis=0)])
+            self._add(f"{k}.auc", np.sum(0.5 * (v[1:] + v[:-1]) * np.diff(t)[:, None], axis=0))
+        for scale in MOOD_SCALES:
+            if scale not in out:
+                continue
+            y = out[scale]
+            self._add(f"{scale}.base", y[0])
+            for label, dt in SUMMARY_TIMES:
+                if self.t0 + dt <= t[-1]:
+                    self._add(f"{scale}.{label}", [np.interp(self.t0 + dt, t, y[:, i]) for i in range(y.shape[1])])
+
+    def summary(self) -> dict:
+        """As PopulationResult.summary()."""
+        get = lambda key: np.concatenate(self.parts[key])  # noqa: E731
+        s: dict = {}
+        for k in self.columns:
+            unit = OUTPUT_UNITS.get(k, "")
+            s[k] = {"unit": unit, "auc_unit": f"{unit}·h"}
+            for name in ("cmax", "tmax_h", "auc"):
+                arr = get(f"{k}.{name}")
+                s[k][name] = float(np.mean(arr))
+                s[k][f"{name}_percentiles"] = {f"p{p}": float(np.percentile(arr, p)) for p in (5, 50, 95)}
+        for scale in MOOD_SCALES:
+            if f"{scale}.base" not in self.parts:
+                continue
+            base = get(f"{scale}.base")
+            s[scale]["baseline"] = float(np.mean(base))
+            for label, _ in SUMMARY_TIMES:
+                if f"{scale}.{label}" not in self.parts:
+                    continue
+                val = get(f"{scale}.{label}")
+                change = val - base
+                s[scale][f"change_{label}"] = float(np.mean(change))
+                s[scale][f"change_{label}_percentiles"] = {f"p{p}": float(np.percentile(change, p))
+                                                           for p in (5, 50, 95)}
+                s[scale][f"responders_{label}"] = float(np.mean(val <= 0.5 * base))
+        return s
+
+
+def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet,
+                                   mechanism: Mechanism, t: np.ndarray, path, columns=DEFAULT_COLUMNS,
+                                   chunk_size: int = 1000, progress: Callable[[int, int], None] | None = None,
+                                   expectation: str = "active", oral_ad_start_h: float | None = None,
+                                   compression: str = "snappy", float32: bool = False) -> dict:
+    """Simulate `subjects` chunk by chunk into one Parquet file at `path` (written whole or not at all: a
+    temporary file beside it is renamed at the end). Memory stays bounded by one chunk (about
+    chunk_size x len(t) x (len(columns) + 2) x 8 bytes, twice over while a chunk is converted). Returns the
+    summary dict of PopulationResult.summary(). `float32` stores the output columns in single precision."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if chunk_size < 1:
+        raise ValueError("chunk size must be at least 1")
+    columns = list(columns)
+    t = np.asarray(t, float)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    model = KetamineModel()
+    sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
+    acc = _SummaryAccumulator(t, columns, min(sessions) if sessions else 0.0)
+    ftype = pa.float32() if float32 else pa.float64()
+    schema = pa.schema([("id", pa.int64()), ("time_h", pa.float64())] + [(c, ftype) for c in columns])
+    n = len(subjects)
+    n_chunks = (n + chunk_size - 1) // chunk_size
+    ids = subjects["id"].to_numpy(np.int64)
+    T = len(t)
+    try:
+        with pq.ParquetWriter(tmp, schema, compression=compression) as writer:
+            for c in range(n_chunks):
+                sl = slice(c * chunk_size, min((c + 1) * chunk_size, n))
+                out = simulate_chunk(regimen, subjects.iloc[sl], parameters, mechanism, t, expectation,
+                                     oral_ad_start_h, columns, model)
+                acc.add(out)
+                m = sl.stop - sl.start
+                arrays = [pa.array(np.repeat(ids[sl], T)), pa.array(np.tile(t, m))]
+                for col in columns:
+                    flat = out[col].T.reshape(-1)
+                    arrays.append(pa.array(flat.astype(np.float32) if float32 else flat))
+                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+                del out, arrays
+                if progress:
+                    progress(c + 1, n_chunks)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return acc.summary()
