@@ -35,7 +35,8 @@ class _SummaryAccumulator:
         self.parts: dict[str, list[np.ndarray]] = {}
 
     def _add(self, key: str, arr):
-        self.parts.setdefault(key, []).append(np.asarray(arr, float))
+        # a copy: a view (e.g. the first row of a chunk's output) would keep the whole chunk alive
+        self.parts.setdefault(key, []).append(np.array(arr, float, copy=True))
 
     def add(self, out: dict[str, np.ndarray]):
         t = self.t
@@ -110,7 +111,9 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
     ids = subjects["id"].to_numpy(np.int64)
     T = len(t)
     try:
-        with pq.ParquetWriter(tmp, schema, compression=compression) as writer:
+        # dictionary encoding only where values repeat (ids, times): on the output columns it falls back to
+        # plain encoding anyway, after building dictionaries whose memory the allocator keeps chunk after chunk
+        with pq.ParquetWriter(tmp, schema, compression=compression, use_dictionary=["id", "time_h"]) as writer:
             for c in range(n_chunks):
                 sl = slice(c * chunk_size, min((c + 1) * chunk_size, n))
                 out = simulate_chunk(regimen, subjects.iloc[sl], parameters, mechanism, t, expectation,
@@ -123,6 +126,7 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
                     arrays.append(pa.array(flat.astype(np.float32) if float32 else flat))
                 writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
                 del out, arrays
+                pa.default_memory_pool().release_unused()
                 if progress:
                     progress(c + 1, n_chunks)
         os.replace(tmp, path)
