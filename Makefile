@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test validate bench clean
+.PHONY: install demo test validate bench bench-quick clean
 
 install: $(STAMP)
 
@@ -25,6 +25,13 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Issue-6 workload W: fast path vs libroadrunner (exported SBML) vs solve_ivp, accuracy, memory, scaling.
+bench: install
+	$(BIN)/python benchmarks/bench_population.py
+
+bench-quick: install
+	$(BIN)/python benchmarks/bench_population.py --quick
 
 validate: install
 	$(BIN)/ketasim validate --out out/validate

@@ -37,3 +37,29 @@ def test_uncertainty_outer_loop_widens_the_spread():
     d_fixed = fixed.per_replicate.query("arm == 'ketamine_placebo' and endpoint == 'hamd17_day1'")["mean"]
     d_unc = unc.per_replicate.query("arm == 'ketamine_placebo' and endpoint == 'hamd17_day1'")["mean"]
     assert d_unc.std() > d_fixed.std()
+
+
+def test_large_population_streams_to_parquet(tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    import ketasim.services as services
+    from ketasim.cli.main import app
+
+    monkeypatch.setattr(services, "STREAM_ABOVE_SUBJECTS", 5)
+    args = ["simulate", "--dose", "ketamine 0.5 mg/kg iv over 40 min", "--subjects", "8", "--seed", "2",
+            "--duration", "2 d", "--quiet"]
+    r = CliRunner().invoke(app, args + ["--out", str(tmp_path / "streamed")])
+    assert r.exit_code == 0, r.output
+    monkeypatch.setattr(services, "STREAM_ABOVE_SUBJECTS", 10_000)
+    r = CliRunner().invoke(app, args + ["--out", str(tmp_path / "memory")])
+    assert r.exit_code == 0, r.output
+    a = pd.read_parquet(tmp_path / "streamed" / "timecourse.parquet")
+    b = pd.read_parquet(tmp_path / "memory" / "timecourse.parquet")
+    assert a.id.nunique() == 8 and len(a) == len(b)
+    np.testing.assert_allclose(a.madrs.to_numpy(), b.madrs.to_numpy(), rtol=1e-12)
+    sa = json.loads((tmp_path / "streamed" / "summary.json").read_text())["summary"]
+    sb = json.loads((tmp_path / "memory" / "summary.json").read_text())["summary"]
+    assert abs(sa["madrs"]["change_24h"] - sb["madrs"]["change_24h"]) < 1e-9

@@ -51,10 +51,9 @@ def list_hypotheses() -> list[dict]:
     return out
 
 
-def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None):
-    """A virtual population around the scenario's subject: weight distribution centred on its weight,
-    between-subject variability on, seed from the scenario (subjects drawn before any chunking)."""
-    from ketasim.population import PopulationSpec, population_grid, sample_subjects, simulate_population
+def _population_setup(cfg: ScenarioConfig):
+    """Regimen, subjects (drawn once from the scenario's seed), parameters, mechanism, grid and options."""
+    from ketasim.population import PopulationSpec, population_grid, sample_subjects
     from ketasim.simulation import parse_duration
 
     regimen = Regimen.from_text(*cfg.doses)
@@ -72,12 +71,62 @@ def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int 
     t = population_grid(regimen, duration_h, step_h=step)
     ad = to_hours(cfg.oral_antidepressant_start, "oral antidepressant start") if cfg.oral_antidepressant_start \
         else None
-    res = simulate_population(regimen, subjects, params, get_mechanism(cfg.hypothesis, cfg.opioid_source), t,
-                              expectation=cfg.expectation, oral_ad_start_h=ad, chunk_size=chunk_size,
-                              progress=progress, executor=executor)
-    res.warnings = [str(x.message) for x in caught if issubclass(x.category, ValidatedRangeWarning)]
+    options = dict(expectation=cfg.expectation, oral_ad_start_h=ad)
+    found = [str(x.message) for x in caught if issubclass(x.category, ValidatedRangeWarning)]
+    return regimen, subjects, params, get_mechanism(cfg.hypothesis, cfg.opioid_source), t, options, found
+
+
+def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None):
+    """A virtual population around the scenario's subject: weight distribution centred on its weight,
+    between-subject variability on, seed from the scenario (subjects drawn before any chunking)."""
+    from ketasim.population import simulate_population
+
+    regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
+    res = simulate_population(regimen, subjects, params, mech, t, chunk_size=chunk_size, progress=progress,
+                              executor=executor, **options)
+    res.warnings = found
     res.meta.update(scenario=cfg.name, seed=cfg.seed, subjects=cfg.subjects)
     return res
+
+
+STREAM_ABOVE_SUBJECTS = 5000
+FIGURE_SUBJECTS = 500
+
+
+def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=None, chunk_size: int = 1000) -> dict:
+    """Large populations: stream every subject's time course to timecourse.parquet chunk by chunk (memory bounded
+    by one chunk), summary.json computed on the fly, the figure drawn from the first 500 subjects. All files are
+    written to a temporary folder and moved into out_dir only when complete."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from ketasim import __version__
+    from ketasim.population import simulate_population, simulate_population_to_parquet
+
+    regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".ketasim-", dir=out.parent))
+    try:
+        summary = simulate_population_to_parquet(regimen, subjects, params, mech, t, tmp / "timecourse.parquet",
+                                                 chunk_size=chunk_size, progress=progress, **options)
+        sample = simulate_population(regimen, subjects.iloc[:FIGURE_SUBJECTS], params, mech, t, **options)
+        sample.plot(tmp / "timecourse.png")
+        meta = {"ketasim_version": __version__, "regimen": regimen.to_text(), "hypothesis": mech.label(),
+                "seed": cfg.seed, "subjects": cfg.subjects, "scenario": cfg.name,
+                "figure": f"median and 5-95 % bands of the first {min(FIGURE_SUBJECTS, cfg.subjects)} subjects"}
+        doc = {"summary": summary, "subjects": cfg.subjects, "provenance": meta, "warnings": found,
+               "note": "Research software, not a dosing tool."}
+        (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=str))
+        out.mkdir(parents=True, exist_ok=True)
+        for f in tmp.iterdir():
+            shutil.move(str(f), out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    doc["warnings"] = found
+    return doc
 
 
 def list_trials() -> list[dict]:

@@ -123,7 +123,20 @@ def simulate(
         except ValidationError as exc:
             raise ScenarioError(format_validation_error(exc)) from None
     from ketasim.parallel import get_executor
+    from ketasim.services import STREAM_ABOVE_SUBJECTS, write_population_scenario_streamed
 
+    if cfg.subjects > STREAM_ABOVE_SUBJECTS and not scheduler:
+        # large populations stream to Parquet: memory bounded by one chunk, summary computed on the fly
+        with _progress("simulating population (streamed)", quiet) as cb:
+            doc = write_population_scenario_streamed(cfg, out, progress=cb)
+        if not quiet:
+            m = doc["summary"].get("madrs", {})
+            console.print(f"{cfg.subjects} subjects streamed; MADRS change at 24 h {m.get('change_24h', float('nan')):+.1f} "
+                          f"(mean), responders {100 * m.get('responders_24h', float('nan')):.0f} %", highlight=False)
+            for w in doc["warnings"]:
+                err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+            console.print(f"wrote {out}/timecourse.parquet, summary.json, timecourse.png", highlight=False)
+        return
     with get_executor(scheduler if cfg.subjects > 1 else None) as ex, \
             _progress("simulating population", quiet or cfg.subjects == 1) as cb:
         result = run_scenario(cfg, progress=cb, executor=ex)
