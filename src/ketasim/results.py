@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,18 +104,12 @@ class Result:
 
     def write(self, out_dir: str | os.PathLike, log_plot: bool = False) -> Path:
         """Write timecourse.parquet, summary.json and timecourse.png atomically: everything or nothing."""
-        out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".ketasim-", dir=out.parent))
-        try:
+        from ketasim.io.export import atomic_output_dir
+
+        with atomic_output_dir(out_dir) as tmp:
             self.to_pandas(resolved=True).to_parquet(tmp / "timecourse.parquet", index=False)
             summary = {"summary": self.summary(), "provenance": self.provenance(), "warnings": self.warnings,
                        "note": "Research software, not a dosing tool."}
             (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
             self.plot(tmp / "timecourse.png", log=log_plot)
-            out.mkdir(parents=True, exist_ok=True)
-            for f in tmp.iterdir():
-                shutil.move(str(f), out / f.name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return out
+        return Path(out_dir)

@@ -98,18 +98,13 @@ def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=No
     by one chunk), summary.json computed on the fly, the figure drawn from the first 500 subjects. All files are
     written to a temporary folder and moved into out_dir only when complete."""
     import json
-    import shutil
-    import tempfile
-    from pathlib import Path
 
     from ketasim import __version__
+    from ketasim.io.export import atomic_output_dir
     from ketasim.population import simulate_population, simulate_population_to_parquet
 
     regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".ketasim-", dir=out.parent))
-    try:
+    with atomic_output_dir(out_dir) as tmp:
         summary = simulate_population_to_parquet(regimen, subjects, params, mech, t, tmp / "timecourse.parquet",
                                                  chunk_size=chunk_size, progress=progress, **options)
         sample = simulate_population(regimen, subjects.iloc[:FIGURE_SUBJECTS], params, mech, t, **options)
@@ -120,11 +115,6 @@ def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=No
         doc = {"summary": summary, "subjects": cfg.subjects, "provenance": meta, "warnings": found,
                "note": "Research software, not a dosing tool."}
         (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=str))
-        out.mkdir(parents=True, exist_ok=True)
-        for f in tmp.iterdir():
-            shutil.move(str(f), out / f.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     doc["warnings"] = found
     return doc
 

@@ -204,16 +204,12 @@ class PopulationResult:
         """timecourse.parquet (one row per subject x time), summary.json (means and percentiles),
         timecourse.png (median and 5-95 % band); all or nothing."""
         import json
-        import shutil
-        import tempfile
         from pathlib import Path
 
         from ketasim import __version__
+        from ketasim.io.export import atomic_output_dir
 
-        out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".ketasim-", dir=out.parent))
-        try:
+        with atomic_output_dir(out_dir) as tmp:
             self.to_pandas().to_parquet(tmp / "timecourse.parquet", index=False)
             doc = {"summary": self.summary(), "subjects": int(len(self.subjects)),
                    "provenance": {"ketasim_version": __version__,
@@ -221,12 +217,7 @@ class PopulationResult:
                    "warnings": self.warnings, "note": "Research software, not a dosing tool."}
             (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=str))
             self.plot(tmp / "timecourse.png", log=log_plot)
-            out.mkdir(parents=True, exist_ok=True)
-            for f in tmp.iterdir():
-                shutil.move(str(f), out / f.name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return out
+        return Path(out_dir)
 
 
 def _chunk_job(job):

@@ -7,22 +7,11 @@ import base64
 import html
 import io
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-
-def _atomic_dir(out_dir: Path):
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".ketasim-", dir=out_dir.parent))
-
-
-def _publish(tmp: Path, out: Path):
-    out.mkdir(parents=True, exist_ok=True)
-    for f in tmp.iterdir():
-        shutil.move(str(f), out / f.name)
+from ketasim.io.export import atomic_output_dir
 
 
 def _png(fig) -> str:
@@ -115,19 +104,14 @@ def write_trial_outputs(results, out_dir) -> Path:
     report.html. Everything is written to a temporary folder first: nothing half-written reaches out_dir."""
     import pandas as pd
 
-    out = Path(out_dir)
-    tmp = _atomic_dir(out)
-    try:
+    with atomic_output_dir(out_dir) as tmp:
         docs = [r.to_json_dict() for r in results]
         doc = docs[0] if len(docs) == 1 else {"trial": docs[0]["trial"], "hypotheses": docs}
         (tmp / "trial.json").write_text(json.dumps(doc, indent=2, sort_keys=False))
         pd.concat([r.subjects.assign(hypothesis=r.hypothesis) for r in results], ignore_index=True) \
             .to_parquet(tmp / "subjects.parquet", index=False)
         (tmp / "report.html").write_text(_trial_html(results, docs))
-        _publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return Path(out_dir)
 
 
 def _table(rows: list[list], header: list[str]) -> str:
@@ -176,9 +160,7 @@ Stars: published values (crosses: unverified).</p>
 
 def write_hypothesis_outputs(doc: dict, out_dir) -> Path:
     plt = _mpl()
-    out = Path(out_dir)
-    tmp = _atomic_dir(out)
-    try:
+    with atomic_output_dir(out_dir) as tmp:
         (tmp / "hypotheses.json").write_text(json.dumps(doc, indent=2))
         ranking = doc["ranking"]
         fig, ax = plt.subplots(figsize=(7, 0.5 * len(ranking) + 1.5))
@@ -193,19 +175,14 @@ def write_hypothesis_outputs(doc: dict, out_dir) -> Path:
         fig.tight_layout()
         fig.savefig(tmp / "hypotheses.png", dpi=110)
         plt.close(fig)
-        _publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return Path(out_dir)
 
 
 def write_power_outputs(rows: list[dict], labels: tuple[str, str], trial: str, out_dir) -> Path:
     import pandas as pd
 
     plt = _mpl()
-    out = Path(out_dir)
-    tmp = _atomic_dir(out)
-    try:
+    with atomic_output_dir(out_dir) as tmp:
         df = pd.DataFrame(rows)
         df.to_csv(tmp / "power.csv", index=False)
         (tmp / "power.json").write_text(json.dumps({"trial": trial, "hypothesis_a": labels[0],
@@ -224,7 +201,4 @@ def write_power_outputs(rows: list[dict], labels: tuple[str, str], trial: str, o
         fig.tight_layout()
         fig.savefig(tmp / "power.png", dpi=110)
         plt.close(fig)
-        _publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return Path(out_dir)

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 from ketasim import __version__
+from ketasim.io.export import atomic_output_dir
 
 
 def write_report(rows: list[dict], out_dir: str | Path) -> Path:
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".ketasim-", dir=out.parent))
-    try:
+    with atomic_output_dir(out_dir) as tmp:
         doc = {"ketasim_version": __version__, "n_targets": len(rows), "n_pass": sum(r["pass"] for r in rows),
                "targets": rows}
         (tmp / "validation.json").write_text(json.dumps(doc, indent=2))
         (tmp / "validation.html").write_text(_html(rows))
-        out.mkdir(parents=True, exist_ok=True)
-        for f in tmp.iterdir():
-            shutil.move(str(f), out / f.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    out = Path(out_dir)
     return out
 
 
