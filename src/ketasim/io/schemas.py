@@ -71,16 +71,21 @@ class ScenarioConfig(BaseModel):
         path = Path(path)
         if not path.exists():
             raise ScenarioError(f"scenario file {path} does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ScenarioError(f"scenario file {path.name} is not valid YAML: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ScenarioError(f"scenario file {path.name} must be a mapping of keys, got {type(raw).__name__}")
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            raise ScenarioError(f"scenario file {path.name}: {format_validation_error(exc)}") from None
+        return validate_yaml(cls, path.read_text(encoding="utf-8"), f"scenario file {path.name}", ScenarioError)
+
+
+def validate_yaml(model: type[BaseModel], text: str, label: str, error: type[ValueError] = ScenarioError):
+    """YAML text -> a validated pydantic model, or one `error` naming the file and the field."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{label} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise error(f"{label} must be a mapping of keys, got {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise error(f"{label}: {format_validation_error(exc)}") from None
 
 
 def format_validation_error(exc: ValidationError) -> str:

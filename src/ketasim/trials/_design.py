@@ -9,10 +9,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ketasim.io.schemas import ScenarioError, format_validation_error
+from ketasim.io.schemas import ScenarioError, validate_yaml
 from ketasim.regimens import Regimen
 from ketasim.units import to_hours, to_unit
 
@@ -216,16 +215,7 @@ def load_trial(name_or_path: str | Path) -> TrialConfig:
             raise TrialError(f"unknown trial {name!r}; built-in: {', '.join(builtin_trials())}, or give a YAML file")
         text = (resources.files("ketasim.trials") / "builtin" / f"{name}.yaml").read_text(encoding="utf-8")
         label = f"{name}.yaml"
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TrialError(f"trial file {label} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise TrialError(f"trial file {label} must be a mapping of keys")
-    try:
-        return TrialConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise TrialError(f"trial file {label}: {format_validation_error(exc)}") from None
+    return validate_yaml(TrialConfig, text, f"trial file {label}", TrialError)
 
 
 def arm_size(cfg: TrialConfig, arm: str) -> int:
