@@ -103,7 +103,7 @@ def simulate(
     log: bool = typer.Option(False, "--log", help="log-scale concentration axis in the figure"),
     quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors"),
 ):
-    """Simulate one subject through a regimen: timecourse.parquet, summary.json, timecourse.png."""
+    """Simulate one subject (or a population, --subjects N): timecourse.parquet, summary.json, timecourse.png."""
     from ketasim.io.schemas import ScenarioConfig, ScenarioError, SubjectConfig, format_validation_error
     from ketasim.services import run_scenario
     from pydantic import ValidationError
