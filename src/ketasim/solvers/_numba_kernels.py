@@ -115,17 +115,106 @@ def _hill(o, h, c_h):
 
 
 @njit(inline="always")
-def _relax_step(x_prev, u0, u1, kh, e):
-    """One step of models.pd.relax (exact for u linear over the step)."""
-    sok = (u1 - u0) / kh
-    return u1 - sok + (x_prev - u0 + sok) * e
+def _relax_coefs(k, h):
+    """models.pd.relax_coefficients for scalars: (A1, A2, A3, rho)."""
+    kh = k * h
+    z = -kh
+    if abs(z) < 0.1:  # models.pd.PHI_TAYLOR: 9-term Taylor series
+        p1 = 0.0
+        p2 = 0.0
+        p3 = 0.0
+        p4 = 0.0
+        f1 = 3628800.0     # 10!
+        f2 = 39916800.0    # 11!
+        f3 = 479001600.0   # 12!
+        f4 = 6227020800.0  # 13!
+        for j in range(8, -1, -1):
+            f1 /= j + 2
+            f2 /= j + 3
+            f3 /= j + 4
+            f4 /= j + 5
+            p1 = p1 * z + 1.0 / f1
+            p2 = p2 * z + 1.0 / f2
+            p3 = p3 * z + 1.0 / f3
+            p4 = p4 * z + 1.0 / f4
+    else:
+        p1 = math.expm1(z) / z
+        p2 = (p1 - 1.0) / z
+        p3 = (p2 - 0.5) / z
+        p4 = (p3 - 1.0 / 6.0) / z
+    c2 = 2.0 * p3 - p2
+    return kh * p1, kh * h * p2, kh * h * h * c2, h * (6.0 * p4 - 2.0 * p3) / c2
+
+
+@njit(inline="always")
+def _curvature(t, u, i, s, T, rho):
+    """The blended second divided difference c of models.pd.relax_reference for the step [t_{i-1}, t_i]."""
+    back = i >= 2 and t[i - 1] - t[i - 2] > 0
+    fwd = i + 1 < T and t[i + 1] - t[i] > 0
+    cb = 0.0
+    cf = 0.0
+    if back:
+        cb = (s - (u[i - 1] - u[i - 2]) / (t[i - 1] - t[i - 2])) / (t[i] - t[i - 2])
+    if fwd:
+        cf = ((u[i + 1] - u[i]) / (t[i + 1] - t[i]) - s) / (t[i + 1] - t[i - 1])
+    if back and fwd:
+        gf = min(max((t[i - 1] - t[i - 2] + rho) / (t[i + 1] - t[i - 2]), 0.0), 1.0)
+        wb = (1.0 - gf) * abs(cf)
+        wf = gf * abs(cb)
+        den = wb + wf
+        if den > 0:
+            return (wb * cb + wf * cf) / den
+        return 0.0
+    if back:
+        return cb
+    return cf
+
+
+@njit(inline="always")
+def _relax_line(u, x0, A1, A2, A3, GF, IH, IW, MODE, x):
+    """models.pd.relax for one series u (T,) on a grid described by relax_geometry (in fast.py): IH[i] = 1/h_i
+    (0 for a zero-length step), IW[j] = 1/(t_{j+1} - t_{j-1}), MODE[i] = which curvature estimates step i has
+    (1 backward, 2 forward, 3 both); A1..A3, GF[i] = the step's coefficients and forward weight gf."""
+    T = u.shape[0]
+    x[0] = x0
+    for i in range(1, T):
+        ih = IH[i]
+        if ih == 0.0:
+            x[i] = x[i - 1]
+            continue
+        s = (u[i] - u[i - 1]) * ih
+        m = MODE[i]
+        c = 0.0
+        if m == 3:
+            cb = (s - (u[i - 1] - u[i - 2]) * IH[i - 1]) * IW[i - 1]
+            cf = ((u[i + 1] - u[i]) * IH[i + 1] - s) * IW[i]
+            gf = GF[i]
+            wb = (1.0 - gf) * abs(cf)
+            wf = gf * abs(cb)
+            den = wb + wf
+            if den > 0:
+                c = (wb * cb + wf * cf) / den
+        elif m == 1:
+            c = (s - (u[i - 1] - u[i - 2]) * IH[i - 1]) * IW[i - 1]
+        elif m == 2:
+            c = ((u[i + 1] - u[i]) * IH[i + 1] - s) * IW[i]
+        x[i] = x[i - 1] + A1[i] * (u[i - 1] - x[i - 1]) + A2[i] * s + A3[i] * c
+
+
+@njit(inline="always")
+def _put(out, out_map, j, s, i, v):
+    o = out_map[j]
+    if o >= 0:
+        out[o, s, i] = v
 
 
 @njit(parallel=True, cache=True)
-def pd_kernel(t, dt, ce, sc, kh, ekh, w_idx, w_val, w_x50, plast, rise_pl, has_pl, rise_ad, has_ad,
+def pd_kernel(IH, IW, MODE, ce, sc, A1, A2, A3, GF, w_idx, w_val, w_x50, plast, rise_pl, has_pl, rise_ad, has_ad,
               baseline, drive_scale, cadss_scale, placebo_scale, out_map, out):
-    """models.pd.compute_pd term by term, one subject per iteration over time (outputs in the order of PD_NAMES
-    in fast.py). ce (7, N, T): effect sites in fast.CE_NAMES order; out (n_wanted, N, T)."""
+    """models.pd.compute_pd term by term, one subject per iteration (a few passes over time: the slow states
+    are integrated by _relax_line once their whole drive is known); outputs in the order of PD_NAMES in fast.py.
+    ce (7, N, T): effect sites in fast.CE_NAMES order; IH, IW, MODE: the grid (fast.relax_geometry); A1..A3, GF (4, T): relax coefficients per rate (endo, mediators,
+    tolerance, mood); out (n_wanted, N, T)."""
     N = ce.shape[1]
     T = ce.shape[2]
     bf, Ki_nS, Ki_nR, Ki_nNKS, Ki_nNKR, Ki_nHNK = sc[0], sc[1], sc[2], sc[3], sc[4], sc[5]
@@ -142,19 +231,14 @@ def pd_kernel(t, dt, ce, sc, kh, ekh, w_idx, w_val, w_x50, plast, rise_pl, has_p
     effect0 = stim0 / (1.0 + stim0)
     nw = w_idx.shape[0]
     for s in prange(N):
-        v = np.empty(16)
+        D = np.empty(T)         # the dissociative drive
+        U = np.empty((6, T))    # drives (targets) of endo, p_glu, p_hnk, opi, tol, madrs
+        X = np.empty((6, T))    # the slow states
         a_pl = min(max(level * placebo_scale[s], 0.0), 0.95)
         a_ad = min(max(pl_oral_ad * placebo_scale[s], 0.0), 0.95)
         base = baseline[s]
-        endo = 1.0
-        p_glu = 1.0
-        p_hnk = 1.0
-        opi = 1.0
-        tol = 0.0
-        madrs = base
-        u_endo = u_glu = u_hnk = u_opi = u_tol = u_mood = 0.0
+        # pass 1: everything that needs no slow state; the drives of endo, mediators and tolerance
         for i in range(T):
-            step = i > 0 and dt[i - 1] > 0
             kS = bf * ce[0, s, i]
             kR = bf * ce[1, s, i]
             nkS = bf * ce[2, s, i]
@@ -165,35 +249,49 @@ def pd_kernel(t, dt, ce, sc, kh, ekh, w_idx, w_val, w_x50, plast, rise_pl, has_p
             x_nmda = kS / Ki_nS + kR / Ki_nR + nkS / Ki_nNKS + nkR / Ki_nNKR + hnk / Ki_nHNK
             nmda_occ = x_nmda / (1.0 + x_nmda)
             surge = _hill(nmda_occ, glu_hill, glu_c)
-            # slow states: the targets of relax/accumulate, then one exact step from the previous grid point
-            t_endo = 1.0 + k_endo * (surge * endo_gain) / k_endo
-            t_glu = 1.0 + kf * surge / km
+            U[0, i] = 1.0 + k_endo * (surge * endo_gain) / k_endo
+            U[1, i] = 1.0 + kf * surge / km
             ampa = hnk / (ampa_EC50 + hnk)
-            t_hnk = 1.0 + kf * ampa / km
-            if step:
-                endo = _relax_step(endo, u_endo, t_endo, kh[0, i], ekh[0, i])
+            U[2, i] = 1.0 + kf * ampa / km
+            diss = _hill(nmda_occ, cadss_hill, cad_c)
+            U[4, i] = 0.0 + 1.0 * diss / k_tol
+            x_kor = kS / Ki_kS + kR / Ki_kR + ntx / Ki_kntx + nxl / Ki_knxl
+            s_eq = kS + eu_R * kR
+            _put(out, out_map, 0, s, i, nmda_occ)
+            _put(out, out_map, 2, s, i, x_kor / (1.0 + x_kor))
+            D[i] = diss   # cadss once tolerance is known
+            _put(out, out_map, 7, s, i, 100.0 * s_eq / (eu_C50 + s_eq))
+            _put(out, out_map, 10, s, i, surge)
+        _relax_line(U[0], 1.0, A1[0], A2[0], A3[0], GF[0], IH, IW, MODE, X[0])
+        _relax_line(U[1], 1.0, A1[1], A2[1], A3[1], GF[1], IH, IW, MODE, X[1])
+        _relax_line(U[2], 1.0, A1[1], A2[1], A3[1], GF[1], IH, IW, MODE, X[2])
+        _relax_line(U[4], 0.0, A1[2], A2[2], A3[2], GF[2], IH, IW, MODE, X[4])
+        # pass 2: MOR (needs endo); the opioid mediator's drive; CADSS (needs tolerance)
+        for i in range(T):
+            kS = bf * ce[0, s, i]
+            kR = bf * ce[1, s, i]
+            hnk = bf * ce[4, s, i]
+            ntx = ce[5, s, i]
+            nxl = ce[6, s, i]
             x_ket = kS / Ki_mS + kR / Ki_mR
             x_hnk = hnk_binds * hnk / Ki_mHNK
-            x_endo = basal * endo
+            x_endo = basal * X[0, i]
             y_ant = ntx / Ki_mntx + nxl / Ki_mnxl
             denom = 1.0 + x_ket + x_hnk + x_endo + y_ant
             stim = (tau_ket * x_ket + tau_hnk * x_hnk + tau_endo * x_endo) / denom
             effect = stim / (1.0 + stim)
             mor_signal = effect / effect0
-            mor_occ = (x_ket + x_hnk + y_ant) / (1.0 + x_ket + x_hnk + x_endo + y_ant)
-            x_kor = kS / Ki_kS + kR / Ki_kR + ntx / Ki_kntx + nxl / Ki_knxl
-            kor_occ = x_kor / (1.0 + x_kor)
-            t_opi = 1.0 + kf * max(mor_signal - 1.0, 0.0) / km
-            diss = _hill(nmda_occ, cadss_hill, cad_c)
-            t_tol = 0.0 + 1.0 * diss / k_tol
-            if step:
-                p_glu = _relax_step(p_glu, u_glu, t_glu, kh[1, i], ekh[1, i])
-                p_hnk = _relax_step(p_hnk, u_hnk, t_hnk, kh[1, i], ekh[1, i])
-                opi = _relax_step(opi, u_opi, t_opi, kh[1, i], ekh[1, i])
-                tol = _relax_step(tol, u_tol, t_tol, kh[2, i], ekh[2, i])
-            cadss = cadss_Emax * cadss_scale[s] * diss * (1.0 - tol_max * tol / (1.0 + tol))
-            s_eq = kS + eu_R * kR
-            euph = 100.0 * s_eq / (eu_C50 + s_eq)
+            _put(out, out_map, 1, s, i, (x_ket + x_hnk + y_ant) / (1.0 + x_ket + x_hnk + x_endo + y_ant))
+            _put(out, out_map, 3, s, i, mor_signal)
+            U[3, i] = 1.0 + kf * max(mor_signal - 1.0, 0.0) / km
+            tol = X[4, i]
+            _put(out, out_map, 6, s, i, cadss_Emax * cadss_scale[s] * D[i] * (1.0 - tol_max * tol / (1.0 + tol)))
+        _relax_line(U[3], 1.0, A1[1], A2[1], A3[1], GF[1], IH, IW, MODE, X[3])
+        # pass 3: the mood drive, then MADRS
+        for i in range(T):
+            p_glu = X[1, i]
+            p_hnk = X[2, i]
+            opi = X[3, i]
             z = 0.0
             for j in range(nw):
                 mj = w_idx[j]
@@ -206,30 +304,18 @@ def pd_kernel(t, dt, ce, sc, kh, ekh, w_idx, w_val, w_x50, plast, rise_pl, has_p
                 frac = a_pl * rise_pl[i]
             if has_ad:
                 frac = 1.0 - (1.0 - frac) * (1.0 - a_ad * rise_ad[i])
-            t_mood = base * (1.0 - frac) * (1.0 - drug)
-            if step:
-                madrs = _relax_step(madrs, u_mood, t_mood, kh[3, i], ekh[3, i])
-            u_endo, u_glu, u_hnk, u_opi, u_tol, u_mood = t_endo, t_glu, t_hnk, t_opi, t_tol, t_mood
-            v[0] = nmda_occ
-            v[1] = mor_occ
-            v[2] = kor_occ
-            v[3] = mor_signal
-            v[4] = p_glu if plast == 0 else (p_hnk if plast == 1 else opi)
-            v[5] = opi
-            v[6] = cadss
-            v[7] = euph
-            v[8] = madrs
-            v[9] = madrs * hamd_per
-            v[10] = surge
-            v[11] = p_glu
-            v[12] = p_hnk
-            v[13] = endo
-            v[14] = drug
-            v[15] = frac
-            for j in range(16):
-                o = out_map[j]
-                if o >= 0:
-                    out[o, s, i] = v[j]
+            U[5, i] = base * (1.0 - frac) * (1.0 - drug)
+            _put(out, out_map, 4, s, i, p_glu if plast == 0 else (p_hnk if plast == 1 else opi))
+            _put(out, out_map, 5, s, i, opi)
+            _put(out, out_map, 11, s, i, p_glu)
+            _put(out, out_map, 12, s, i, p_hnk)
+            _put(out, out_map, 13, s, i, X[0, i])
+            _put(out, out_map, 14, s, i, drug)
+            _put(out, out_map, 15, s, i, frac)
+        _relax_line(U[5], base, A1[3], A2[3], A3[3], GF[3], IH, IW, MODE, X[5])
+        for i in range(T):
+            _put(out, out_map, 8, s, i, X[5, i])
+            _put(out, out_map, 9, s, i, X[5, i] * hamd_per)
 
 
 @njit(cache=True)
@@ -245,16 +331,14 @@ def relax_kernel(t, target, k, x0, x):
             for j in range(M):
                 x[i, j] = x[i - 1, j]
             continue
-        kh = k[0] * h
-        e = math.exp(-kh)
+        a1, a2, a3, rho = _relax_coefs(k[0], h)
         for j in range(M):
             if not one_k:
-                kh = k[j] * h
-                e = math.exp(-kh)
-            u0 = target[i - 1, j]
-            u1 = target[i, j]
-            sok = (u1 - u0) / kh
-            x[i, j] = u1 - sok + (x[i - 1, j] - u0 + sok) * e
+                a1, a2, a3, rho = _relax_coefs(k[j], h)
+            u = target[:, j]
+            s = (u[i] - u[i - 1]) / h
+            c = _curvature(t, u, i, s, T, rho)
+            x[i, j] = x[i - 1, j] + a1 * (u[i - 1] - x[i - 1, j]) + a2 * s + a3 * c
 
 
 def relax_compiled(t, target, k, x0):

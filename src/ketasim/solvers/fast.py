@@ -28,7 +28,7 @@ from scipy.linalg import expm
 from ketasim.mechanisms import MEDIATORS, Mechanism
 from ketasim.models import pk
 from ketasim.models.model import KetamineModel
-from ketasim.models.pd import SESSION_DRUGS, Context, pd_parameters
+from ketasim.models.pd import SESSION_DRUGS, Context, pd_parameters, relax_coefficients
 from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
 
@@ -359,6 +359,32 @@ def _rise(t: np.ndarray, t0: float, k: float) -> np.ndarray:
     return np.where(t >= t0, 1.0 - np.exp(-k * np.clip(t - t0, 0, None)), 0.0)
 
 
+def relax_geometry(t: np.ndarray):
+    """The grid's part of models.pd.relax_reference for the compiled _relax_line: IH[i] = 1/(t_i - t_{i-1}) (0 if
+    not > 0), IW[j] = 1/(t_{j+1} - t_{j-1}), MODE[i] = 1 (backward curvature only), 2 (forward only), 3 (both),
+    0 (linear); hb[i] = t_{i-1} - t_{i-2} and span[i] = t_{i+1} - t_{i-2} where MODE is 3."""
+    T = len(t)
+    dt = np.diff(t)
+    IH = np.zeros(T)
+    IW = np.zeros(T)
+    pos = dt > 0
+    IH[1:][pos] = 1.0 / dt[pos]
+    if T > 2:
+        IW[1:-1] = 1.0 / (t[2:] - t[:-2])
+    ok = np.concatenate([[False], pos])          # step i has positive length
+    back = np.zeros(T, bool)
+    fwd = np.zeros(T, bool)
+    back[2:] = ok[2:] & ok[1:-1]
+    fwd[1:-1] = ok[1:-1] & ok[2:]
+    MODE = (back * 1 + fwd * 2).astype(np.int64)
+    MODE[~ok] = 0
+    hb = np.zeros(T)
+    span = np.ones(T)
+    hb[2:] = t[1:-1] - t[:-2]
+    span[2:-1] = t[3:] - t[:-3]
+    return IH, IW, MODE, hb, span
+
+
 def run_pd(t: np.ndarray, ce: np.ndarray, q, ctx: Context, baseline: np.ndarray, drive_scale: np.ndarray,
            cadss_scale: np.ndarray, placebo_scale: np.ndarray, wanted: list[str]) -> dict[str, np.ndarray]:
     """`compute_pd` for effect-site arrays ce (7, N, T) in CE_NAMES order; returns the wanted outputs, (T, N) each
@@ -383,14 +409,15 @@ def run_pd(t: np.ndarray, ce: np.ndarray, q, ctx: Context, baseline: np.ndarray,
         rise_ad, has_ad = _rise(t, ctx.oral_ad_start_h, q["k_ad"]), True
     else:
         rise_ad, has_ad = np.zeros(T), False
-    # relax coefficients per rate constant: kh and exp(-kh) on the grid
+    # relax coefficients per rate constant on the grid (step i at index i; models.pd.relax_coefficients)
     dt = np.diff(t)
     ks = np.array([q["k_endo"], q["k_med"], q["k_tol"], q["k_mood"]], float)
-    kh = np.zeros((4, T))
-    ekh = np.zeros((4, T))
+    IH, IW, MODE, hb, span = relax_geometry(t)
+    A1, A2, A3, GF = (np.zeros((4, T)) for _ in range(4))
     for j, k in enumerate(ks):
-        kh[j, 1:] = k * dt
-        ekh[j, 1:] = np.exp(-kh[j, 1:])
+        A1[j, 1:], A2[j, 1:], A3[j, 1:], rho = relax_coefficients(k, np.maximum(dt, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            GF[j, 1:] = np.where(MODE[1:] == 3, np.clip((hb[1:] + rho) / span[1:], 0.0, 1.0), 0.0)
     scal = np.array([
         v["bf"], v["Ki_nmda_S"], v["Ki_nmda_R"], v["Ki_nmda_NKS"], v["Ki_nmda_NKR"], v["Ki_nmda_HNK"],
         v["glu_hill"], v["glu_occ50"], v["endo_gain"], v["k_endo"],
@@ -406,7 +433,7 @@ def run_pd(t: np.ndarray, ce: np.ndarray, q, ctx: Context, baseline: np.ndarray,
         out_map[PD_NAMES.index(name)] = j
     out = np.empty((len(wanted), N, T))
     f = lambda a: np.ascontiguousarray(np.broadcast_to(np.asarray(a, float), (N,)))  # noqa: E731
-    pd_kernel(t, dt, ce, scal, kh, ekh, w_idx, w_val, w_x50, plast, rise_pl, has_pl, rise_ad, has_ad,
+    pd_kernel(IH, IW, MODE, ce, scal, A1, A2, A3, GF, w_idx, w_val, w_x50, plast, rise_pl, has_pl, rise_ad, has_ad,
               f(baseline), f(drive_scale), f(cadss_scale), f(placebo_scale), out_map, out)
     return {name: out[j].T for j, name in enumerate(wanted)}
 
