@@ -505,8 +505,8 @@ def main(argv=None):
             f"{'%.1e / %.1e' % d if d else 'n/a (no PD scales in SBML)'} | {e[0]:.1e} / {e[1]:.1e} |")
     say(f"Goal <= 1e-4: {'met' if worst_fast <= 1e-4 else 'NOT met'} (worst pointwise {worst_fast:.1e}).")
     say()
-    # where the PD error comes from: compute_pd integrates the slow states exactly for drives *linear between
-    # output points*; on W's grid (hourly, 5 min after doses) that is the error above. A finer internal grid,
+    # where the PD error comes from: compute_pd integrates the slow states exactly for drives interpolated by
+    # parabolas between output points (pd.relax); on W's grid (hourly, 5 min after doses) that is the error above. A finer internal grid,
     # sampled at W's output times, shows what refinement buys and costs.
     from ketasim.population import population_grid
 
