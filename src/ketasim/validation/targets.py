@@ -315,9 +315,10 @@ register(Target(
     lambda: float(np.max(_pd_kn().outputs["cadss"]) / np.max(_pd_k().outputs["cadss"])), layer="mood"))
 register(Target(
     "williams2018_blockade_opioid", "Naltrexone pretreatment, opioid hypothesis: 24-h effect beyond placebo kept",
-    "Williams2018", "validation", "effect largely blocked (responders 7/12 -> fewer)", 0.0, 0.3, "fraction kept",
+    "Williams2018", "validation", "effect largely blocked (responders 7/12 -> fewer)", -1.0, 0.3, "fraction kept",
     lambda: (_at(_pd_kn(), "madrs", 24) - _at(_pd_pl(), "madrs", 24))
-    / (_at(_pd_k(), "madrs", 24) - _at(_pd_pl(), "madrs", 24)), layer="mood"))
+    / (_at(_pd_k(), "madrs", 24) - _at(_pd_pl(), "madrs", 24)), layer="mood",
+    note="the criterion is 'reduced by >= 70 %': at most 30 % kept; 0 (or rounding noise below it) is a full block"))
 
 
 def _transform2_difference():
