@@ -257,7 +257,8 @@ def hypotheses(
         return
     table = Table(title="Mechanism hypotheses vs " + ", ".join(doc["trials"]), title_justify="left")
     for col in ("rank", "hypothesis", "log-likelihood", "95 % (bootstrap)", "Δ vs best", *doc["trials"]):
-        table.add_column(col, justify="right" if col not in ("hypothesis",) else "left")
+        table.add_column(col, justify="right" if col not in ("hypothesis",) else "left",
+                         no_wrap=col in ("hypothesis", "95 % (bootstrap)"))
     for r in doc["ranking"]:
         table.add_row(str(r["rank"]), escape(r["hypothesis"]), f"{r['loglik']:.2f}",
                       f"{r['loglik_interval95'][0]:.2f} to {r['loglik_interval95'][1]:.2f}",
