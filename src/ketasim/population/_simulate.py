@@ -167,33 +167,13 @@ class PopulationResult:
         return pd.DataFrame(cols)
 
     def summary(self) -> dict:
-        """Per output: percentiles (5/50/95) of each subject's Cmax, Tmax and AUC; mood changes and responders."""
-        t = self.time_h
-        s = {}
-        for k, v in self.outputs.items():
-            cmax = v.max(axis=0)
-            tmax = t[v.argmax(axis=0)]
-            auc = np.sum(0.5 * (v[1:] + v[:-1]) * np.diff(t)[:, None], axis=0)
-            s[k] = {"unit": self.units.get(k, ""), "auc_unit": f"{self.units.get(k, '')}·h"}
-            for name, arr in (("cmax", cmax), ("tmax_h", tmax), ("auc", auc)):
-                s[k][name] = float(np.mean(arr))
-                s[k][f"{name}_percentiles"] = {f"p{p}": float(np.percentile(arr, p)) for p in (5, 50, 95)}
-        t0 = self.meta.get("first_session_h", 0.0)
-        for scale in ("madrs", "hamd17"):
-            if scale not in self.outputs:
-                continue
-            y = self.outputs[scale]
-            base = y[0]
-            s[scale]["baseline"] = float(np.mean(base))
-            for label, dt in (("24h", 24.0), ("day7", 168.0)):
-                if t0 + dt <= t[-1]:
-                    val = np.array([np.interp(t0 + dt, t, y[:, i]) for i in range(y.shape[1])])
-                    change = val - base
-                    s[scale][f"change_{label}"] = float(np.mean(change))
-                    s[scale][f"change_{label}_percentiles"] = {f"p{p}": float(np.percentile(change, p))
-                                                               for p in (5, 50, 95)}
-                    s[scale][f"responders_{label}"] = float(np.mean(val <= 0.5 * base))
-        return s
+        """Per output: percentiles (5/50/95) of each subject's Cmax, Tmax and AUC; mood changes and responders.
+        The same per-subject accumulator serves the streamed path, so both summaries agree by construction."""
+        from ._stream import _SummaryAccumulator
+
+        acc = _SummaryAccumulator(self.time_h, list(self.outputs), self.meta.get("first_session_h", 0.0))
+        acc.add(self.outputs)
+        return acc.summary()
 
     def plot(self, path=None, log: bool = False):
         from ketasim.plotting import plot_timecourse
