@@ -198,6 +198,19 @@ def scored_hypotheses() -> list[str]:
     return [k for k in available() if k != "null"]
 
 
+def parse_variant(text: str) -> tuple[str, str | None]:
+    """'opioid', 'opioid[endogenous]' or 'glutamate' -> (hypothesis, opioid source), checked against the registry."""
+    text = text.strip()
+    if "[" in text:
+        if not text.endswith("]"):
+            raise MechanismError(f"cannot read hypothesis {text!r}; write e.g. 'opioid[endogenous]'")
+        h, src = text[:-1].split("[", 1)
+        get_mechanism(h, src)
+        return h, src
+    get_mechanism(text)
+    return text, None
+
+
 def get_mechanism(name: str | Mechanism = "opioid", opioid_source: str | None = None) -> Mechanism:
     if isinstance(name, Mechanism):
         return name

@@ -121,13 +121,11 @@ def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=No
 
 def list_trials() -> list[dict]:
     """The built-in trials with their titles, designs and arms."""
-    from ketasim.trials import builtin_trials, load_trial
+    from ketasim.trials import arm_size, builtin_trials, load_trial
 
     out = []
     for name in builtin_trials():
         cfg = load_trial(name)
-        from ketasim.trials._design import arm_size
-
         out.append({"name": name, "title": cfg.title, "design": cfg.design, "arms": list(cfg.arms),
                     "arm_sizes": {a: arm_size(cfg, a) for a in cfg.arms},
                     "n_per_arm": cfg.n_per_arm, "duration": cfg.duration, "citation": cfg.citation,
@@ -138,10 +136,156 @@ def list_trials() -> list[dict]:
 def run_trial_report(name: str, hypothesis: str = "opioid", opioid_source: str | None = None,
                      replicates: int = 10, seed: int = 1, progress=None) -> tuple[dict, str]:
     """Run a built-in trial (or a YAML file path) and return (trial.json document, report.html text)."""
-    from ketasim.trials import load_trial, run_trial
-    from ketasim.trials._report import _trial_html
+    from ketasim.trials import load_trial, run_trial, trial_html
 
     cfg = load_trial(name)
     res = run_trial(cfg, hypothesis, opioid_source, replicates=replicates, seed=seed, progress=progress)
     doc = res.to_json_dict()
-    return doc, _trial_html([res], [doc])
+    return doc, trial_html([res], [doc])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# What the command line and the web API ask for, beyond single scenarios
+
+
+def scenario_config(doses, scenario_file=None, **options) -> ScenarioConfig:
+    """A scenario from a YAML file or from regimen lines plus options (CLI spelling); one plain error otherwise."""
+    from pydantic import ValidationError
+
+    from ketasim.io.schemas import ScenarioError, SubjectConfig, format_validation_error
+
+    if scenario_file and doses:
+        raise ScenarioError("give either --dose or --scenario, not both")
+    if scenario_file:
+        return ScenarioConfig.from_yaml(scenario_file)
+    if not doses:
+        raise ScenarioError("nothing to simulate: give at least one --dose or a --scenario file")
+    subject = {k: options.pop(k) for k in ("weight", "age", "sex", "cyp2b6")}
+    try:
+        return ScenarioConfig(doses=list(doses), subject=SubjectConfig(**subject), **options)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc)) from None
+
+
+def load_trial(name_or_path):
+    from ketasim.trials import load_trial as _load
+
+    return _load(name_or_path)
+
+
+def parse_hypotheses(hypothesis: str, opioid_source: str | None = None) -> list[tuple[str, str | None]]:
+    """'opioid', 'opioid[endogenous]', a comma list of these, or 'all' -> [(hypothesis, opioid source)]."""
+    from ketasim.mechanisms import parse_variant
+    from ketasim.trials import DEFAULT_VARIANTS
+
+    if hypothesis == "all":
+        if opioid_source:
+            raise ValueError("--opioid-source goes with one hypothesis, not 'all'")
+        return list(DEFAULT_VARIANTS)
+    out = []
+    for h in hypothesis.split(","):
+        hyp, src = parse_variant(h)
+        out.append((hyp, src or opioid_source))
+    return out
+
+
+def resize_trial(cfg, subjects: str | None):
+    """The trial with `subjects` per arm (text from the command line), or unchanged when None."""
+    from ketasim.trials import with_size
+
+    if not subjects:
+        return cfg
+    try:
+        n = int(subjects)
+    except ValueError:
+        raise ValueError(f"--subjects must be a whole number (or MIN:MAX with --power), got {subjects!r}") from None
+    return with_size(cfg, n).model_copy(update={"observed": cfg.observed})
+
+
+def run_trial(cfg, hypothesis="opioid", opioid_source=None, **kwargs):
+    from ketasim.trials import run_trial as _run
+
+    return _run(cfg, hypothesis, opioid_source, **kwargs)
+
+
+def write_trials(results, out_dir) -> Path:
+    from ketasim.trials import write_trial_outputs
+
+    return write_trial_outputs(results, out_dir)
+
+
+def run_power(cfg, subjects: str | None, compare: str, replicates: int = 20, seed: int = 1, progress=None):
+    """Power over a MIN:MAX range of subjects per arm (six log-spaced sizes) for two hypotheses."""
+    import numpy as np
+
+    from ketasim.trials import power_analysis
+
+    if not subjects or ":" not in subjects:
+        raise ValueError("--power needs --subjects MIN:MAX, e.g. 10:200")
+    try:
+        lo, hi = (int(x) for x in subjects.split(":", 1))
+    except ValueError:
+        raise ValueError(f"--subjects MIN:MAX must be two whole numbers, got {subjects!r}") from None
+    if not (2 <= lo < hi <= 5000):
+        raise ValueError("--subjects MIN:MAX must satisfy 2 <= MIN < MAX <= 5000")
+    sizes = sorted({int(round(x)) for x in np.geomspace(lo, hi, 6)})
+    pair = parse_hypotheses(compare)
+    if len(pair) != 2:
+        raise ValueError("--compare takes exactly two hypotheses, e.g. 'opioid,glutamate'")
+    rows = power_analysis(cfg, sizes, pair[0], pair[1], replicates=replicates, seed=seed, progress=progress)
+    labels = tuple(h if s is None else f"{h}[{s}]" for h, s in pair)
+    return rows, labels
+
+
+def write_power(rows, labels, trial: str, out_dir) -> Path:
+    from ketasim.trials import write_power_outputs
+
+    return write_power_outputs(rows, labels, trial, out_dir)
+
+
+def score_hypotheses(trials=None, replicates: int = 20, seed: int = 1, include_unverified: bool = False,
+                     progress=None, executor=None, uncertainty: bool = False) -> dict:
+    """The hypotheses.json document: every hypothesis scored against the trials (default: every built-in)."""
+    from ketasim.trials import builtin_trials, score_hypotheses as _score, scores_to_json
+
+    cfgs = [load_trial(t) for t in (trials or builtin_trials())]
+    scores = _score(cfgs, replicates=replicates, seed=seed, include_unverified=include_unverified,
+                    progress=progress, executor=executor, uncertainty=uncertainty)
+    return scores_to_json(scores, cfgs, replicates, seed)
+
+
+def write_hypotheses(doc: dict, out_dir) -> Path:
+    from ketasim.trials import write_hypothesis_outputs
+
+    return write_hypothesis_outputs(doc, out_dir)
+
+
+def required_affinity_text() -> str:
+    p = default_parameters()
+    ki = p["opioid.hnk_Ki_mor"]
+    return (f"Under the opioid hypothesis with --opioid-source hnk_mor and efficacy tau = "
+            f"{p.value('opioid.hnk_tau'):g}, HNK would need a MOR affinity of Ki = {ki.value:.3g} {ki.unit} to "
+            f"produce the -16.5-point 24-h MADRS change of Murrough 2013. Measured binding found no "
+            f"opioid-receptor affinity for (2R,6R)-HNK (Bonaventura 2022).")
+
+
+def parameter_table(prefix: str | None = None):
+    df = default_parameters().to_frame()
+    if prefix:
+        df = df[df.key.str.startswith(prefix)]
+    return df
+
+
+def run_validation(out_dir) -> list[dict]:
+    from ketasim.validation.report import write_report
+    from ketasim.validation.targets import run_validation as _run
+
+    rows = _run()
+    write_report(rows, out_dir)
+    return rows
+
+
+def export_sbml_file(path, doses, scenario_file, hypothesis=None, opioid_source=None, weight="70 kg"):
+    from ketasim.sbml import export_sbml_file as _export
+
+    return _export(path, doses, scenario_file, hypothesis, opioid_source, weight)

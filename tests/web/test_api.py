@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from ketasim import services
-from ketasim.web import schemas as ws
-from ketasim.web.options import supports
+from ketasim.web import limits as ws
 
 INFUSION = {"drug": "ketamine", "amount": 0.5, "unit": "mg/kg", "route": "iv", "over": "40 min"}
 NALTREXONE = {"drug": "naltrexone", "amount": 50, "unit": "mg", "route": "oral", "at": "-45 min"}
@@ -110,8 +109,6 @@ def test_duration_over_limit(client):
 
 def test_subjects_over_cap(client):
     assert_422(client.post("/api/simulate", json=scenario(subjects=ws.MAX_SUBJECTS + 1)), "subjects")
-    if not supports("subjects"):
-        assert_422(client.post("/api/simulate", json=scenario(subjects=5)), "population")
 
 
 def test_malformed_json_and_wrong_shapes(client):
@@ -155,8 +152,6 @@ def test_unknown_hypothesis(client):
 
 def test_hypothesis_options_and_their_errors(client):
     opts = client.get("/api/options").json()
-    if not supports("hypothesis"):
-        pytest.skip("this ketasim has no hypothesis choice yet")
     for h in opts["hypotheses"]:
         body = scenario(hypothesis=h, duration="1 d")
         assert client.post("/api/simulate", json=body).status_code == 200, h

@@ -27,6 +27,7 @@ from ketasim.regimens import Regimen
 from ketasim.solvers.linear import event_grid
 
 from ._population import subject_etas
+from ._summary import SummaryAccumulator
 
 DEFAULT_COLUMNS = ("ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml", "naltrexone_ng_ml",
                    "naltrexol_ng_ml", "nmda_occupancy", "mor_occupancy", "kor_occupancy", "mor_agonist_signal",
@@ -169,9 +170,7 @@ class PopulationResult:
     def summary(self) -> dict:
         """Per output: percentiles (5/50/95) of each subject's Cmax, Tmax and AUC; mood changes and responders.
         The same per-subject accumulator serves the streamed path, so both summaries agree by construction."""
-        from ._stream import _SummaryAccumulator
-
-        acc = _SummaryAccumulator(self.time_h, list(self.outputs), self.meta.get("first_session_h", 0.0))
+        acc = SummaryAccumulator(self.time_h, list(self.outputs), self.meta.get("first_session_h", 0.0))
         acc.add(self.outputs)
         return acc.summary()
 

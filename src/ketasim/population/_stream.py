@@ -14,73 +14,13 @@ import numpy as np
 import pandas as pd
 
 from ketasim.mechanisms import Mechanism
-from ketasim.models.model import OUTPUT_UNITS, KetamineModel
+from ketasim.models.model import KetamineModel
 from ketasim.models.pd import SESSION_DRUGS
 from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
 
 from ._simulate import DEFAULT_COLUMNS, simulate_chunk
-
-MOOD_SCALES = ("madrs", "hamd17")
-SUMMARY_TIMES = (("24h", 24.0), ("day7", 168.0))
-
-
-class _SummaryAccumulator:
-    """Per-subject Cmax, Tmax, AUC of every column and mood values at the summary times, chunk by chunk."""
-
-    def __init__(self, t: np.ndarray, columns, first_session_h: float):
-        self.t = t
-        self.columns = list(columns)
-        self.t0 = first_session_h
-        self.parts: dict[str, list[np.ndarray]] = {}
-
-    def _add(self, key: str, arr):
-        # a copy: a view (e.g. the first row of a chunk's output) would keep the whole chunk alive
-        self.parts.setdefault(key, []).append(np.array(arr, float, copy=True))
-
-    def add(self, out: dict[str, np.ndarray]):
-        t = self.t
-        for k in self.columns:
-            v = out[k]
-            self._add(f"{k}.cmax", v.max(axis=0))
-            self._add(f"{k}.tmax_h", t[v.argmax(axis=0)])
-            self._add(f"{k}.auc", np.sum(0.5 * (v[1:] + v[:-1]) * np.diff(t)[:, None], axis=0))
-        for scale in MOOD_SCALES:
-            if scale not in out:
-                continue
-            y = out[scale]
-            self._add(f"{scale}.base", y[0])
-            for label, dt in SUMMARY_TIMES:
-                if self.t0 + dt <= t[-1]:
-                    self._add(f"{scale}.{label}", [np.interp(self.t0 + dt, t, y[:, i]) for i in range(y.shape[1])])
-
-    def summary(self) -> dict:
-        """As PopulationResult.summary()."""
-        get = lambda key: np.concatenate(self.parts[key])  # noqa: E731
-        s: dict = {}
-        for k in self.columns:
-            unit = OUTPUT_UNITS.get(k, "")
-            s[k] = {"unit": unit, "auc_unit": f"{unit}·h"}
-            for name in ("cmax", "tmax_h", "auc"):
-                arr = get(f"{k}.{name}")
-                s[k][name] = float(np.mean(arr))
-                s[k][f"{name}_percentiles"] = {f"p{p}": float(np.percentile(arr, p)) for p in (5, 50, 95)}
-        for scale in MOOD_SCALES:
-            if f"{scale}.base" not in self.parts:
-                continue
-            base = get(f"{scale}.base")
-            s[scale]["baseline"] = float(np.mean(base))
-            for label, _ in SUMMARY_TIMES:
-                if f"{scale}.{label}" not in self.parts:
-                    continue
-                val = get(f"{scale}.{label}")
-                change = val - base
-                s[scale][f"change_{label}"] = float(np.mean(change))
-                s[scale][f"change_{label}_percentiles"] = {f"p{p}": float(np.percentile(change, p))
-                                                           for p in (5, 50, 95)}
-                s[scale][f"responders_{label}"] = float(np.mean(val <= 0.5 * base))
-        return s
-
+from ._summary import SummaryAccumulator
 
 def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet,
                                    mechanism: Mechanism, t: np.ndarray, path, columns=DEFAULT_COLUMNS,
@@ -103,7 +43,7 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     model = KetamineModel()
     sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
-    acc = _SummaryAccumulator(t, columns, min(sessions) if sessions else 0.0)
+    acc = SummaryAccumulator(t, columns, min(sessions) if sessions else 0.0)
     ftype = pa.float32() if float32 else pa.float64()
     schema = pa.schema([("id", pa.int64()), ("time_h", pa.float64())] + [(c, ftype) for c in columns])
     n = len(subjects)

@@ -110,7 +110,7 @@ def write_trial_outputs(results, out_dir) -> Path:
         (tmp / "trial.json").write_text(json.dumps(doc, indent=2, sort_keys=False))
         pd.concat([r.subjects.assign(hypothesis=r.hypothesis) for r in results], ignore_index=True) \
             .to_parquet(tmp / "subjects.parquet", index=False)
-        (tmp / "report.html").write_text(_trial_html(results, docs))
+        (tmp / "report.html").write_text(trial_html(results, docs))
     return Path(out_dir)
 
 
@@ -121,7 +121,7 @@ def _table(rows: list[list], header: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _trial_html(results, docs) -> str:
+def trial_html(results, docs) -> str:
     e = html.escape
     cfg = results[0].config
     figs = trial_figures(results)

@@ -163,7 +163,7 @@ def power_analysis(cfg: TrialConfig, sizes: Sequence[int], hypothesis_a, hypothe
     rows = []
     step, steps = 0, 2 * len(sizes)
     for n in sizes:
-        scaled = _with_size(cfg, n)
+        scaled = with_size(cfg, n)
         shares = {}
         for label, (hyp, src) in (("a", hypothesis_a), ("b", hypothesis_b)):
             res = run_trial(scaled, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False)
@@ -186,7 +186,7 @@ def power_analysis(cfg: TrialConfig, sizes: Sequence[int], hypothesis_a, hypothe
     return rows
 
 
-def _with_size(cfg: TrialConfig, n: int) -> TrialConfig:
+def with_size(cfg: TrialConfig, n: int) -> TrialConfig:
     """The same design with n subjects per arm (parallel arms keep their allocation ratio)."""
     if n < 2:
         raise ValueError("power analysis needs at least 2 subjects per arm")

@@ -20,17 +20,20 @@ from fastapi.staticfiles import StaticFiles
 import ketasim
 from ketasim import services
 from ketasim.regimens import Regimen
-from ketasim.web import schemas as s
+from ketasim.web import limits
+from ketasim.web import requests as rq
+from ketasim.web import responses as rs
+from ketasim.web.errors import WebInputError
 from ketasim.web.jobs import JobManager, JobOutput, QueueFull, accepts_progress, package_progress
 from ketasim.web.options import options as discover_options
 from ketasim.web.present import result_to_json, trial_to_json
 
 STATIC_DIR = Path(__file__).with_name("static")
-_ERR = {422: {"model": s.ErrorOut, "description": "input that cannot be simulated, with the reason"}}
-_BUSY = {429: {"model": s.ErrorOut, "description": "server busy: queue full or too many runs at once"}}
-_NOTFOUND = {404: {"model": s.ErrorOut, "description": "no such job (finished jobs are kept for a while)"}}
-_NOREPORT = {404: {"model": s.ErrorOut, "description": "no such job, or it has no report (not a trial)"},
-             409: {"model": s.ErrorOut, "description": "the job has not finished (or failed): no report yet"}}
+_ERR = {422: {"model": rs.ErrorOut, "description": "input that cannot be simulated, with the reason"}}
+_BUSY = {429: {"model": rs.ErrorOut, "description": "server busy: queue full or too many runs at once"}}
+_NOTFOUND = {404: {"model": rs.ErrorOut, "description": "no such job (finished jobs are kept for a while)"}}
+_NOREPORT = {404: {"model": rs.ErrorOut, "description": "no such job, or it has no report (not a trial)"},
+             409: {"model": rs.ErrorOut, "description": "the job has not finished (or failed): no report yet"}}
 # The trial report is the package's self-contained HTML (inline CSS, images as data: URLs): it may load nothing.
 _REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
 
@@ -71,8 +74,8 @@ def _error(status: int, detail: str, errors: list | None = None) -> JSONResponse
 
 
 def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_finished_jobs: int = 8,
-               sync_work_cap: float = s.SYNC_WORK_CAP, job_work_cap: float = s.JOB_WORK_CAP,
-               max_trial_replicates: int = s.MAX_REPLICATES, trial_work_cap: float = s.TRIAL_WORK_CAP) -> FastAPI:
+               sync_work_cap: float = limits.SYNC_WORK_CAP, job_work_cap: float = limits.JOB_WORK_CAP,
+               max_trial_replicates: int = limits.MAX_REPLICATES, trial_work_cap: float = limits.TRIAL_WORK_CAP) -> FastAPI:
     """The app. Caps: subject-days per inline simulation and per population job; replicates and subject-days
     per trial job; jobs waiting or running (beyond that: 429); finished jobs (and their reports) kept."""
     jobs = JobManager(max_pending=max_pending_jobs, keep_finished=keep_finished_jobs)
@@ -91,7 +94,7 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
     )
     sync_slots = threading.BoundedSemaphore(max_concurrent_sync)
     app.state.jobs = jobs
-    max_trial_replicates = int(min(max_trial_replicates, s.MAX_REPLICATES))
+    max_trial_replicates = int(min(max_trial_replicates, limits.MAX_REPLICATES))
     app.state.limits = {"sync_work_cap": sync_work_cap, "job_work_cap": job_work_cap,
                         "max_trial_replicates": max_trial_replicates, "trial_work_cap": trial_work_cap}
 
@@ -111,7 +114,7 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
                             headers={"Retry-After": "5"})
 
     # -- work -------------------------------------------------------------------------------------------
-    def _simulate(req: s.ScenarioIn, report=None) -> dict:
+    def _simulate(req: rq.ScenarioIn, report=None) -> dict:
         """`report(fraction, message)` is a job's progress reporter; the package reports (done, total)."""
         cfg = req.to_config()
         if report is not None and accepts_progress(services.run_scenario):
@@ -129,7 +132,7 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
             v["result"] = {**v["result"], "report_url": v["files"].get("report")}
         return v
 
-    def _run_trial(req: s.TrialIn, report) -> JobOutput:
+    def _run_trial(req: rq.TrialIn, report) -> JobOutput:
         kw = dict(replicates=req.replicates, seed=req.seed)
         if req.hypothesis is not None:
             kw["hypothesis"] = req.hypothesis
@@ -157,7 +160,7 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
     def health() -> dict:
         return {"status": "ok", "version": ketasim.__version__, "jobs_pending": jobs.pending()}
 
-    @app.get("/api/options", response_model=s.OptionsOut, tags=["meta"])
+    @app.get("/api/options", response_model=rs.OptionsOut, tags=["meta"])
     def get_options() -> dict:
         """Drugs, routes, hypotheses and limits of the installed ketasim (the page builds its form from this)."""
         opts = discover_options()
@@ -167,7 +170,7 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
         opts["limits"]["trial_work_cap_subject_days"] = trial_work_cap
         return opts
 
-    @app.get("/api/parameters", response_model=list[s.ParameterOut], tags=["parameters"],
+    @app.get("/api/parameters", response_model=list[rs.ParameterOut], tags=["parameters"],
              responses={200: {"content": {"text/csv": {}}}})
     def parameters(format: Literal["json", "csv"] = Query("json", description="json or csv")):
         """Every default parameter with value, unit, source (citation key and entry), evidence and range."""
@@ -187,8 +190,8 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
             rows.append(rec)
         return rows
 
-    @app.post("/api/simulate", response_model=s.SimulationOut, tags=["simulate"], responses={**_ERR, **_BUSY})
-    def simulate(req: s.ScenarioIn):
+    @app.post("/api/simulate", response_model=rs.SimulationOut, tags=["simulate"], responses={**_ERR, **_BUSY})
+    def simulate(req: rq.ScenarioIn):
         """Simulate one scenario now. Small work only (subjects x days <= the sync cap); larger runs: POST /api/jobs."""
         work = req.work()
         if work > sync_work_cap:
@@ -202,8 +205,8 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
         finally:
             sync_slots.release()
 
-    @app.post("/api/jobs", response_model=s.JobOut, status_code=202, tags=["jobs"], responses={**_ERR, **_BUSY})
-    def submit_job(req: s.JobIn):
+    @app.post("/api/jobs", response_model=rs.JobOut, status_code=202, tags=["jobs"], responses={**_ERR, **_BUSY})
+    def submit_job(req: rq.JobIn):
         """Queue a heavier run (up to the job work cap); poll GET /api/jobs/{id} for progress and the result."""
         scen = req.scenario
         work = scen.work()
@@ -216,18 +219,18 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
         return _view(job)
 
     # -- trials -----------------------------------------------------------------------------------------
-    @app.get("/api/trials", response_model=list[s.TrialInfoOut], tags=["trials"])
+    @app.get("/api/trials", response_model=list[rs.TrialInfoOut], tags=["trials"])
     def trials() -> list[dict]:
         """The built-in virtual trials (run one with POST /api/trials/run)."""
         out = []
-        for t in s.trial_catalogue().values():
-            probe = s.TrialIn(trial=t["name"], replicates=1)
+        for t in rq.trial_catalogue().values():
+            probe = rq.TrialIn(trial=t["name"], replicates=1)
             out.append({**t, "citation": t.get("citation") or None, "work_per_replicate": probe.work()})
         return out
 
-    @app.post("/api/trials/run", response_model=s.JobOut, status_code=202, tags=["trials"],
+    @app.post("/api/trials/run", response_model=rs.JobOut, status_code=202, tags=["trials"],
               responses={**_ERR, **_BUSY})
-    def run_trial(req: s.TrialIn):
+    def run_trial(req: rq.TrialIn):
         """Queue a built-in virtual trial under one hypothesis. Poll GET /api/jobs/{id}: progress, then the
         trial summary (arms, endpoints, comparisons, observed vs model); the report is GET /api/jobs/{id}/report.
         To compare hypotheses, submit one run per hypothesis."""
@@ -244,7 +247,7 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
         job = jobs.submit(lambda report: _run_trial(req, report), work, kind="trial")
         return _view(job)
 
-    @app.get("/api/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"], responses=_NOTFOUND)
+    @app.get("/api/jobs/{job_id}", response_model=rs.JobOut, tags=["jobs"], responses=_NOTFOUND)
     def job_status(job_id: str):
         job = jobs.get(job_id)
         if job is None:
@@ -268,7 +271,7 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
             headers["Content-Disposition"] = f'attachment; filename="ketasim_trial_{job_id}_report.html"'
         return HTMLResponse(text, media_type=media, headers=headers)
 
-    @app.delete("/api/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"], responses=_NOTFOUND)
+    @app.delete("/api/jobs/{job_id}", response_model=rs.JobOut, tags=["jobs"], responses=_NOTFOUND)
     def cancel_job(job_id: str):
         job = jobs.cancel(job_id)
         if job is None:

@@ -143,8 +143,8 @@ function buildForm(scn) {
       o.opioid_sources.length ? labelled("opioid source", src) : null,
       o.expectations.length ? labelled("expectation", el("select", {id: id("expectation")},
         ...options(o.expectations, o.expectations.includes("active") ? "active" : o.expectations[0]))) : null,
-      o.supports.baseline_madrs ? labelled("baseline MADRS", el("input", {type: "number", id: id("baseline_madrs"),
-        min: 1, max: 60, step: "any", placeholder: "default"})) : null,
+      labelled("baseline MADRS", el("input", {type: "number", id: id("baseline_madrs"),
+        min: 1, max: 60, step: "any", placeholder: "default"})),
       labelled(`subjects (population${maxSubj <= 1 ? " runs not in this version" : ", max " + maxSubj})`,
                el("input", {type: "number", id: id("subjects"), value: 1, min: 1, max: maxSubj, step: 1,
                             disabled: maxSubj <= 1})),
@@ -191,11 +191,11 @@ function scenarioRequest(scn) {
     weight_kg: num(scn, "weight"),
     subjects: parseInt(field(scn, "subjects").value || "1", 10),
   };
-  if (KS.options.supports.hypothesis) req.hypothesis = field(scn, "hypothesis").value;
+  req.hypothesis = field(scn, "hypothesis").value;
   const src = field(scn, "opioid_source");
-  if (src && !src.disabled && KS.options.supports.opioid_source) req.opioid_source = src.value;
+  if (src && !src.disabled) req.opioid_source = src.value;
   const exp = field(scn, "expectation");
-  if (exp && KS.options.supports.expectation) req.expectation = exp.value;
+  if (exp) req.expectation = exp.value;
   const bl = field(scn, "baseline_madrs");
   if (bl && bl.value !== "") req.baseline_madrs = parseFloat(bl.value);
   return req;

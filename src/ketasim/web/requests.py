@@ -1,8 +1,5 @@
-"""Request and response models of the web API, with the limits that keep one request small.
-
-Requests are checked here (bounds, units, known names) and turned into the package's own
-`ScenarioConfig`; nothing here computes anything about the body.
-"""
+"""Request models of the web API. Requests are checked here (bounds, units, known names) and turned into the
+package's own `ScenarioConfig`; nothing here computes anything about the body."""
 
 from __future__ import annotations
 
@@ -17,19 +14,9 @@ from ketasim.io.schemas import ScenarioConfig, SubjectConfig
 from ketasim.regimens import _regimen as regimen_text
 from ketasim.units import to_hours
 
-# ---------------------------------------------------------------------------------------------------
-# Limits. Work is measured in subject-days (subjects x simulated days).
-MAX_DURATION_D = 90.0
-MAX_SUBJECTS = 500
-MAX_DOSES = 10            # dose lines per scenario
-MAX_REPEATS = 100         # doses in one 'every ... for N doses' series
-MAX_AMOUNT = 5000.0       # mg (or mg/kg); the package has its own, tighter, per-drug hard limits
-MAX_OFFSET_D = 30.0       # |at| for a dose
-SYNC_WORK_CAP = 100.0     # subject-days answered inline by POST /api/simulate
-JOB_WORK_CAP = 1000.0     # subject-days for one background job
-MAX_REPLICATES = 50       # replicate trials in one trial job
-TRIAL_WORK_CAP = 350_000.0  # subject-days for one trial job (replicates x subjects x days; TRANSFORM-2 x 50 fits)
-MAX_NAME = 80
+from .errors import WebInputError
+from .limits import (JOB_WORK_CAP, MAX_AMOUNT, MAX_DOSES, MAX_DURATION_D, MAX_NAME, MAX_OFFSET_D,  # noqa: F401
+                     MAX_REPEATS, MAX_REPLICATES, MAX_SUBJECTS, SYNC_WORK_CAP, TRIAL_WORK_CAP)
 
 _IDENT = r"^[a-z][a-z0-9_]{0,39}$"
 
@@ -189,51 +176,34 @@ class ScenarioIn(BaseModel):
         return self.subjects * self.duration_days()
 
     def to_config(self) -> ScenarioConfig:
-        """The package's ScenarioConfig; fields it does not (yet) know are checked, not passed."""
-        from ketasim.web.options import check_choice, supports
+        """The package's ScenarioConfig (names checked against what the package offers)."""
+        from .options import check_choice, options
 
         kw: dict[str, Any] = dict(
             name=self.name, doses=[d.to_text() for d in self.doses], duration=self.duration,
             subject={"weight": f"{self.weight_kg:.10g} kg", "age": f"{self.age_years:.10g} yr",
                      "sex": self.sex, "cyp2b6": self.cyp2b6},
-            seed=self.seed,
+            seed=self.seed, subjects=self.subjects,
         )
         if self.hypothesis is not None:
             check_choice("hypothesis", self.hypothesis)
-            if supports("hypothesis"):
-                kw["hypothesis"] = self.hypothesis
+            kw["hypothesis"] = self.hypothesis
         if self.opioid_source is not None:
             check_choice("opioid_source", self.opioid_source)
-            if supports("opioid_source"):
-                kw["opioid_source"] = self.opioid_source
+            kw["opioid_source"] = self.opioid_source
         if self.expectation is not None:
-            if not supports("expectation"):
-                raise WebInputError("this version of ketasim has no expectation setting")
-            from ketasim.web.options import options as _opts
-
-            allowed = _opts()["expectations"]
+            allowed = options()["expectations"]
             if self.expectation not in allowed:
                 raise WebInputError(f"unknown expectation {self.expectation!r}; known: {', '.join(allowed)}")
             kw["expectation"] = self.expectation
         if self.baseline_madrs is not None:
-            if not supports("baseline_madrs"):
-                raise WebInputError("this version of ketasim has no baseline MADRS setting")
             kw["baseline_madrs"] = self.baseline_madrs
-        if supports("subjects"):
-            kw["subjects"] = self.subjects
-        elif self.subjects > 1:
-            raise WebInputError("this version of ketasim simulates one typical subject; "
-                                "population runs (subjects > 1) are not available yet")
         try:
             return ScenarioConfig.model_validate(kw)
         except ValidationError as exc:
             from ketasim.io.schemas import format_validation_error
 
             raise WebInputError(format_validation_error(exc)) from None
-
-
-class WebInputError(ValueError):
-    """A request that is well-formed but cannot be served as asked (answered with 422)."""
 
 
 class JobIn(BaseModel):
@@ -246,10 +216,7 @@ def trial_catalogue() -> dict[str, dict]:
     """The built-in trials of the installed ketasim by name (`services.list_trials`; read once per process)."""
     from ketasim import services
 
-    fn = getattr(services, "list_trials", None)
-    if fn is None:
-        return {}
-    return {str(t["name"]): t for t in fn()}
+    return {str(t["name"]): t for t in services.list_trials()}
 
 
 class TrialIn(BaseModel):
@@ -280,7 +247,7 @@ class TrialIn(BaseModel):
 
     @model_validator(mode="after")
     def _choices(self):
-        from ketasim.web.options import check_choice, hypothesis_info, options
+        from .options import check_choice, hypothesis_info, options
 
         if self.hypothesis is not None:
             check_choice("hypothesis", self.hypothesis)
@@ -297,110 +264,3 @@ class TrialIn(BaseModel):
         t = trial_catalogue()[self.trial]
         days = _hours(str(t.get("duration") or "1 d"), "trial duration") / 24.0
         return float(self.replicates * int(t.get("n_per_arm") or 1) * max(1, len(t.get("arms") or ())) * days)
-
-
-# --- responses -------------------------------------------------------------------------------------
-class ErrorOut(BaseModel):
-    detail: str = Field(..., description="what is wrong, in words a person can act on")
-    errors: list[dict[str, Any]] = Field(default_factory=list, description="one entry per offending field")
-
-
-class Series(BaseModel):
-    unit: str
-    layer: str
-    median: list[float | None]
-    p05: list[float | None] | None = None
-    p95: list[float | None] | None = None
-
-
-class Layer(BaseModel):
-    key: str
-    title: str
-    columns: list[str]
-
-
-class SimulationOut(BaseModel):
-    name: str
-    doses: list[str]
-    duration_h: float
-    n_subjects: int
-    time_h: list[float]
-    layers: list[Layer]
-    series: dict[str, Series]
-    summary: dict[str, Any]
-    warnings: list[str]
-    note: str = "Research software, not dosing advice."
-
-
-class TrialInfoOut(BaseModel):
-    name: str
-    title: str
-    design: str
-    arms: list[str]
-    n_per_arm: int
-    duration: str
-    citation: str | None = None
-    has_observed: bool
-    work_per_replicate: float = Field(..., description="subject-days one replicate trial costs "
-                                      "(the trial work cap divided by this bounds the replicates)")
-
-
-class TrialOut(BaseModel):
-    """A virtual trial's summary (the package's trial.json): per-arm endpoint statistics over replicate trials,
-    the trial's comparisons, and the published numbers beside the model's."""
-
-    model_config = ConfigDict(extra="allow")
-    trial: str
-    title: str = ""
-    hypothesis: str
-    seed: int
-    replicates: int
-    design: str = ""
-    arms: dict[str, Any]
-    comparisons: list[dict[str, Any]]
-    observed: dict[str, Any] | None = None
-    observed_vs_model: list[dict[str, Any]] = Field(default_factory=list)
-    note: str = ""
-    report_url: str | None = Field(None, description="the self-contained HTML report of this run")
-
-
-class JobOut(BaseModel):
-    id: str
-    kind: Literal["scenario", "trial"] = "scenario"
-    status: Literal["queued", "running", "done", "failed", "cancelled"]
-    progress: float = Field(..., ge=0, le=1)
-    message: str = ""
-    work: float = Field(..., description="subject-days")
-    result: SimulationOut | TrialOut | None = Field(None, description="SimulationOut for a scenario job, "
-                                                    "TrialOut for a trial job; set once the job is done")
-    error: str | None = None
-    files: dict[str, str] = Field(default_factory=dict, description="name -> URL of files the finished job made "
-                                  "(a trial job: its report)")
-
-
-class ParameterOut(BaseModel):
-    key: str
-    value: float | None
-    unit: str
-    source: str
-    evidence: str
-    low: float | None
-    high: float | None
-    description: str
-    citation: str | None = None
-
-
-class OptionsOut(BaseModel):
-    drugs: list[str]
-    routes: list[str]
-    drug_routes: dict[str, list[str]]
-    units: list[str]
-    sexes: list[str]
-    cyp2b6: list[str]
-    hypotheses: list[str]
-    default_hypothesis: str
-    hypothesis_info: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    opioid_sources: list[str]
-    expectations: list[str] = Field(default_factory=list)
-    supports: dict[str, bool]
-    limits: dict[str, float]

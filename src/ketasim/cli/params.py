@@ -1,0 +1,37 @@
+"""`ketasim params`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._app import app, user_errors
+from ._render import print_parameters
+
+
+@app.command()
+@user_errors
+def params(
+    format: str = typer.Option("table", "--format", help="table or csv"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write to this file instead of stdout"),
+    filter: Optional[str] = typer.Option(None, "--filter", help="only keys starting with this prefix"),
+):
+    """Every parameter with value, unit, source, evidence and uncertainty range."""
+    from ketasim import services
+
+    df = services.parameter_table(filter)
+    if format == "csv":
+        text = df.to_csv(index=False)
+        if out:
+            out.write_text(text)
+        else:
+            sys.stdout.write(text)
+        return
+    if format != "table":
+        raise ValueError(f"--format must be table or csv, not {format!r}")
+    print_parameters(df)
+    if out:
+        df.to_csv(out, index=False)

@@ -1,0 +1,24 @@
+"""`ketasim validate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._app import app, user_errors
+from ._render import print_validation
+
+
+@app.command()
+@user_errors
+def validate(
+    out: Path = typer.Option(Path("out/validate"), "--out", help="output folder"),
+    quiet: bool = typer.Option(False, "--quiet"),
+):
+    """Compare the model with every published target: validation.json and validation.html."""
+    from ketasim import services
+
+    rows = services.run_validation(out)
+    if not quiet:
+        print_validation(rows, out)
