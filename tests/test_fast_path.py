@@ -10,14 +10,17 @@ import ketasim as ks
 from ketasim.mechanisms import get_mechanism
 from ketasim.models import pk
 from ketasim.models.model import KetamineModel
-from ketasim.models.pd import relax, relax_reference
+from ketasim.models.outputs import columns as default_columns
 from ketasim.population import (PopulationResult, PopulationSpec, population_grid, sample_subjects,
                                 simulate_population, simulate_population_to_parquet)
 from ketasim.population._population import subject_etas
-from ketasim.population._simulate import DEFAULT_COLUMNS, _simulate_chunk_reference, simulate_chunk
+from ketasim.population._simulate import _simulate_chunk_reference, simulate_chunk
 from ketasim.regimens import Regimen
 from ketasim.simulation import Simulation
 from ketasim.solvers import fast
+from ketasim.solvers.relax import relax, relax_reference
+
+DEFAULT_COLUMNS = default_columns()
 
 P = ks.default_parameters()
 PK_COLUMNS = ("ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml", "naltrexone_ng_ml",

@@ -11,10 +11,6 @@ import numpy as np
 
 from ketasim import __version__
 
-CONCENTRATION_COLUMNS = ("ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml",
-                         "naltrexone_ng_ml", "naltrexol_ng_ml")
-
-
 def _trapz(y: np.ndarray, t: np.ndarray) -> float:
     return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(t))) if len(t) > 1 else 0.0
 
@@ -39,12 +35,17 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
     internal: dict = field(default_factory=dict)   # unlisted intermediate signals (surge, drive, expectation)
+    detail: frozenset = frozenset()                 # columns left out of tables and figures (S/R resolved)
 
     @classmethod
-    def single(cls, t, outputs, **kw):
-        from ketasim.models.model import OUTPUT_UNITS
-        units = {k: OUTPUT_UNITS.get(k, "") for k in outputs}
-        return cls(np.asarray(t), outputs, units, **kw)
+    def single(cls, t, outputs, mechanism=None, **kw):
+        """A result whose units and detail columns come from the output catalogue of `mechanism`."""
+        from ketasim.models.outputs import catalogue
+
+        info = {o.name: o for o in catalogue(mechanism)}
+        units = {k: info[k].unit if k in info else "" for k in outputs}
+        detail = frozenset(k for k in outputs if k in info and info[k].detail)
+        return cls(np.asarray(t), outputs, units, detail=detail, **kw)
 
     # tables
     def to_pandas(self, resolved: bool = False):
@@ -52,7 +53,7 @@ class Result:
 
         cols = {"id": np.zeros(len(self.time_h), dtype=np.int64), "time_h": self.time_h}
         for k, v in self.outputs.items():
-            if not resolved and ("_S_" in k or "_R_" in k):
+            if not resolved and k in self.detail:
                 continue
             cols[k] = v
         return pd.DataFrame(cols)
@@ -60,7 +61,7 @@ class Result:
     def summary(self) -> dict:
         s = {}
         for k, v in self.outputs.items():
-            if "_S_" in k or "_R_" in k:
+            if k in self.detail:
                 continue
             s[k] = summarise_series(self.time_h, v, self.units.get(k, ""))
         for scale in ("madrs", "hamd17"):

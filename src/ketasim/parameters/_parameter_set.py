@@ -28,6 +28,11 @@ _INTERNAL_BY_DIMENSION = {
     "[mass] / [length] ** 3": "ng/mL",
     "": "dimensionless",
     "1 / [substance]": "1/umol",
+    "[madrs_score]": "MADRS_point",
+    "[hamd17_score]": "HAMD17_point",
+    "[cadss_score]": "CADSS_point",
+    "[vas_score]": "VAS_point",
+    "[hamd17_score] / [madrs_score]": "HAMD17_point/MADRS_point",
 }
 
 

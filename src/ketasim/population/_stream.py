@@ -14,16 +14,17 @@ import numpy as np
 import pandas as pd
 
 from ketasim.mechanisms import Mechanism
+from ketasim.models import outputs as output_catalogue
 from ketasim.models.model import KetamineModel
 from ketasim.models.pd import SESSION_DRUGS
 from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
 
-from ._simulate import DEFAULT_COLUMNS, simulate_chunk
+from ._simulate import simulate_chunk
 from ._summary import SummaryAccumulator
 
 def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet,
-                                   mechanism: Mechanism, t: np.ndarray, path, columns=DEFAULT_COLUMNS,
+                                   mechanism: Mechanism, t: np.ndarray, path, columns=None,
                                    chunk_size: int = 1000, progress: Callable[[int, int], None] | None = None,
                                    expectation: str = "active", oral_ad_start_h: float | None = None,
                                    compression: str = "snappy", float32: bool = False) -> dict:
@@ -36,14 +37,14 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
 
     if chunk_size < 1:
         raise ValueError("chunk size must be at least 1")
-    columns = list(columns)
+    columns = list(columns) if columns is not None else list(output_catalogue.columns(mechanism))
     t = np.asarray(t, float)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     model = KetamineModel()
     sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
-    acc = SummaryAccumulator(t, columns, min(sessions) if sessions else 0.0)
+    acc = SummaryAccumulator(t, columns, min(sessions) if sessions else 0.0, output_catalogue.units(mechanism))
     ftype = pa.float32() if float32 else pa.float64()
     schema = pa.schema([("id", pa.int64()), ("time_h", pa.float64())] + [(c, ftype) for c in columns])
     n = len(subjects)

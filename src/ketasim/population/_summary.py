@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ketasim.models.model import OUTPUT_UNITS
-
 MOOD_SCALES = ("madrs", "hamd17")
 SUMMARY_TIMES = (("24h", 24.0), ("day7", 168.0))
 
@@ -14,8 +12,9 @@ SUMMARY_TIMES = (("24h", 24.0), ("day7", 168.0))
 class SummaryAccumulator:
     """Per-subject Cmax, Tmax, AUC of every column and mood values at the summary times, chunk by chunk."""
 
-    def __init__(self, t: np.ndarray, columns, first_session_h: float):
+    def __init__(self, t: np.ndarray, columns, first_session_h: float, units: dict[str, str]):
         self.t = t
+        self.units = units
         self.columns = list(columns)
         self.t0 = first_session_h
         self.parts: dict[str, list[np.ndarray]] = {}
@@ -45,7 +44,7 @@ class SummaryAccumulator:
         get = lambda key: np.concatenate(self.parts[key])  # noqa: E731
         s: dict = {}
         for k in self.columns:
-            unit = OUTPUT_UNITS.get(k, "")
+            unit = self.units.get(k, "")
             s[k] = {"unit": unit, "auc_unit": f"{unit}·h"}
             for name in ("cmax", "tmax_h", "auc"):
                 arr = get(f"{k}.{name}")

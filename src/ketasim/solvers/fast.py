@@ -25,21 +25,16 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import expm
 
-from ketasim.mechanisms import MEDIATORS, Mechanism
 from ketasim.models import pk
 from ketasim.models.model import KetamineModel
-from ketasim.models.pd import SESSION_DRUGS, Context, pd_parameters, relax_coefficients
+from ketasim.models.pd import context_for, pd_model
 from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
 
-from ._numba_kernels import pd_kernel, pk_kernel, propagators_from_eig
+from ._numba_kernels import pk_kernel, propagators_from_eig
+from .kernel import compiled
 
 COND_LIMIT = 1e7  # eigenvector matrices worse than this use matrix exponentials (error ~ cond x 1e-16)
-
-PD_NAMES = ("nmda_occupancy", "mor_occupancy", "kor_occupancy", "mor_agonist_signal", "plasticity",
-            "opioid_signal", "cadss", "euphoria", "madrs", "hamd17", "glutamate_surge", "plasticity_glutamate",
-            "plasticity_hnk", "endogenous_opioid", "antidepressant_drive", "expectation")
-CE_NAMES = ("ketamine_S", "ketamine_R", "norketamine_S", "norketamine_R", "hnk", "naltrexone", "naltrexol")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -257,7 +252,7 @@ def _pk_outputs(model: KetamineModel, ind: pk.PKIndividual, N: int, pk_cols: lis
     ce = model.effect_sites(I)
     C = np.zeros((N, len(pk_cols), n))
     for j, c in enumerate(pk_cols):
-        arr = ce[c[3:]] if c.startswith("ce:") else plasma[c]
+        arr = ce[c] if c in ce else plasma[c]
         C[:, j, :] = np.broadcast_to(np.asarray(arr, float).reshape(n, -1), (n, N)).T
     return C
 
@@ -354,110 +349,28 @@ def propagate_pk(model: KetamineModel, A_full: np.ndarray, inputs: list[BatchInp
 
 
 # ----------------------------------------------------------------------------------------------------------
-# the receptor, mediator and outcome layers
-def _rise(t: np.ndarray, t0: float, k: float) -> np.ndarray:
-    return np.where(t >= t0, 1.0 - np.exp(-k * np.clip(t - t0, 0, None)), 0.0)
-
-
-def relax_geometry(t: np.ndarray):
-    """The grid's part of models.pd.relax_reference for the compiled _relax_line: IH[i] = 1/(t_i - t_{i-1}) (0 if
-    not > 0), IW[j] = 1/(t_{j+1} - t_{j-1}), MODE[i] = 1 (backward curvature only), 2 (forward only), 3 (both),
-    0 (linear); hb[i] = t_{i-1} - t_{i-2} and span[i] = t_{i+1} - t_{i-2} where MODE is 3."""
-    T = len(t)
-    dt = np.diff(t)
-    IH = np.zeros(T)
-    IW = np.zeros(T)
-    pos = dt > 0
-    IH[1:][pos] = 1.0 / dt[pos]
-    if T > 2:
-        IW[1:-1] = 1.0 / (t[2:] - t[:-2])
-    ok = np.concatenate([[False], pos])          # step i has positive length
-    back = np.zeros(T, bool)
-    fwd = np.zeros(T, bool)
-    back[2:] = ok[2:] & ok[1:-1]
-    fwd[1:-1] = ok[1:-1] & ok[2:]
-    MODE = (back * 1 + fwd * 2).astype(np.int64)
-    MODE[~ok] = 0
-    hb = np.zeros(T)
-    span = np.ones(T)
-    hb[2:] = t[1:-1] - t[:-2]
-    span[2:-1] = t[3:] - t[:-3]
-    return IH, IW, MODE, hb, span
-
-
-def run_pd(t: np.ndarray, ce: np.ndarray, q, ctx: Context, baseline: np.ndarray, drive_scale: np.ndarray,
-           cadss_scale: np.ndarray, placebo_scale: np.ndarray, wanted: list[str]) -> dict[str, np.ndarray]:
-    """`compute_pd` for effect-site arrays ce (7, N, T) in CE_NAMES order; returns the wanted outputs, (T, N) each
-    (views of subject-major arrays)."""
-    N, T = ce.shape[1], ce.shape[2]
-    v = q.v
-    weights = q["weights"]
-    for m in weights:
-        if m not in MEDIATORS:
-            raise ValueError(f"mechanism weight on unknown mediator {m!r}")
-    med_of = {"plasticity_glutamate": 0, "plasticity_hnk": 1, "opioid_signal": 2}
-    w_idx = np.array([med_of[m] for m in weights], np.int64)
-    w_val = np.array([float(w) for w in weights.values()])
-    w_x50 = np.array([float(q["X50"][m]) for m in weights])
-    plast = med_of[q["plasticity_source"]]
-    level = {"none": 0.0, "saline": q["pl_saline"], "active": q["pl_active"]}[ctx.expectation]
-    if ctx.session_times_h and ctx.expectation != "none":
-        rise_pl, has_pl = _rise(t, min(ctx.session_times_h), q["k_pl"]), True
-    else:
-        rise_pl, has_pl = np.zeros(T), False
-    if ctx.oral_ad_start_h is not None:
-        rise_ad, has_ad = _rise(t, ctx.oral_ad_start_h, q["k_ad"]), True
-    else:
-        rise_ad, has_ad = np.zeros(T), False
-    # relax coefficients per rate constant on the grid (step i at index i; models.pd.relax_coefficients)
-    dt = np.diff(t)
-    ks = np.array([q["k_endo"], q["k_med"], q["k_tol"], q["k_mood"]], float)
-    IH, IW, MODE, hb, span = relax_geometry(t)
-    A1, A2, A3, GF = (np.zeros((4, T)) for _ in range(4))
-    for j, k in enumerate(ks):
-        A1[j, 1:], A2[j, 1:], A3[j, 1:], rho = relax_coefficients(k, np.maximum(dt, 0.0))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            GF[j, 1:] = np.where(MODE[1:] == 3, np.clip((hb[1:] + rho) / span[1:], 0.0, 1.0), 0.0)
-    scal = np.array([
-        v["bf"], v["Ki_nmda_S"], v["Ki_nmda_R"], v["Ki_nmda_NKS"], v["Ki_nmda_NKR"], v["Ki_nmda_HNK"],
-        v["glu_hill"], v["glu_occ50"], v["endo_gain"], v["k_endo"],
-        v["Ki_mor_S"], v["Ki_mor_R"], v["hnk_binds"], v["Ki_mor_HNK"], v["basal"], v["Ki_mor_ntx"],
-        v["Ki_mor_nxl"], v["tau_ket"], v["tau_hnk"], v["tau_endo"],
-        v["Ki_kor_S"], v["Ki_kor_R"], v["Ki_kor_ntx"], v["Ki_kor_nxl"],
-        v["k_form"], v["k_med"], v["ampa_EC50"], v["cadss_hill"], v["cadss_occ50"], v["k_tol"],
-        v["cadss_Emax"], v["tol_max"], v["eu_R"], v["eu_C50"], v["mood_Emax"], v["hamd_per_madrs"],
-        level, v["pl_oral_ad"],
-    ], float)
-    out_map = np.full(len(PD_NAMES), -1, np.int64)
-    for j, name in enumerate(wanted):
-        out_map[PD_NAMES.index(name)] = j
-    out = np.empty((len(wanted), N, T))
-    f = lambda a: np.ascontiguousarray(np.broadcast_to(np.asarray(a, float), (N,)))  # noqa: E731
-    pd_kernel(IH, IW, MODE, ce, scal, A1, A2, A3, GF, w_idx, w_val, w_x50, plast, rise_pl, has_pl, rise_ad, has_ad,
-              f(baseline), f(drive_scale), f(cadss_scale), f(placebo_scale), out_map, out)
-    return {name: out[j].T for j, name in enumerate(wanted)}
-
-
-# ----------------------------------------------------------------------------------------------------------
-def simulate_chunk_fast(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism: Mechanism,
+def simulate_chunk_fast(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism,
                         t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
                         columns=None, model: KetamineModel | None = None,
                         stats: ChunkStats | None = None) -> dict[str, np.ndarray]:
     """Outputs (T, N) for one chunk of subjects; the same results as population._simulate's reference."""
-    from ketasim.models.model import OUTPUT_UNITS
-
     model = model or KetamineModel()
     t = np.asarray(t, float)
     columns = list(columns)
     N = len(subjects)
-    pd_wanted = [c for c in columns if c in PD_NAMES]
-    plasma_names = [c for c in OUTPUT_UNITS if c not in PD_NAMES]
-    unknown = [c for c in columns if c not in PD_NAMES and c not in plasma_names]
+    parameters = mechanism.with_parameters(parameters)
+    pdm = pd_model(mechanism, parameters)
+    dynamic = {n.name for n in pdm.dynamic}
+    plasma_names = model.plasma_columns()
+    unknown = [c for c in columns if c not in dynamic and c not in plasma_names]
     if unknown:
         raise KeyError(unknown[0])
+    pd_wanted = [c for c in columns if c in dynamic]
+    effect_sites = [s.name for s in pdm.sources.values() if s.kind == "effect_site"]
     pk_cols = list(dict.fromkeys(c for c in columns if c in plasma_names))
+    n_plasma = len(pk_cols)
     if pd_wanted:
-        pk_cols += [f"ce:{c}" for c in CE_NAMES]
+        pk_cols += effect_sites
     ind = individual_pk_batch(parameters, subjects)
     weight = subjects["weight_kg"].to_numpy(float)
     A = pk.build_pk_matrix(ind, model.index)
@@ -466,13 +379,10 @@ def simulate_chunk_fast(regimen: Regimen, subjects: pd.DataFrame, parameters: Pa
     inputs = batch_inputs(regimen, ind, weight)
     C = _pk_outputs(model, ind, N, pk_cols)
     Y = propagate_pk(model, A, inputs, C, t, stats)
-    res = {c: Y[j].T for j, c in enumerate(pk_cols) if not c.startswith("ce:")}
+    res = {c: Y[j].T for j, c in enumerate(pk_cols[:n_plasma])}
     if pd_wanted:
-        q = pd_parameters(parameters, mechanism)
-        sessions = tuple(d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS)
-        ctx = Context(expectation, sessions, oral_ad_start_h)
-        ce = Y[len(pk_cols) - len(CE_NAMES):]
-        res.update(run_pd(t, ce, q, ctx, subjects["baseline_madrs"].to_numpy(float),
-                          subjects["drive_scale"].to_numpy(float), subjects["cadss_scale"].to_numpy(float),
-                          subjects["placebo_scale"].to_numpy(float), pd_wanted))
+        ctx = context_for(regimen, expectation, oral_ad_start_h)
+        values = pdm.values(parameters, ctx.values())
+        subject = {s: subjects[s].to_numpy(float) for s in pdm.sources if s in subjects}
+        res.update(compiled(pdm).run(t, Y[n_plasma:], subject, values, pd_wanted))
     return {c: res[c] for c in columns}
