@@ -91,6 +91,23 @@ class Simulation:
             raise SimulationError(f"expectation must be none, saline or active, not {self.expectation!r}")
         return context_for(self.regimen, self.expectation, self.oral_antidepressant_start_h, self.baseline_madrs)
 
+    def ode(self, covariates: Covariates | None = None, eta=None, subject: dict | None = None):
+        """The whole model of one subject as an ODE system (ketasim.solvers.ode.ModelODE), with its dosing inputs
+        and state index: for general-purpose solvers (solve_ivp) and accuracy references."""
+        from ketasim.solvers.ode import ModelODE
+
+        cov = covariates or Covariates()
+        params = self.mechanism.with_parameters(self.parameters)
+        ind, A = self.model.compile_subject(params, cov, eta)
+        inputs = self.model.inputs(self.regimen, ind, cov.weight_kg)
+        pdm = pd_model(self.mechanism, params)
+        values = pdm.values(params, self.context().values())
+        rows = self.model.effect_sites(np.eye(A.shape[0]))
+        given = dict(subject or {})
+        if self.baseline_madrs is not None:
+            given.setdefault("baseline_madrs", self.baseline_madrs)
+        return ModelODE(pdm, A, rows, values, given), inputs, self.model.index
+
     def solve(self, duration: str = "7 d", covariates: Covariates | None = None,
               output_step: str | None = None, eta=None) -> Result:
         duration_h = parse_duration(duration)

@@ -115,3 +115,9 @@ def sample_subjects(spec: PopulationSpec, n: int, seed: int | np.random.SeedSequ
 
 def subject_etas(row) -> dict[str, float]:
     return {key: float(row[col]) for col, (key, _) in PK_RANDOM_EFFECTS.items()}
+
+
+def eta_arrays(subjects: pd.DataFrame) -> dict[str, np.ndarray]:
+    """PK random effects of a subject table by the key individual_pk reads (0 where a column is missing)."""
+    return {key: subjects[col].to_numpy(float) if col in subjects else np.zeros(len(subjects))
+            for col, (key, _) in PK_RANDOM_EFFECTS.items()}

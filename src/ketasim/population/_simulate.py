@@ -16,19 +16,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import expm
 
 from ketasim.mechanisms import Mechanism
 from ketasim.models import outputs as output_catalogue
 from ketasim.models.model import KetamineModel
 from ketasim.models.pd import SESSION_DRUGS, context_for, pd_model
-from ketasim.models.pk import Covariates, PKIndividual, build_pk_matrix, individual_pk
+from ketasim.models.pk import Covariates, CovariateArrays, PKIndividual, build_pk_matrix, individual_pk
 from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
-from ketasim.solvers.linear import event_grid
+from ketasim.solvers.linear import solve_linear
 from ketasim.solvers.reference import evaluate
 
-from ._population import subject_etas
+from ._population import eta_arrays, subject_etas
 from ._summary import SummaryAccumulator
 
 
@@ -52,55 +51,9 @@ def _stack(inds: list[PKIndividual]) -> PKIndividual:
     return PKIndividual({k: np.array([i.values[k] for i in inds]) for k in inds[0].values})
 
 
-def _propagate_block(A: np.ndarray, inputs_per_subject, index: dict[str, int], t: np.ndarray) -> np.ndarray:
-    """Exact batched solution for one block: A (N, n, n); returns states (T, N, n)."""
-    N, n, _ = A.shape
-    grid = event_grid(t, [i for inp in inputs_per_subject for i in inp])
-    boluses: dict[float, np.ndarray] = {}
-    rates: dict[float, np.ndarray] = {}
-    for s, inputs in enumerate(inputs_per_subject):
-        for inp in inputs:
-            j = index[inp.state]
-            if inp.duration_h <= 0:
-                boluses.setdefault(inp.time_h, np.zeros((N, n)))[s, j] += inp.amount_umol
-            else:
-                r = inp.amount_umol / inp.duration_h
-                rates.setdefault(inp.time_h, np.zeros((N, n)))[s, j] += r
-                rates.setdefault(inp.time_h + inp.duration_h, np.zeros((N, n)))[s, j] -= r
-    aug = np.zeros((N, 2 * n, 2 * n))
-    aug[:, :n, :n] = A
-    aug[:, :n, n:] = np.eye(n)
-    cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-    out_pos = {tt: i for i, tt in enumerate(t)}
-    X = np.zeros((len(t), N, n))
-    x = np.zeros((N, n))
-    rate = np.zeros((N, n))
-    prev = grid[0]
-    for k, tt in enumerate(grid):
-        if k > 0:
-            h = tt - prev
-            if h > 0:
-                key = round(h, 12)
-                if key not in cache:
-                    E = expm(aug * h)
-                    cache[key] = (E[:, :n, :n], E[:, :n, n:])
-                Phi, Gam = cache[key]
-                x = np.einsum("sij,sj->si", Phi, x) + np.einsum("sij,sj->si", Gam, rate)
-            prev = tt
-        if tt in boluses:
-            x = x + boluses[tt]
-        if tt in rates:
-            rate = rate + rates[tt]
-            rate[np.abs(rate) < 1e-15] = 0.0
-        i = out_pos.get(tt)
-        if i is not None:
-            X[i] = x
-    return X
-
-
 def simulate_chunk(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism: Mechanism,
                    t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
-                   columns=None, model: KetamineModel | None = None) -> dict[str, np.ndarray]:
+                   columns=None, model: KetamineModel | None = None, stats=None) -> dict[str, np.ndarray]:
     """Outputs (T, N) for one chunk of subjects (the compiled path of ketasim.solvers.fast); `columns` default
     to every output of the mechanism's model (models.outputs.columns)."""
     columns = columns if columns is not None else output_catalogue.columns(mechanism)
@@ -109,8 +62,16 @@ def simulate_chunk(regimen: Regimen, subjects: pd.DataFrame, parameters: Paramet
     except ImportError:  # pragma: no cover - numba is a dependency
         return _simulate_chunk_reference(regimen, subjects, parameters, mechanism, t, expectation, oral_ad_start_h,
                                          columns, model)
-    return simulate_chunk_fast(regimen, subjects, parameters, mechanism, t, expectation, oral_ad_start_h, columns,
-                               model)
+    return simulate_chunk_fast(regimen, CovariateArrays.from_frame(subjects), eta_arrays(subjects),
+                               subject_sources(subjects), parameters, mechanism, t, expectation, oral_ad_start_h,
+                               columns, model, stats)
+
+
+def subject_sources(subjects: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The per-subject PD inputs a subject table holds (baseline MADRS, sensitivity scales)."""
+    from ketasim.models.pd import SUBJECT_SOURCES
+
+    return {s: subjects[s].to_numpy(float) for s in SUBJECT_SOURCES if s in subjects}
 
 
 def _simulate_chunk_reference(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet,
@@ -138,12 +99,12 @@ def _simulate_chunk_reference(regimen: Regimen, subjects: pd.DataFrame, paramete
         if not any(block_inputs):
             continue
         A = np.stack([build_pk_matrix(ind, model.index)[np.ix_(idx, idx)] for ind in inds])
-        X[:, :, idx] = _propagate_block(A, block_inputs, sub_index, t)
+        X[:, :, idx] = solve_linear(A, block_inputs, t, sub_index)
     stacked = _stack(inds)
     out = model.plasma_outputs(X, stacked)
     pdm = pd_model(mechanism, parameters)
     values = pdm.values(parameters, context_for(regimen, expectation, oral_ad_start_h).values())
-    subject = {s: subjects[s].to_numpy(float) for s in pdm.sources if s in subjects}
+    subject = subject_sources(subjects)
     wanted = [c for c in columns if c in pdm.nodes]
     out.update(evaluate(pdm, t, model.effect_sites(X), subject, values, wanted=wanted))
     return {c: out[c] for c in columns}
