@@ -23,3 +23,14 @@ def atomic_output_dir(out_dir) -> Iterator[Path]:
             shutil.move(str(f), out / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def atomic_output_file(path) -> Iterator[Path]:
+    """Yield a temporary path for one file; when the block ends without error it replaces `path` (through
+    `atomic_output_dir`, so a single file is written the same way as a folder of outputs)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name, e.g. {path / 'model.xml'}")
+    with atomic_output_dir(path.parent) as tmp:
+        yield tmp / path.name

@@ -250,7 +250,7 @@ def antidepressant_drive(mediator_drive, drive_scale, Emax):
 
 def rise(time, start, k):
     """1 - e^{-k (t - start)} from `start` on, 0 before."""
-    return ops.where(time >= start, 1.0 - ops.exp(-k * ops.positive_part(time - start)), 0.0)
+    return ops.where(time >= start, 1.0 - ops.exp(-ops.positive_part(k * (time - start))), 0.0)
 
 
 def expectation(expectation_rise, oral_ad_rise, placebo_scale, level, oral_ad_level):

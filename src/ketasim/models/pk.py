@@ -248,17 +248,19 @@ class LinearBuilder:
     Rate constants may be arrays of one shape (a batch of subjects): A then has that shape followed by
     (n, n), and every entry is computed with the same operations as for scalars."""
 
-    def __init__(self, index: dict[str, int], batch_shape: tuple[int, ...] = ()):
+    def __init__(self, index: dict[str, int], batch_shape: tuple[int, ...] = (), dtype=float):
         self.index = index
-        self.A = np.zeros(tuple(batch_shape) + (len(index), len(index)))
+        self.A = np.zeros(tuple(batch_shape) + (len(index), len(index)), dtype=dtype)
+        self.numeric = dtype is float
 
     def flow(self, src: str, k: float, targets: dict[str, float]):
         """Amount leaves `src` at rate k*x_src and arrives split among targets (fractions summing to 1)."""
-        if np.any(np.asarray(k) < 0) or not np.all(np.isfinite(k)):
-            raise ValueError(f"rate constant for {src} must be finite and >= 0, got {k}")
-        total = sum(targets.values())
-        if np.any(np.abs(total - 1.0) > 1e-12):
-            raise ValueError(f"flow split from {src} sums to {total}, not 1")
+        if self.numeric:  # symbolic entries (the SBML export's tracing) carry their numbers, checked on export
+            if np.any(np.asarray(k) < 0) or not np.all(np.isfinite(k)):
+                raise ValueError(f"rate constant for {src} must be finite and >= 0, got {k}")
+            total = sum(targets.values())
+            if np.any(np.abs(total - 1.0) > 1e-12):
+                raise ValueError(f"flow split from {src} sums to {total}, not 1")
         i = self.index[src]
         self.A[..., i, i] -= k
         for dst, f in targets.items():
@@ -270,7 +272,8 @@ def build_pk_matrix(ind: PKIndividual, index: dict[str, int]) -> np.ndarray:
     """The rate matrix A. With array-valued individual parameters (one entry per subject, e.g. from
     `ketasim.solvers.fast.individual_pk_batch`) it returns the stack of the subjects' matrices."""
     batch = np.broadcast_shapes(*(np.shape(v) for v in ind.values.values()))
-    b = LinearBuilder(index, batch)
+    numeric = all(isinstance(v, (int, float, np.number, np.ndarray)) for v in ind.values.values())
+    b = LinearBuilder(index, batch, float if numeric else object)
     fm_nk, fm_hnk, fm_dhnk = ind["fm_nk"], ind["fm_hnk"], ind["fm_dhnk"]
     for e in ENANTIOMERS:
         K = lambda s: _ket(e, s)  # noqa: E731
