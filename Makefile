@@ -26,7 +26,7 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-# Issue-6 workload W: fast path vs libroadrunner (exported SBML) vs solve_ivp, accuracy, memory, scaling.
+# Workload W: fast path vs libroadrunner (exported SBML) vs solve_ivp, accuracy, memory, scaling.
 bench: install
 	$(BIN)/python benchmarks/bench_population.py
 

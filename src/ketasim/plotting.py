@@ -1,25 +1,29 @@
-"""Static figures (matplotlib imported inside functions, so the core never needs it)."""
+"""Static figures (matplotlib imported inside functions, so the core never needs it). What is drawn where comes
+from the model's output declarations (`result.output_info`: label, unit, panel)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-_LABELS = {
-    "ketamine_ng_ml": "ketamine", "norketamine_ng_ml": "norketamine", "hnk_ng_ml": "2,6-HNK",
-    "dhnk_ng_ml": "DHNK", "naltrexone_ng_ml": "naltrexone", "naltrexol_ng_ml": "6β-naltrexol",
-    "nmda_occupancy": "NMDA", "mor_occupancy": "MOR", "kor_occupancy": "KOR",
-    "cadss": "dissociation (CADSS)", "euphoria": "drug liking (VAS)", "madrs": "MADRS", "hamd17": "HAM-D17",
-    "plasticity": "plasticity", "opioid_signal": "opioid signalling", "mor_agonist_signal": "MOR agonist signal",
-}
-# the layers of design.md §1, stacked on one time axis
-PANELS = [
-    ("L1 plasma", ["ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml", "naltrexone_ng_ml",
-                   "naltrexol_ng_ml"], "concentration (ng/mL)"),
-    ("L3 receptors", ["nmda_occupancy", "mor_occupancy", "kor_occupancy"], "occupancy (fraction)"),
-    ("L4 mediators", ["plasticity", "opioid_signal", "mor_agonist_signal"], "relative to baseline"),
-    ("L5 immediate", ["cadss", "euphoria"], "CADSS points / VAS 0-100"),
-    ("L5 mood", ["madrs", "hamd17"], "rating (points)"),
-]
+from ketasim.models.spec import PANELS
+
+
+def _panels(result) -> list[tuple[str, list[str], str]]:
+    """(panel name, columns, y label) in drawing order, for the outputs the result holds."""
+    info = result.output_info
+    order = [p.name for p in PANELS]
+    groups: dict[str, list[str]] = {}
+    for c in result.outputs:
+        o = info.get(c)
+        if o is None or o.detail:
+            continue
+        groups.setdefault(o.panel, []).append(c)
+    names = [p for p in order if p in groups] + [p for p in groups if p not in order]
+    out = []
+    for name in names:
+        units = list(dict.fromkeys(info[c].unit for c in groups[name]))
+        out.append((name, groups[name], " / ".join(units)))
+    return out
 
 
 def plot_timecourse(result, path=None, log: bool = False):
@@ -29,9 +33,10 @@ def plot_timecourse(result, path=None, log: bool = False):
     import matplotlib.pyplot as plt
 
     t = result.time_h
+    info = result.output_info
     panels = []
-    for title, cols, ylabel in PANELS:
-        present = [c for c in cols if c in result.outputs and np.nanmax(np.abs(result.outputs[c])) > 0]
+    for title, cols, ylabel in _panels(result):
+        present = [c for c in cols if np.nanmax(np.abs(result.outputs[c])) > 0]
         if getattr(result, "subjects", None) is not None:
             title = f"{title} (median, 5-95 % band, {len(result.subjects)} subjects)" if not panels else title
         if present:
@@ -40,18 +45,19 @@ def plot_timecourse(result, path=None, log: bool = False):
     span = t[-1] - t[0]
     scale, unit = (1.0, "h") if span <= 72 else (1 / 24, "d")
     for ax, (title, cols, ylabel) in zip(axes[:, 0], panels):
+        concentration = all(info[c].unit.endswith("/mL") for c in cols)
         for c in cols:
             y = result.outputs[c]
             band = None
             if y.ndim == 2:  # population: median and 5-95 % band
                 band = np.percentile(y, [5, 95], axis=1)
                 y = np.median(y, axis=1)
-            if log and title == "L1 plasma":
+            if log and concentration:
                 y = np.where(y > 0, y, np.nan)
-            line, = ax.plot(t * scale, y, label=_LABELS.get(c, c), lw=1.3)
+            line, = ax.plot(t * scale, y, label=info[c].label, lw=1.3)
             if band is not None:
                 ax.fill_between(t * scale, band[0], band[1], color=line.get_color(), alpha=0.15, lw=0)
-        if log and title == "L1 plasma":
+        if log and concentration:
             ax.set_yscale("log")
         ax.set_ylabel(ylabel, fontsize=8)
         ax.set_title(title, fontsize=9, loc="left")

@@ -36,6 +36,7 @@ class Result:
     meta: dict = field(default_factory=dict)
     internal: dict = field(default_factory=dict)   # unlisted intermediate signals (surge, drive, expectation)
     detail: frozenset = frozenset()                 # columns left out of tables and figures (S/R resolved)
+    output_info: dict = field(default_factory=dict)  # column -> models.spec.OutputInfo (label, panel, unit)
 
     @classmethod
     def single(cls, t, outputs, mechanism=None, **kw):
@@ -45,7 +46,7 @@ class Result:
         info = {o.name: o for o in catalogue(mechanism)}
         units = {k: info[k].unit if k in info else "" for k in outputs}
         detail = frozenset(k for k in outputs if k in info and info[k].detail)
-        return cls(np.asarray(t), outputs, units, detail=detail, **kw)
+        return cls(np.asarray(t), outputs, units, detail=detail, output_info=info, **kw)
 
     # tables
     def to_pandas(self, resolved: bool = False):

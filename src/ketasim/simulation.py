@@ -106,7 +106,8 @@ class Simulation:
         given = dict(subject or {})
         if self.baseline_madrs is not None:
             given.setdefault("baseline_madrs", self.baseline_madrs)
-        return ModelODE(pdm, A, rows, values, given), inputs, self.model.index
+        return ModelODE(pdm, A, rows, values, given, readouts=lambda X: self.model.plasma_outputs(X, ind)), \
+            inputs, self.model.index
 
     def solve(self, duration: str = "7 d", covariates: Covariates | None = None,
               output_step: str | None = None, eta=None) -> Result:

@@ -35,8 +35,36 @@ from typing import Literal
 from . import ops
 
 KINDS = ("signal", "state", "derived")
-# panels of the stacked time-course figure, in drawing order; a node may name another panel
-PANELS = ("L1 plasma", "L2 effect site", "L3 receptors", "L4 mediators", "L5 immediate", "L5 mood")
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A group of outputs drawn together: a panel of the time-course figure, a layer of the dashboard."""
+
+    name: str     # as in the figure, e.g. "L3 receptors"
+    key: str      # the dashboard's layer key
+    title: str
+    core: bool    # the dashboard always shows it (with a note where there is no output)
+
+
+# in drawing order; an output may name another panel (it is then drawn after these, and the dashboard lists it
+# under its own name)
+PANELS = (
+    Panel("L1 plasma", "concentrations", "Plasma concentrations", True),
+    Panel("L2 effect site", "effect_sites", "Effect-site concentrations", False),
+    Panel("L3 receptors", "occupancy", "Receptor occupancy", True),
+    Panel("L4 mediators", "mediators", "Mediators (signalling states)", False),
+    Panel("L5 immediate", "effects", "Immediate effects", True),
+    Panel("L5 mood", "mood", "Mood (depression scales)", True),
+)
+
+
+def panel(name: str) -> Panel:
+    for p in PANELS:
+        if p.name == name:
+            return p
+    key = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_") or "other"
+    return Panel(name, key, name, False)
 _ALLOWED_GLOBALS = {"ops", "True", "False", "None", "min", "max", "abs", "float"}
 
 
@@ -426,6 +454,6 @@ def _expect_unit(name: str, what: str, value, unit: str, ureg):
 
 def default_panel(layer: str) -> str:
     for p in PANELS:
-        if p.startswith(layer):
-            return p
+        if p.name.startswith(layer):
+            return p.name
     return layer or "other"

@@ -121,6 +121,10 @@ class PopulationResult:
     mechanism: Mechanism | None = None
 
     @property
+    def output_info(self) -> dict:
+        return {o.name: o for o in output_catalogue.catalogue(self.mechanism)}
+
+    @property
     def units(self):
         known = output_catalogue.units(self.mechanism)
         return {k: known.get(k, "") for k in self.outputs}

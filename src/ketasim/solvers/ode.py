@@ -21,8 +21,10 @@ class ModelODE:
     """dy/dt for y = (PK states, PD slow states); `outputs` gives every PD node from a solution."""
 
     def __init__(self, pdm: PDModel, A: np.ndarray, effect_site_rows: Mapping[str, np.ndarray],
-                 values: Mapping[str, float], subject: Mapping[str, float]):
+                 values: Mapping[str, float], subject: Mapping[str, float], readouts=None):
+        """readouts: PK states (T, n) -> {column: values}, e.g. the plasma concentrations."""
         self.pdm = pdm
+        self.readouts = readouts
         self.A = np.asarray(A, float)
         self.n = self.A.shape[0]
         self.values = dict(values)
@@ -77,9 +79,12 @@ class ModelODE:
         return dy
 
     def outputs(self, t_out, Y) -> dict[str, np.ndarray]:
-        """Every dynamic node at the solution points."""
+        """Every dynamic node (and the PK read-outs) at the solution points."""
         rows = [self._evaluate(self._env(t, y), None) for t, y in zip(t_out, Y)]
-        return {n.name: np.array([r[n.name] for r in rows], float) for n in self.pdm.dynamic}
+        out = {n.name: np.array([r[n.name] for r in rows], float) for n in self.pdm.dynamic}
+        if self.readouts is not None:
+            out.update(self.readouts(np.asarray(Y)[:, :self.n]))
+        return out
 
 
 def solve(ode: ModelODE, inputs, index: Mapping[str, int], t_out, method: str = "LSODA", rtol: float = 1e-6,
