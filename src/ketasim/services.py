@@ -270,7 +270,48 @@ def required_affinity_text() -> str:
 
 
 def parameter_table(prefix: str | None = None):
-    df = default_parameters().to_frame()
+    """Every parameter with value, unit, source, evidence and range, and where the model reads it: its layer and
+    the model nodes that use it (over every registered hypothesis), from the declarations."""
+    from ketasim.mechanisms import OPIOID_SOURCES
+    from ketasim.models.pd import pd_model
+    from ketasim.models.pk import Covariates, individual_pk
+
+    params = default_parameters()
+    layer, used_by = {}, {}
+    variants = []
+    for key, cls in available().items():
+        takes_source = "source" in getattr(cls, "__dataclass_fields__", {})
+        variants += [get_mechanism(key, src) for src in OPIOID_SOURCES] if takes_source else [get_mechanism(key)]
+    for mech in variants:
+        model = pd_model(mech)
+        for key, nodes in model.parameter_users().items():
+            used_by.setdefault(key, [])
+            used_by[key] += [n for n in nodes if n not in used_by[key]]
+            layer.setdefault(key, model.nodes[nodes[0]].layer)
+        for src in model.sources.values():
+            if isinstance(src.default, str):
+                layer.setdefault(src.default, "L5")
+                used_by.setdefault(src.default, [src.name])
+
+    class _Recorder:
+        read: list = []
+
+        def value(self, key):
+            self.read.append(key)
+            return params.value(key)
+
+    rec = _Recorder()
+    individual_pk(rec, Covariates())
+    for key in rec.read:
+        layer.setdefault(key, "L1")
+        used_by.setdefault(key, ["individual PK parameters"])
+    for key in params:
+        group = key.split(".")[0]
+        if key not in layer and group in ("bsv", "population", "residual"):
+            layer[key] = {"bsv": "population", "population": "population", "residual": "trials"}[group]
+    df = params.to_frame()
+    df["layer"] = [layer.get(k, "") for k in df.key]
+    df["used_by"] = [", ".join(used_by.get(k, [])) for k in df.key]
     if prefix:
         df = df[df.key.str.startswith(prefix)]
     return df

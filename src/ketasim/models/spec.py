@@ -341,6 +341,26 @@ class PDModel:
                 keys.add(s.default)
         return sorted(keys)
 
+    def parameter_users(self) -> dict[str, list[str]]:
+        """Parameter key -> the dynamic nodes that read it (through derived values too), in model order."""
+        via: dict[str, set[str]] = {}
+        for n in self.derived:
+            keys: set[str] = set()
+            for k in n.parameter_keys:
+                if isinstance(k, str):
+                    keys |= via.get(k, {k})
+            via[n.name] = keys
+        users: dict[str, list[str]] = {}
+        for n in self.dynamic:
+            refs = list(n.parameter_keys) + ([n.rate, n.initial] if n.kind == "state" else [])
+            for k in refs:
+                if isinstance(k, str) and k not in self.sources:
+                    for key in via.get(k, {k}):
+                        users.setdefault(key, [])
+                        if n.name not in users[key]:
+                            users[key].append(n.name)
+        return users
+
     def subject_independent(self) -> set[str]:
         """Nodes whose value is the same for every subject (they read only time, context and parameters)."""
         shared: set[str] = set()
