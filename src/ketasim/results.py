@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ketasim import __version__
+from ketasim._version import __version__
 
 def _trapz(y: np.ndarray, t: np.ndarray) -> float:
     return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(t))) if len(t) > 1 else 0.0

@@ -99,7 +99,7 @@ def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=No
     written to a temporary folder and moved into out_dir only when complete."""
     import json
 
-    from ketasim import __version__
+    from ketasim._version import __version__
     from ketasim.io.export import atomic_output_dir
     from ketasim.population import simulate_population, simulate_population_to_parquet
 

@@ -7,22 +7,21 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .model import PK_OUTPUTS
-from .pd import pd_model
+from .pd import CORE, pd_model
 from .spec import OutputInfo
 
 
 @lru_cache(maxsize=64)
 def _catalogue(mechanism) -> tuple[OutputInfo, ...]:
+    if mechanism is None:  # the core model's own outputs (every hypothesis has them)
+        return tuple(PK_OUTPUTS) + tuple(n.output_info() for n in CORE if n.output)
     return tuple(PK_OUTPUTS) + tuple(pd_model(mechanism).outputs())
 
 
 def catalogue(mechanism=None, detail: bool = True) -> list[OutputInfo]:
-    """Every output column under `mechanism` (default: the default hypothesis), PK first, in column order;
-    `detail=False` leaves out the enantiomer-resolved concentrations."""
-    from ketasim.mechanisms import get_mechanism
-
-    out = _catalogue(mechanism if mechanism is not None else get_mechanism())
-    return [o for o in out if detail or not o.detail]
+    """Every output column under `mechanism` (None: the core model's, which every hypothesis has), PK first, in
+    column order; `detail=False` leaves out the enantiomer-resolved concentrations."""
+    return [o for o in _catalogue(mechanism) if detail or not o.detail]
 
 
 def columns(mechanism=None) -> tuple[str, ...]:

@@ -115,6 +115,10 @@ class Node:
     def parameter_keys(self) -> tuple[str | float, ...]:
         return tuple(self.params[a] for a in self.arguments if a in self.params)
 
+    def output_info(self) -> "OutputInfo":
+        return OutputInfo(self.name, self.display_unit or self.unit, self.layer,
+                          self.panel or default_panel(self.layer), self.label or self.name, self.description)
+
     def rebind(self, **params: str | float) -> "Node":
         """The same node with some parameters bound to other keys (or numbers), marked as a replacement."""
         unknown = set(params) - set(self.params)
@@ -382,8 +386,7 @@ class PDModel:
 
     # outputs ----------------------------------------------------------------------------------------
     def outputs(self) -> list[OutputInfo]:
-        return [OutputInfo(n.name, n.display_unit or n.unit, n.layer, n.panel or default_panel(n.layer),
-                           n.label or n.name, n.description) for n in map(self.nodes.get, self.declared) if n.output]
+        return [n.output_info() for n in map(self.nodes.get, self.declared) if n.output]
 
     def signature(self) -> str:
         """A hash of the structure and of every node function's text (names a compiled kernel)."""

@@ -154,7 +154,7 @@ class PopulationResult:
         import json
         from pathlib import Path
 
-        from ketasim import __version__
+        from ketasim._version import __version__
         from ketasim.io.export import atomic_output_dir
 
         with atomic_output_dir(out_dir) as tmp:

@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-import ketasim
+from ketasim._version import __version__
 from ketasim.mechanisms import Mechanism, get_mechanism
 from ketasim.models.model import KetamineModel
 from ketasim.models.pd import pd_model
@@ -341,7 +341,7 @@ def export_sbml(regimen, *, hypothesis: str | Mechanism = "opioid", opioid_sourc
     values = pdm.values(params, ctx.values())
 
     doc = Document(sid(f"ketasim_{mech.label()}"), params)
-    doc.model.setName(f"ketasim {ketasim.__version__}: {mech.label()}, typical subject, "
+    doc.model.setName(f"ketasim {__version__}: {mech.label()}, typical subject, "
                       f"{'; '.join(regimen.to_text()) or 'no doses'}")
     deps = pk_dependencies(params, cov, model.index, model.layout.names)
     deps.update({f"derived.{k}": v for k, v in derived_dependencies(pdm, set(params)).items()})
@@ -367,7 +367,7 @@ def _add_model_notes(doc: Document, regimen: Regimen, mech: Mechanism, cov: Cova
     doses = "".join(f"<li>{escape(t)}</li>" for t in regimen.to_text()) or "<li>none</li>"
     mm = "; ".join(f"{m.species} {m.g_per_mol} g/mol ({m.source})" for m in MOLAR_MASSES.values())
     body = (
-        f'<body xmlns="{XHTML_NS}"><p>Exported by ketasim {escape(ketasim.__version__)} (research software, '
+        f'<body xmlns="{XHTML_NS}"><p>Exported by ketasim {escape(__version__)} (research software, '
         f"not a dosing tool). Hypothesis {escape(mech.label())}; typical subject: {cov.weight_kg:g} kg, "
         f"{cov.age_y:g} y, sex {escape(cov.sex)}, CYP2B6 {escape(cov.cyp2b6)}; expectation {escape(expectation)}"
         f"{'' if ctx.oral_ad_start_h is None else f'; oral antidepressant from {ctx.oral_ad_start_h:g} h'}.</p>"

@@ -6,7 +6,7 @@ import html
 import json
 from pathlib import Path
 
-from ketasim import __version__
+from ketasim._version import __version__
 from ketasim.io.export import atomic_output_dir
 
 
