@@ -388,8 +388,8 @@ class PDModel:
     def outputs(self) -> list[OutputInfo]:
         return [n.output_info() for n in map(self.nodes.get, self.declared) if n.output]
 
-    def signature(self) -> str:
-        """A hash of the structure and of every node function's text (names a compiled kernel)."""
+    @cached_property
+    def _signature(self) -> str:
         h = hashlib.sha256()
         for s in self.sources.values():
             h.update(repr((s.name, s.kind)).encode())
@@ -398,6 +398,10 @@ class PDModel:
                            dict(n.inputs), n.rate, n.initial)).encode())
             h.update(ast.unparse(function_source(n.fn)).encode())
         return h.hexdigest()[:20]
+
+    def signature(self) -> str:
+        """A hash of the structure and of every node function's text (names a compiled kernel)."""
+        return self._signature
 
     # parameters -------------------------------------------------------------------------------------
     def values(self, parameters, context: Mapping[str, float]) -> dict[str, float]:
