@@ -318,11 +318,13 @@ def parameter_table(prefix: str | None = None):
 
 
 def run_validation(out_dir) -> list[dict]:
+    from ketasim.trials import validation_figure
     from ketasim.validation.report import write_report
-    from ketasim.validation.targets import run_validation as _run
+    from ketasim.validation.targets import relapse_after_series, run_validation as _run, trial_results
 
     rows = _run()
-    write_report(rows, out_dir)
+    figures = {name: validation_figure(res) for name, res in trial_results().items()}
+    write_report(rows, out_dir, figures, relapse_after_series())
     return rows
 
 

@@ -28,7 +28,8 @@ def simulate(
     hypothesis: str = typer.Option("opioid", "--hypothesis", help="mechanism hypothesis (ketasim hypotheses --list)"),
     opioid_source: Optional[str] = typer.Option(None, "--opioid-source",
                                                 help="opioid/mixed only: hnk_mor (default), ketamine_mor, endogenous"),
-    expectation: str = typer.Option("active", "--expectation", help="expectation context: none, saline, active"),
+    expectation: str = typer.Option("active", "--expectation",
+                                    help="expectation context: none, saline, spray, active, open_label"),
     baseline_madrs: Optional[float] = typer.Option(None, "--baseline-madrs", help="baseline MADRS (points)"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, or local:N "
                                             "(default: in-process)"),

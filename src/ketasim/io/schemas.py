@@ -62,7 +62,10 @@ class ScenarioConfig(BaseModel):
     subjects: int = Field(1, ge=1, le=100_000, description="1: the typical subject; more: a virtual population")
     hypothesis: str = Field("opioid", description="mechanism hypothesis (ketasim hypotheses --list)")
     opioid_source: str | None = Field(None, description="hnk_mor, ketamine_mor or endogenous (opioid, mixed)")
-    expectation: Literal["none", "saline", "active"] = "active"
+    expectation: Literal["none", "saline", "spray", "active", "open_label"] = Field(
+        "active", description="what the sessions lead subjects to expect: none, saline (inert control they can "
+                              "tell apart), spray (blinded nasal spray), active (active placebo or blinded "
+                              "ketamine), open_label")
     baseline_madrs: float | None = Field(None, gt=0, le=60)
     oral_antidepressant_start: str | None = None
 

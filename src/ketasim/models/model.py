@@ -65,7 +65,7 @@ class KetamineModel:
         out = []
         for dose in regimen.realize():
             out += pk.dose_inputs(dose, ind, weight_kg)
-        return out
+        return out + pk.session_inputs(regimen)
 
     def effect_sites(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Effect-site concentrations (µM, plasma-equivalent) that the receptor layer reads."""
@@ -77,6 +77,7 @@ class KetamineModel:
             "ce_hnk": g("ce.hnk_S") + g("ce.hnk_R"),
             "ce_naltrexone": g("ce.naltrexone_fast") + g("ce.naltrexone_slow"),
             "ce_naltrexol": g("ce.naltrexol_fast") + g("ce.naltrexol_slow"),
+            "session_memory": g(pk.SESSION_STATE),
         }
 
     @staticmethod

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from . import ops
+from .pk import SESSION_DRUGS
 from .spec import Node, PDModel, Source, derived, signal, state
-
-SESSION_DRUGS = ("ketamine", "esketamine", "arketamine", "placebo")
 LN2 = 0.6931471805599453  # math.log(2), written out: node functions take no globals
 
 SOURCES = (
@@ -29,6 +28,7 @@ SOURCES = (
     Source("ce_hnk", "effect_site", "uM", "2,6-HNK (S + R), effect site"),
     Source("ce_naltrexone", "effect_site", "uM", "naltrexone, apparent brain concentration (fast + slow pools)"),
     Source("ce_naltrexol", "effect_site", "uM", "6beta-naltrexol, apparent brain concentration"),
+    Source("session_memory", "effect_site", "dimensionless", "treatment sessions, each fading as expectation wanes"),
     Source("baseline_madrs", "subject", "MADRS_point", "baseline MADRS", default="mood.baseline_madrs"),
     Source("drive_scale", "subject", "dimensionless", "sensitivity to the antidepressant drive", default=1.0),
     Source("cadss_scale", "subject", "dimensionless", "sensitivity of dissociation", default=1.0),
@@ -38,9 +38,9 @@ EFFECT_SITE_SOURCES = tuple(s.name for s in SOURCES if s.kind == "effect_site")
 SUBJECT_SOURCES = tuple(s.name for s in SOURCES if s.kind == "subject")
 
 # what surrounds the drug, as numbers (see Context.values)
+EXPECTATIONS = ("none", "saline", "spray", "active", "open_label")
 CONTEXT_UNITS = {
-    "context.first_session_h": "h", "context.has_sessions": "dimensionless",
-    "context.expectation_saline": "dimensionless", "context.expectation_active": "dimensionless",
+    **{f"context.expectation_{e}": "dimensionless" for e in EXPECTATIONS if e != "none"},
     "context.oral_ad_start_h": "h", "context.has_oral_ad": "dimensionless",
 }
 
@@ -49,20 +49,17 @@ CONTEXT_UNITS = {
 class Context:
     """What surrounds the drug: expectation level, when sessions happen, background oral antidepressant."""
 
-    expectation: str = "active"          # 'none', 'saline', 'active'
+    expectation: str = "active"          # one of EXPECTATIONS: what the sessions lead a subject to expect
     session_times_h: tuple[float, ...] = ()
     oral_ad_start_h: float | None = None
     baseline_madrs: float | None = None  # None: the parameter's typical value
 
     def values(self) -> dict[str, float]:
-        if self.expectation not in ("none", "saline", "active"):
-            raise ValueError(f"expectation must be none, saline or active, not {self.expectation!r}")
-        sessions = bool(self.session_times_h)
+        if self.expectation not in EXPECTATIONS:
+            raise ValueError(f"expectation must be one of {', '.join(EXPECTATIONS)}, not {self.expectation!r}")
         return {
-            "context.first_session_h": min(self.session_times_h) if sessions else 0.0,
-            "context.has_sessions": 1.0 if sessions else 0.0,
-            "context.expectation_saline": 1.0 if self.expectation == "saline" else 0.0,
-            "context.expectation_active": 1.0 if self.expectation == "active" else 0.0,
+            **{f"context.expectation_{e}": 1.0 if self.expectation == e else 0.0 for e in EXPECTATIONS
+               if e != "none"},
             "context.oral_ad_start_h": 0.0 if self.oral_ad_start_h is None else float(self.oral_ad_start_h),
             "context.has_oral_ad": 0.0 if self.oral_ad_start_h is None else 1.0,
         }
@@ -95,8 +92,8 @@ def baseline_mor_effect(tau, basal):
     return stim / (1.0 + stim)
 
 
-def expectation_level(has_sessions, saline, active, level_saline, level_active):
-    return has_sessions * (saline * level_saline + active * level_active)
+def expectation_level(saline, spray, active, open_label, level_saline, level_spray, level_active, level_open_label):
+    return saline * level_saline + spray * level_spray + active * level_active + open_label * level_open_label
 
 
 def gated(flag, value):
@@ -121,15 +118,19 @@ DERIVED = [
     _k("dissociation.k_tolerance", "dissociation.tolerance_t_half", "acute dissociation tolerance"),
     _k("mood.k_response", "mood.response_t_half", "the mood rating's response"),
     _k("placebo.k_onset", "placebo.onset_t_half", "expectation onset"),
+    _k("consolidation.k_decay", "consolidation.t_half", "the consolidated (long-term) antidepressant state"),
     _k("placebo.k_oral_ad", "placebo.oral_ad_t_half", "the oral antidepressant's build-up"),
     derived("mor.baseline_effect", baseline_mor_effect,
             params={"tau": "opioid.tau_endogenous", "basal": "opioid.basal_tone"}, unit="dimensionless",
             description="MOR effect of the endogenous tone alone"),
     derived("placebo.level", expectation_level,
-            params={"has_sessions": "context.has_sessions", "saline": "context.expectation_saline",
-                    "active": "context.expectation_active", "level_saline": "placebo.saline",
-                    "level_active": "placebo.active"}, unit="dimensionless",
-            description="expectation level of the session context (none, saline or active placebo)"),
+            params={"saline": "context.expectation_saline", "spray": "context.expectation_spray",
+                    "active": "context.expectation_active", "open_label": "context.expectation_open_label",
+                    "level_saline": "placebo.saline", "level_spray": "placebo.spray",
+                    "level_active": "placebo.active", "level_open_label": "placebo.open_label"},
+            unit="dimensionless",
+            description="expectation potency of one session in this context (none, saline, placebo spray, active "
+                        "placebo or blinded active drug, open label)"),
     derived("placebo.oral_ad_level", gated, params={"flag": "context.has_oral_ad", "value": "placebo.oral_ad"},
             unit="dimensionless", description="background oral antidepressant's share, where one is given"),
 ]
@@ -242,10 +243,22 @@ def euphoria(brain_ketamine_S, brain_ketamine_R, scale_max, C50, R_potency):
     return scale_max * s_equivalent / (C50 + s_equivalent)
 
 
-def antidepressant_drive(mediator_drive, drive_scale, Emax):
-    """Fractional severity reduction by the drug: Emax z / (1 + z), z the subject's scaled mediator drive."""
-    z = mediator_drive * drive_scale
-    return Emax * z / (1.0 + z)
+def consolidation_target(mediator_drive, k_form, k_decay):
+    """The long-term layer: dC/dt = k_form z - k_decay C, built by the mediator drive z over days to weeks."""
+    return k_form * mediator_drive / k_decay
+
+
+def antidepressant_drive(mediator_drive, consolidation, drive_scale):
+    """The drug's antidepressant potency: the intermediate (mediator) and long-term (consolidated) layers, times
+    the subject's sensitivity (a responder or not: the same at every session)."""
+    return drive_scale * (mediator_drive + consolidation)
+
+
+def expectation_target(session_memory, placebo_scale, level, renewal_half):
+    """Sessions renew expectation with diminishing returns: one fresh session gives `level`, many at most
+    (1 + renewal_half) times it."""
+    renewed = session_memory * (1.0 + renewal_half) / (session_memory + renewal_half)
+    return level * placebo_scale * renewed
 
 
 def rise(time, start, k):
@@ -253,15 +266,19 @@ def rise(time, start, k):
     return ops.where(time >= start, 1.0 - ops.exp(-ops.positive_part(k * (time - start))), 0.0)
 
 
-def expectation(expectation_rise, oral_ad_rise, placebo_scale, level, oral_ad_level):
-    """Fractional severity reduction by expectation (sessions) and background treatment, combined."""
-    session = ops.clip(level * placebo_scale, 0.0, 0.95) * expectation_rise
-    background = ops.clip(oral_ad_level * placebo_scale, 0.0, 0.95) * oral_ad_rise
-    return 1.0 - (1.0 - session) * (1.0 - background)
+def background_treatment(oral_ad_rise, placebo_scale, level):
+    return level * placebo_scale * oral_ad_rise
 
 
-def madrs_target(baseline_madrs, expectation, antidepressant_drive):
-    return baseline_madrs * (1.0 - expectation) * (1.0 - antidepressant_drive)
+def improvement(expectation, background_treatment, antidepressant_drive, Rmax):
+    """Every treatment acts on one final common pathway: their potencies add, and the fractional improvement
+    saturates at Rmax (so the drug adds less where expectation and background treatment already do much)."""
+    s = expectation + background_treatment + antidepressant_drive
+    return Rmax * s / (1.0 + s)
+
+
+def madrs_target(baseline_madrs, improvement):
+    return baseline_madrs * (1.0 - improvement)
 
 
 def scaled(x, factor):
@@ -329,14 +346,22 @@ CORE = [
                                          "R_potency": "euphoria.R_potency"},
            unit="VAS_point", layer="L5", panel="L5 immediate", label="drug liking (VAS)", output=True,
            display_unit="VAS 0-100", description="drug liking / euphoria (0-100 VAS)"),
-    signal("antidepressant_drive", antidepressant_drive, params={"Emax": "mood.Emax"}, layer="L5",
-           label="antidepressant drive"),
-    signal("expectation_rise", rise, params={"start": "context.first_session_h", "k": "placebo.k_onset"},
-           layer="L5", label="expectation onset"),
+    state("consolidation", consolidation_target, rate="consolidation.k_decay", initial=0.0,
+          params={"k_form": "consolidation.formation_rate", "k_decay": "consolidation.k_decay"}, layer="L4",
+          label="consolidated antidepressant state",
+          description="long-term layer: built by the mediator drive over repeated sessions, fades over weeks"),
+    signal("antidepressant_drive", antidepressant_drive, layer="L5", label="antidepressant potency",
+           description="the drug's antidepressant potency (intermediate and long-term layers, times sensitivity)"),
+    state("expectation", expectation_target, rate="placebo.k_onset", initial=0.0,
+          params={"level": "placebo.level", "renewal_half": "placebo.renewal_half"}, layer="L5",
+          label="expectation (placebo) potency",
+          description="rises within hours of a session, wanes over days, renewed by each session"),
     signal("oral_ad_rise", rise, params={"start": "context.oral_ad_start_h", "k": "placebo.k_oral_ad"},
            layer="L5", label="oral antidepressant build-up"),
-    signal("expectation", expectation, params={"level": "placebo.level", "oral_ad_level": "placebo.oral_ad_level"},
-           layer="L5", label="expectation and background treatment"),
+    signal("background_treatment", background_treatment, params={"level": "placebo.oral_ad_level"}, layer="L5",
+           label="background oral antidepressant potency"),
+    signal("improvement", improvement, params={"Rmax": "mood.Rmax"}, layer="L5",
+           label="fractional improvement (all treatments)"),
     state("madrs", madrs_target, rate="mood.k_response", initial="baseline_madrs", unit="MADRS_point", layer="L5",
           panel="L5 mood", label="MADRS", output=True, display_unit="MADRS points",
           description="depression severity (MADRS)"),

@@ -38,6 +38,10 @@ METABOLITE_STATES = {
 }
 NALTREXONE_STATES = ("naltrexone.gut", "naltrexone.central", "naltrexone.eliminated",
                      "naltrexol.central", "naltrexol.eliminated")
+# The memory of treatment sessions (not an amount): each session adds 1, which fades with the waning of
+# expectation. It lives here because sessions are dose events, so it is propagated exactly with the PK.
+SESSION_STATE = "marker.session"
+SESSION_DRUGS = ("ketamine", "esketamine", "arketamine", "placebo")
 
 
 def _ket(e: str, s: str) -> str:
@@ -60,11 +64,13 @@ def pk_state_blocks() -> dict[str, list[str]]:
         blocks[f"ketamine_{e}"] = names
     blocks["naltrexone"] = list(NALTREXONE_STATES) + ["ce.naltrexone_fast", "ce.naltrexone_slow",
                                                       "ce.naltrexol_fast", "ce.naltrexol_slow"]
+    blocks["session"] = [SESSION_STATE]
     return blocks
 
 
 def is_amount_state(name: str) -> bool:
-    return not name.startswith("ce.")
+    """Amounts (µmol, mass balance) as opposed to effect-site concentrations and the session marker."""
+    return not name.startswith(("ce.", "marker."))
 
 
 @dataclass(frozen=True)
@@ -234,6 +240,8 @@ def individual_pk(p: ParameterSet, cov: "Covariates | CovariateArrays",
     v["ke0_ntx_fast"] = math.log(2.0) / g("biophase.naltrexone_t_half_fast")
     v["k_ntx_slow_in"] = g("biophase.naltrexone_slow_k_in")
     v["k_ntx_slow_out"] = g("biophase.naltrexone_slow_k_out")
+    # the session marker fades as expectation wanes without a new session
+    v["k_session"] = math.log(2.0) / g("placebo.waning_t_half")
     return PKIndividual(v)
 
 
@@ -331,6 +339,7 @@ def build_pk_matrix(ind: PKIndividual, index: dict[str, int]) -> np.ndarray:
     for sp, vol in (("naltrexone", ind["NTX_V"]), ("naltrexol", ind["NXL_V"])):
         effect_site(f"ce.{sp}_fast", f"{sp}.central", vol, ind["ke0_ntx_fast"], ind["ke0_ntx_fast"])
         effect_site(f"ce.{sp}_slow", f"{sp}.central", vol, ind["k_ntx_slow_in"], ind["k_ntx_slow_out"])
+    A[..., ix[SESSION_STATE], ix[SESSION_STATE]] -= ind["k_session"]
     return A
 
 
@@ -342,6 +351,13 @@ class Input:
     amount_umol: float
     time_h: float
     duration_h: float = 0.0
+
+
+def session_inputs(regimen) -> list[Input]:
+    """One unit into the session marker at each time a session drug is given (several lines at one time are
+    one session)."""
+    times = sorted({d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS})
+    return [Input(SESSION_STATE, 1.0, t) for t in times]
 
 
 def dose_inputs(dose: Dose, ind: PKIndividual, weight_kg: float) -> list[Input]:

@@ -106,8 +106,17 @@ def sample_subjects(spec: PopulationSpec, n: int, seed: int | np.random.SeedSequ
         df[col] = on * rng.normal(0.0, _lognormal_sd(p.value(cv_key)), n)
     for col, cv_key in PD_SCALES.items():
         sd = _lognormal_sd(p.value(cv_key))
-        # median-1 log-normal multiplier, mean-corrected so the population mean equals the typical value
+        # log-normal multiplier, mean-corrected so the population mean equals the typical value
         df[col] = np.exp(on * (rng.normal(0.0, sd, n) - 0.5 * sd * sd))
+    # sensitivity to the antidepressant drive and strength of expectation: responders and non-responders (two-group
+    # mixtures, mean 1); a subject keeps its group at every session
+    for col, prefix in (("drive_scale", "bsv.drive"), ("placebo_scale", "bsv.placebo")):
+        share = p.value(f"{prefix}_responder_share")
+        ratio = p.value(f"{prefix}_nonresponder_ratio")
+        responder = rng.random(n) < share
+        group = np.where(responder, 1.0, ratio) / (share + (1.0 - share) * ratio)
+        df[col.replace("_scale", "_responder")] = responder if spec.variability else np.ones(n, bool)
+        df[col] = df[col] * group if spec.variability else df[col]
     # independent draws for rating error, per subject (the trial layer draws per assessment from this stream)
     df["rating_seed"] = rng.integers(0, 2 ** 31 - 1, n)
     return df

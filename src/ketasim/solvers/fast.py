@@ -68,6 +68,7 @@ def batch_inputs(regimen: Regimen, ind: pk.PKIndividual, weight_kg: np.ndarray) 
                 key = (i.state, float(i.time_h), float(i.duration_h))
                 merged.setdefault(key, np.zeros(N))[s] += i.amount_umol
         out += [BatchInput(k[0], a, k[1], k[2]) for k, a in merged.items()]
+    out += [BatchInput(i.state, np.full(N, i.amount_umol), i.time_h, i.duration_h) for i in pk.session_inputs(regimen)]
     return out
 
 

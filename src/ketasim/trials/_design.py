@@ -57,11 +57,16 @@ class PopulationConfig(BaseModel):
             baseline_madrs_max=self.baseline_madrs_max)
 
 
+Expectation = Literal["none", "saline", "spray", "active", "open_label"]
+
+
 class ArmConfig(BaseModel):
     model_config = _STRICT
     doses: list[str] = Field(..., min_length=1, description="regimen text lines")
     description: str = ""
-    expectation: Literal["none", "saline", "active"] | None = None
+    expectation: Expectation | None = None
+    population: PopulationConfig | None = Field(None, description="parallel designs: this arm's own population "
+                                                "(e.g. its reported baseline), instead of the trial's")
     n: int | None = Field(None, ge=1, le=100_000, description="parallel designs: this arm's size "
                                                             "(default n_per_arm)")
 
@@ -74,6 +79,9 @@ class EndpointConfig(BaseModel):
     scale: Literal["madrs", "hamd17", "cadss"]
     at: str = Field(..., description="time after the first session, e.g. '1 d' or '230 min'")
     kind: Literal["change", "peak"] = "change"
+    since: str | None = Field(None, description="change endpoints: change from the rating at this time after the "
+                              "first session (e.g. the end of an induction series) instead of from baseline; "
+                              "response and remission still refer to baseline")
 
     @model_validator(mode="after")
     def _check(self):
@@ -82,10 +90,18 @@ class EndpointConfig(BaseModel):
         if self.scale != "cadss" and self.kind == "peak":
             raise ValueError("mood endpoints are changes from baseline: kind must be 'change'")
         to_hours(self.at, "endpoint time")
+        if self.since is not None:
+            if self.kind != "change":
+                raise ValueError("'since' applies to change endpoints only")
+            if not (0 <= to_hours(self.since, "endpoint 'since' time") < self.hours()):
+                raise ValueError(f"'since' ({self.since}) must come before the endpoint time ({self.at})")
         return self
 
     def hours(self) -> float:
         return to_hours(self.at, "endpoint time")
+
+    def since_hours(self) -> float | None:
+        return None if self.since is None else to_hours(self.since, "endpoint 'since' time")
 
 
 class ComparisonConfig(BaseModel):
@@ -142,10 +158,11 @@ class TrialConfig(BaseModel):
                                                                "crossover: subjects, each in every arm")
     washout: str | None = Field(None, description="crossover only: time between periods")
     duration: str = Field(..., description="follow-up after the first session, e.g. '7 d'")
-    expectation: Literal["none", "saline", "active"] = "active"
+    expectation: Expectation = "active"
     oral_antidepressant: bool = Field(False, description="a new oral antidepressant starts at time 0 in every arm")
     population: PopulationConfig = Field(default_factory=PopulationConfig)
-    arms: dict[str, ArmConfig] = Field(..., min_length=2)
+    arms: dict[str, ArmConfig] = Field(..., min_length=1, description="one arm (a single-arm or open-label "
+                                       "series) or more")
     endpoints: dict[str, EndpointConfig] = Field(..., min_length=1)
     response_reduction: float = Field(0.5, gt=0, lt=1, description="response = this fractional reduction")
     remission: dict[Literal["madrs", "hamd17"], float] = Field(default_factory=lambda: {"madrs": 10.0,
@@ -167,6 +184,10 @@ class TrialConfig(BaseModel):
             raise ValueError("washout applies to crossover designs only")
         if self.design == "crossover" and any(a.n is not None for a in self.arms.values()):
             raise ValueError("in a crossover every subject takes every arm: give n_per_arm, not arm n")
+        if self.design == "crossover" and any(a.population is not None for a in self.arms.values()):
+            raise ValueError("in a crossover every subject takes every arm: one population, not one per arm")
+        if self.design == "crossover" and len(self.arms) < 2:
+            raise ValueError("a crossover needs at least two arms")
         for name, ep in self.endpoints.items():
             if not (0 <= ep.hours() <= dur):
                 raise ValueError(f"endpoint {name}: time {ep.at} lies outside the trial (0-{self.duration})")

@@ -161,6 +161,7 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
     p = parameters or default_parameters()
     mech = get_mechanism(hypothesis, opioid_source)
     spec = cfg.population.spec()
+    arm_spec = {a: (cfg.arms[a].population.spec() if cfg.arms[a].population is not None else spec) for a in cfg.arms}
     arms = list(cfg.arms)
     rep_seqs = np.random.SeedSequence(seed).spawn(replicates)
     # draw every subject and every rating error before any simulation (chunking cannot change them)
@@ -177,7 +178,7 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
                 subject_tables[a].append(shared.assign(replicate=r))
         else:
             for i, a in enumerate(arms):
-                subject_tables[a].append(sample_subjects(spec, arm_size(cfg, a), kids[i], p,
+                subject_tables[a].append(sample_subjects(arm_spec[a], arm_size(cfg, a), kids[i], p,
                                                          first_id=r * 1_000_000 + i * 100_000).assign(replicate=r))
         rating_rngs.append(np.random.default_rng(kids[-1]))
     errors = _draw_rating_errors(cfg, p, rating_rngs)
@@ -257,6 +258,9 @@ def _draw_rating_errors(cfg: TrialConfig, p: ParameterSet, rngs) -> dict:
                 out[(r, arm, "baseline", scale)] = rng.normal(0.0, sd[scale], n)
             for ep_name, ep in cfg.endpoints.items():
                 out[(r, arm, ep_name)] = rng.normal(0.0, sd[ep.scale], n)
+            for ep_name, ep in cfg.endpoints.items():   # drawn after the others: older trials keep their draws
+                if ep.since is not None:
+                    out[(r, arm, ep_name, "since")] = rng.normal(0.0, sd[ep.scale], n)
     return out
 
 
@@ -280,7 +284,14 @@ def _endpoint_values(cfg, ep, ep_name, arm, pop, t, t_abs, t_first, errors, subj
     i = int(np.argmin(np.abs(t - t_abs)))
     base = np.clip(y[0] + base_err, 0.0, cap)
     now = np.clip(y[i] + err, 0.0, cap)
-    change = now - base
+    if ep.since is None:
+        change = now - base
+    else:  # change from a later rating (e.g. the end of an induction series), rated with its own error
+        j = int(np.argmin(np.abs(t - (t_first + ep.since_hours()))))
+        since_err = np.empty(n_total)
+        for r in np.unique(reps):
+            since_err[reps == r] = errors[(int(r), arm, ep_name, "since")]
+        change = now - np.clip(y[j] + since_err, 0.0, cap)
     responder = now <= (1.0 - cfg.response_reduction) * base
     remitter = now <= cfg.remission.get(ep.scale, -1.0)
     return change, responder, remitter

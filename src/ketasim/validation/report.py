@@ -10,17 +10,26 @@ from ketasim._version import __version__
 from ketasim.io.export import atomic_output_dir
 
 
-def write_report(rows: list[dict], out_dir: str | Path) -> Path:
+def write_report(rows: list[dict], out_dir: str | Path, figures: dict[str, str] | None = None,
+                 relapse=None) -> Path:
+    """validation.json, validation.html (with a figure per virtual trial: model bands over the published points)
+    and, where given, the relapse analysis (relapse.csv, relapse.png)."""
     with atomic_output_dir(out_dir) as tmp:
         doc = {"ketasim_version": __version__, "n_targets": len(rows), "n_pass": sum(r["pass"] for r in rows),
                "targets": rows}
+        if relapse is not None:
+            doc["relapse_after_series"] = relapse.to_dict()
+            relapse.curve.to_csv(tmp / "relapse.csv", index=False)
+            from ketasim.population import plot_relapse
+
+            plot_relapse(relapse, tmp / "relapse.png", "Relapse after six open-label infusions in two weeks")
         (tmp / "validation.json").write_text(json.dumps(doc, indent=2))
-        (tmp / "validation.html").write_text(_html(rows))
+        (tmp / "validation.html").write_text(_html(rows, figures or {}, relapse))
     out = Path(out_dir)
     return out
 
 
-def _html(rows: list[dict]) -> str:
+def _html(rows: list[dict], figures: dict[str, str], relapse=None) -> str:
     e = html.escape
     body = []
     for r in rows:
@@ -42,4 +51,22 @@ not used for fitting. Failures are reported, not hidden: each is a disagreement 
 published number. Research software, not a dosing tool.</p>
 <table><tr><th></th><th>layer</th><th>kind</th><th>target</th><th>model</th><th>published</th>
 <th>accepted</th><th>source</th><th>note</th></tr>
-{''.join(body)}</table></body></html>"""
+{''.join(body)}</table>
+{_figures_html(figures, relapse)}</body></html>"""
+
+
+def _figures_html(figures: dict[str, str], relapse) -> str:
+    e = html.escape
+    parts = []
+    if figures:
+        parts.append("<h2>Virtual trials: the model over the published results</h2>")
+        for name, png in figures.items():
+            parts.append(f"<h3>{e(name)}</h3><img alt='{e(name)}' src='data:image/png;base64,{png}'>")
+    if relapse is not None:
+        d = relapse.to_dict()
+        med = "not reached" if d["median_time_to_relapse_d"] is None else f"{d['median_time_to_relapse_d']:.0f} d"
+        parts.append(f"<h2>Relapse after a stopped series</h2><p>{e(d['definition'])}. {d['responders']} of "
+                     f"{d['subjects']} subjects responded; median time to relapse {e(med)}; relapsed by: "
+                     f"{e(', '.join(f'{k}: {v:.0%}' for k, v in d['relapsed_by'].items()))} "
+                     f"(Kaplan-Meier; relapse.csv, relapse.png).</p>")
+    return "".join(parts)
