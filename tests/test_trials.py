@@ -132,6 +132,7 @@ NO_BLOCKADE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.validation
 def test_hypothesis_ranking_follows_the_evidence(tmp_path):
     variants = (("opioid", "hnk_mor"), ("glutamate", None), ("hnk_ampa", None))
     only_williams = score_hypotheses([load_trial("williams2018")], variants, replicates=16, seed=2, bootstrap=20)
@@ -144,6 +145,7 @@ def test_hypothesis_ranking_follows_the_evidence(tmp_path):
     assert [s.label for s in both] != [s.label for s in only_williams]
 
 
+@pytest.mark.validation
 def test_hypotheses_cli_writes_outputs(tmp_path):
     r = runner.invoke(app, ["hypotheses", "--trial", "williams2018", "--replicates", "4", "--out",
                             str(tmp_path / "h"), "--quiet"])

@@ -31,9 +31,56 @@ def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, exec
         result = Simulation(regimen, default_parameters(), mechanism=mech, expectation=cfg.expectation,
                             oral_antidepressant_start_h=ad, baseline_madrs=cfg.baseline_madrs,
                             ).solve(cfg.duration, cov, cfg.output_step)
+    if cfg.output_step:
+        result = _only_requested_times(result, regimen, cfg)
     result.warnings = [str(w.message) for w in caught if issubclass(w.category, ValidatedRangeWarning)]
     result.meta["scenario"] = cfg.name
     return result
+
+
+def requested_times(regimen: Regimen, duration_h: float, step_h: float):
+    """The time points a user asks for with an output step: every step from the first dose (or 0) to the end,
+    and the end itself (the uniform part of simulation.output_grid and population.population_grid)."""
+    import math
+
+    import numpy as np
+
+    t0 = min(0.0, regimen.first_time_h())
+    n = int(math.floor((duration_h - t0) / step_h + 1e-9))
+    return np.unique(np.round(np.append(t0 + step_h * np.arange(n + 1), duration_h), 9))
+
+
+def _requested_mask(t, regimen: Regimen, cfg: ScenarioConfig):
+    """Which points of the solver's grid a scenario with an output step writes. The grid keeps its fine
+    windows after each dose (the slow PD states are integrated on it), so the values written are the ones a
+    run without a step has at the same times; only the rows in between are left out."""
+    import numpy as np
+
+    from ketasim.simulation import parse_duration
+
+    want = requested_times(regimen, parse_duration(cfg.duration), to_hours(cfg.output_step, "output step"))
+    mask = np.isin(np.round(np.asarray(t, float), 8), np.round(want, 8))
+    if mask.sum() != len(want):  # pragma: no cover - both grids are built from the same uniform part
+        raise RuntimeError("the solver's grid lacks some of the requested output times")
+    return mask
+
+
+def _only_requested_times(result, regimen: Regimen, cfg: ScenarioConfig):
+    """A Result (one subject: arrays by time) or PopulationResult (arrays time x subject) on the requested
+    output times only."""
+    import dataclasses
+
+    import numpy as np
+
+    m = _requested_mask(result.time_h, regimen, cfg)
+    changes = {"time_h": np.asarray(result.time_h)[m], "outputs": {k: v[m] for k, v in result.outputs.items()}}
+    if getattr(result, "states", None) is not None:
+        changes["states"] = result.states[m]
+    if getattr(result, "internal", None):
+        changes["internal"] = {k: v[m] for k, v in result.internal.items()}
+    out = dataclasses.replace(result, **changes)
+    out.meta = {**result.meta, "output_step": cfg.output_step}
+    return out
 
 
 def write_scenario(result: Result, out_dir: str | Path, log_plot: bool = False) -> Path:
@@ -84,6 +131,8 @@ def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int 
     regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
     res = simulate_population(regimen, subjects, params, mech, t, chunk_size=chunk_size, progress=progress,
                               executor=executor, **options)
+    if cfg.output_step:
+        res = _only_requested_times(res, regimen, cfg)
     res.warnings = found
     res.meta.update(scenario=cfg.name, seed=cfg.seed, subjects=cfg.subjects)
     return res
@@ -104,10 +153,13 @@ def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=No
     from ketasim.population import simulate_population, simulate_population_to_parquet
 
     regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
+    keep = _requested_mask(t, regimen, cfg) if cfg.output_step else None
     with atomic_output_dir(out_dir) as tmp:
         summary = simulate_population_to_parquet(regimen, subjects, params, mech, t, tmp / "timecourse.parquet",
-                                                 chunk_size=chunk_size, progress=progress, **options)
+                                                 chunk_size=chunk_size, progress=progress, keep=keep, **options)
         sample = simulate_population(regimen, subjects.iloc[:FIGURE_SUBJECTS], params, mech, t, **options)
+        if cfg.output_step:
+            sample = _only_requested_times(sample, regimen, cfg)
         sample.plot(tmp / "timecourse.png")
         meta = {"ketasim_version": __version__, "regimen": regimen.to_text(), "hypothesis": mech.label(),
                 "seed": cfg.seed, "subjects": cfg.subjects, "scenario": cfg.name,
