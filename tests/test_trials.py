@@ -148,11 +148,26 @@ def test_hypothesis_ranking_follows_the_evidence(tmp_path):
 @pytest.mark.validation
 def test_hypotheses_cli_writes_outputs(tmp_path):
     r = runner.invoke(app, ["hypotheses", "--trial", "williams2018", "--replicates", "4", "--out",
-                            str(tmp_path / "h"), "--quiet"])
+                            str(tmp_path / "h")])
     assert r.exit_code == 0, r.output
+    assert "williams2018" in r.stdout and "null" in r.stdout and "…" not in r.stdout
     doc = json.loads((tmp_path / "h" / "hypotheses.json").read_text())
-    assert doc["ranking"][0]["rank"] == 1 and len(doc["ranking"]) == 6
+    assert doc["ranking"][0]["rank"] == 1 and len(doc["ranking"]) == 7
     assert (tmp_path / "h" / "hypotheses.png").stat().st_size > 1000
+    # null (expectation alone) is scored: the reference every drug hypothesis is read against
+    by_label = {r["hypothesis"]: r for r in doc["ranking"]}
+    assert "null" in by_label
+    assert doc["reference"] == "null"
+    for r in doc["ranking"]:
+        assert r["delta_loglik_vs_null"] == pytest.approx(r["loglik"] - by_label["null"]["loglik"], abs=1e-3)
+
+
+def test_every_listed_hypothesis_is_scored():
+    from ketasim import services
+    from ketasim.trials._scoring import default_variants
+
+    scored = {h for h, _ in default_variants()}
+    assert {h["key"] for h in services.list_hypotheses()} <= scored
 
 
 def test_power_grows_with_sample_size():
@@ -220,3 +235,20 @@ def test_simulate_population_cli(tmp_path):
                              "--seed", "3", "--duration", "2 d", "--out", str(tmp_path / "pop2"), "--quiet"])
     assert r2.exit_code == 0
     assert pd.read_parquet(tmp_path / "pop2" / "timecourse.parquet").equals(df)
+
+
+def test_ranking_table_shows_every_header_and_number_in_full(capsys):
+    from ketasim.cli._render import print_ranking
+
+    trials = ["murrough2013", "transform2", "williams2018", "zarate2006"]
+    rows = []
+    for i, (label, ll) in enumerate((("opioid[ketamine_mor]", -51.05), ("hnk_ampa", -410.39), ("null", -88.4))):
+        rows.append({"rank": i + 1, "hypothesis": label, "loglik": ll, "loglik_interval95": [-245418.64, ll],
+                     "delta_loglik": ll + 51.05, "delta_loglik_vs_null": ll + 88.4,
+                     "per_trial": {t: {"loglik": -363.21 if label == "hnk_ampa" else -7.65} for t in trials}})
+    print_ranking({"trials": trials, "ranking": rows, "reference": "null"})
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for text in (*trials, "opioid[ketamine_mor]", "log-likelihood", "-245418.64 to -51.05", "-410.39", "-363.21",
+                 "-359.34", "vs null", "+37.35"):
+        assert text in out, text

@@ -228,12 +228,12 @@ def load_trial(name_or_path):
 def parse_hypotheses(hypothesis: str, opioid_source: str | None = None) -> list[tuple[str, str | None]]:
     """'opioid', 'opioid[endogenous]', a comma list of these, or 'all' -> [(hypothesis, opioid source)]."""
     from ketasim.mechanisms import parse_variant
-    from ketasim.trials import DEFAULT_VARIANTS
+    from ketasim.trials import default_variants
 
     if hypothesis == "all":
         if opioid_source:
             raise ValueError("--opioid-source goes with one hypothesis, not 'all'")
-        return list(DEFAULT_VARIANTS)
+        return list(default_variants())
     out = []
     for h in hypothesis.split(","):
         hyp, src = parse_variant(h)

@@ -67,15 +67,31 @@ def print_hypothesis_list(rows: list[dict]):
 
 
 def print_ranking(doc: dict):
-    table = Table(title="Mechanism hypotheses vs " + ", ".join(doc["trials"]), title_justify="left")
-    for col in ("rank", "hypothesis", "log-likelihood", "95 % (bootstrap)", "Δ vs best", *doc["trials"]):
-        table.add_column(col, justify="right" if col not in ("hypothesis",) else "left",
-                         no_wrap=col in ("hypothesis", "95 % (bootstrap)"))
+    """Two tables, so that every header and number fits in full: the ranking, then each trial's part."""
+    has_ref = doc.get("reference") is not None
+    table = Table(title="Mechanism hypotheses vs " + ", ".join(doc["trials"]) + " (log-likelihood of the "
+                  "published results; higher is better)", title_justify="left")
+    cols = ["rank", "hypothesis", "log-likelihood", "95 % (bootstrap)", "vs best"] + (["vs null"] if has_ref else [])
+    for col in cols:
+        table.add_column(col, justify="left" if col == "hypothesis" else "right", no_wrap=True, overflow="fold")
     for r in doc["ranking"]:
-        table.add_row(str(r["rank"]), escape(r["hypothesis"]), f"{r['loglik']:.2f}",
-                      f"{r['loglik_interval95'][0]:.2f} to {r['loglik_interval95'][1]:.2f}",
-                      f"{r['delta_loglik']:.2f}", *[f"{r['per_trial'][t]['loglik']:.2f}" for t in doc["trials"]])
+        row = [str(r["rank"]), escape(r["hypothesis"]), f"{r['loglik']:.2f}",
+               f"{r['loglik_interval95'][0]:.2f} to {r['loglik_interval95'][1]:.2f}", f"{r['delta_loglik']:+.2f}"]
+        if has_ref:
+            row.append(f"{r['delta_loglik_vs_null']:+.2f}")
+        table.add_row(*row)
     console.print(table)
+    per_trial = Table(title="Log-likelihood per trial", title_justify="left")
+    per_trial.add_column("hypothesis", no_wrap=True, overflow="fold")
+    for t in doc["trials"]:
+        per_trial.add_column(escape(t), justify="right", no_wrap=True, overflow="fold")
+    for r in doc["ranking"]:
+        per_trial.add_row(escape(r["hypothesis"]), *[f"{r['per_trial'][t]['loglik']:.2f}" for t in doc["trials"]])
+    console.print(per_trial)
+    if has_ref:
+        console.print("vs null: log-likelihood minus that of 'null' (expectation and background treatment alone); "
+                      "> 0 means the hypothesis explains the published results better than placebo response "
+                      "alone.", highlight=False)
 
 
 def print_power(rows: list[dict], labels: tuple[str, str], trial: str):
