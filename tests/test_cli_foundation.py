@@ -3,6 +3,7 @@ nothing half-written."""
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -296,10 +297,18 @@ def test_validate_writes_json_and_html_with_consistent_counts(runner, tmp_path):
     from ketasim.validation.targets import TARGETS
 
     out = tmp_path / "validate"
-    result = invoke(runner, "validate", "--out", out, "--quiet")
-    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["validate", "--out", str(out), "--strict"], terminal_width=110,
+                           catch_exceptions=False)
     doc = json.loads((out / "validation.json").read_text())
     rows = doc["targets"]
+    # --strict: status 1 exactly when a target is outside its range; the files are written either way
+    assert result.exit_code == (0 if doc["n_pass"] == doc["n_targets"] else 1), result.output
+    # numbers read as people write them: no exponents, ranges with "to", fractions as percentages
+    assert not re.search(r"\de[-+]\d", result.stdout), result.stdout
+    for r in rows:
+        assert " to " in r["accepted_text"] and not re.search(r"\de[-+]\d", r["model_text"]), r
+        if r["unit"].startswith("fraction"):
+            assert "%" in r["model_text"] and "%" in r["accepted_text"], r
     assert doc["n_targets"] == len(rows) == len(TARGETS)
     assert doc["n_pass"] == sum(bool(r["pass"]) for r in rows)
     assert len({r["key"] for r in rows}) == len(rows)

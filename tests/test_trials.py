@@ -252,3 +252,37 @@ def test_ranking_table_shows_every_header_and_number_in_full(capsys):
     for text in (*trials, "opioid[ketamine_mor]", "log-likelihood", "-245418.64 to -51.05", "-410.39", "-363.21",
                  "-359.34", "vs null", "+37.35"):
         assert text in out, text
+
+
+def test_subjects_table_has_baselines_individual_parameters_and_random_effects(tmp_path):
+    from ketasim.models.pk import Covariates, individual_pk
+    from ketasim.trials._run import INDIVIDUAL_PARAMETER_COLUMNS
+
+    out = tmp_path / "t"
+    r = runner.invoke(app, ["trial", "williams2018", "--hypothesis", "opioid", "--replicates", "2", "--seed", "3",
+                            "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    subj = pd.read_parquet(out / "subjects.parquet")
+    # a peak endpoint has no responders: no always-False columns
+    assert "cadss_peak_value" in subj and "cadss_peak_responder" not in subj and "cadss_peak_remitter" not in subj
+    # HAM-D baseline beside MADRS, the subject's own and as rated at the period's baseline
+    p = ks.default_parameters()
+    np.testing.assert_allclose(subj.baseline_hamd17, subj.baseline_madrs * p.value("mood.hamd_per_madrs"), rtol=1e-9)
+    base, change = subj.hamd17_baseline_rated, subj.hamd17_day1_value
+    np.testing.assert_array_equal(subj.hamd17_day1_responder, base + change <= 0.5 * base + 1e-12)
+    # random effects and the individual parameters they give
+    for col in ("eta_ketamine_CL", "eta_ketamine_V1", "eta_naltrexone_CL", "drive_scale", "cadss_scale",
+                "placebo_scale"):
+        assert col in subj, col
+    assert subj.eta_ketamine_CL.std() > 0
+    row = subj.iloc[5]
+    eta = {"ketamine.CL": row.eta_ketamine_CL, "ketamine.V1": row.eta_ketamine_V1,
+           "norketamine.CL": row.eta_norketamine_CL, "hnk.CL": row.eta_hnk_CL, "route.Fgut": row.eta_Fgut,
+           "route.nasal_ka": row.eta_nasal_ka, "route.esketamine_FRn": row.eta_esketamine_FRn,
+           "naltrexone.CL": row.eta_naltrexone_CL}
+    ind = individual_pk(p, Covariates(weight_kg=row.weight_kg, age_y=row.age_y, sex=row.sex, cyp2b6=row.cyp2b6), eta)
+    for col, key in INDIVIDUAL_PARAMETER_COLUMNS.items():
+        assert row[col] == pytest.approx(ind[key], rel=1e-12), col
+    # crossover: one subject, the same individual parameters in both periods
+    both = subj[subj.hypothesis == subj.hypothesis.iloc[0]].groupby(["replicate", "id"])["ketamine_S_CL_L_h"]
+    assert (both.nunique() == 1).all() and (both.size() == 2).all()

@@ -15,7 +15,21 @@ from ketasim.results import Result
 from ketasim.simulation import Simulation
 
 
-def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None):
+def chunk_size_for_progress(n_subjects: int, smallest: int = 128, largest: int = 256, parts: int = 10) -> int:
+    """Subjects per work unit so that progress moves in about `parts` steps. Each unit has a fixed cost, so
+    units stay at least `smallest` subjects; at most `largest` bounds memory. Results do not depend on it
+    (subjects are drawn before the work is split)."""
+    return int(min(largest, max(smallest, -(-n_subjects // parts))))
+
+
+def _start(progress, n_subjects: int, chunk_size: int):
+    """Tell the progress display the number of parts before the first is done (a determinate bar from the
+    start, not a pulse)."""
+    if progress:
+        progress(0, -(-n_subjects // chunk_size))
+
+
+def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int | None = None, executor=None):
     """Simulate the typical subject (subjects = 1) or a virtual population of a scenario; out-of-range
     warnings are kept on the result."""
     if cfg.subjects > 1:
@@ -123,12 +137,14 @@ def _population_setup(cfg: ScenarioConfig):
     return regimen, subjects, params, get_mechanism(cfg.hypothesis, cfg.opioid_source), t, options, found
 
 
-def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None):
+def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int | None = None, executor=None):
     """A virtual population around the scenario's subject: weight distribution centred on its weight,
     between-subject variability on, seed from the scenario (subjects drawn before any chunking)."""
     from ketasim.population import simulate_population
 
     regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
+    chunk_size = chunk_size or chunk_size_for_progress(len(subjects))
+    _start(progress, len(subjects), chunk_size)
     res = simulate_population(regimen, subjects, params, mech, t, chunk_size=chunk_size, progress=progress,
                               executor=executor, **options)
     if cfg.output_step:
@@ -142,7 +158,8 @@ STREAM_ABOVE_SUBJECTS = 5000
 FIGURE_SUBJECTS = 500
 
 
-def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=None, chunk_size: int = 1000) -> dict:
+def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=None,
+                                       chunk_size: int | None = None) -> dict:
     """Large populations: stream every subject's time course to timecourse.parquet chunk by chunk (memory bounded
     by one chunk), summary.json computed on the fly, the figure drawn from the first 500 subjects. All files are
     written to a temporary folder and moved into out_dir only when complete."""
@@ -153,6 +170,9 @@ def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=No
     from ketasim.population import simulate_population, simulate_population_to_parquet
 
     regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
+    # streamed chunks are larger (fewer Parquet row groups); memory stays bounded by one chunk
+    chunk_size = chunk_size or chunk_size_for_progress(len(subjects), smallest=256, largest=1000, parts=20)
+    _start(progress, len(subjects), chunk_size)
     keep = _requested_mask(t, regimen, cfg) if cfg.output_step else None
     with atomic_output_dir(out_dir) as tmp:
         summary = simulate_population_to_parquet(regimen, subjects, params, mech, t, tmp / "timecourse.parquet",
@@ -322,9 +342,19 @@ def required_affinity_text() -> str:
 
 
 def parameter_table(prefix: str | None = None):
+    """Every default parameter (or those whose key starts with `prefix`) as a table; an unknown prefix is an
+    error that names the prefixes there are."""
+    import difflib
+
     df = default_parameters().to_frame()
     if prefix:
         df = df[df.key.str.startswith(prefix)]
+        if df.empty:
+            groups = sorted({k.split(".")[0] for k in default_parameters()})
+            close = difflib.get_close_matches(prefix.rstrip("."), groups, n=1)
+            hint = f" (did you mean {close[0]}.?)" if close else ""
+            raise ValueError(f"no parameter key starts with {prefix!r}{hint}; keys start with: "
+                             + ", ".join(f"{g}." for g in groups))
     return df
 
 

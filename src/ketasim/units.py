@@ -16,6 +16,10 @@ import pint
 ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 # "d" is not a day in pint's default registry in every version; make it one explicitly.
 ureg.define("day_ = 24 * hour = d")
+# Rating-scale scores: dimensionless numbers, named for their scale so that a parameter table says what they
+# count ("points" alone would be pint's typographic point, a length).
+ureg.define("MADRS_point = 1")
+ureg.define("CADSS_point = 1")
 Q_ = ureg.Quantity
 
 INTERNAL_UNITS = {

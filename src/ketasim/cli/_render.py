@@ -8,6 +8,11 @@ from rich.table import Table
 from ._app import console, warn
 
 
+def range_text(low: float, high: float, digits: str = "g") -> str:
+    """'-7.31 to -0.64', never '-7.31--0.64'."""
+    return f"{low:{digits}} to {high:{digits}}"
+
+
 def fmt(x: float) -> str:
     if x == 0:
         return "0"
@@ -22,14 +27,14 @@ def print_summary(result, quiet: bool = False):
         table.add_column(col, justify="right" if col not in ("output", "unit") else "left")
     summary = result.summary()
     if getattr(result, "subjects", None) is not None:
-        table.title = f"Summary ({len(result.subjects)} subjects: mean [5th-95th percentile])"
+        table.title = f"Summary ({len(result.subjects)} subjects: mean [5th to 95th percentile])"
     for k, s in summary.items():
         if s["cmax"] <= 0 or k in ("madrs", "hamd17"):
             continue
         cmax = fmt(s["cmax"])
         if "cmax_percentiles" in s:
             pc = s["cmax_percentiles"]
-            cmax += f" [{fmt(pc['p5'])}-{fmt(pc['p95'])}]"
+            cmax += f" [{fmt(pc['p5'])} to {fmt(pc['p95'])}]"
         table.add_row(k, cmax, f"{s['tmax_h']:.2f}", fmt(s["auc"]), s["unit"])
     console.print(table)
     if "madrs" in summary:
@@ -126,20 +131,23 @@ def print_parameters(df):
     for col in ("key", "value", "unit", "source", "evidence", "range"):
         table.add_column(col)
     for r in df.itertuples():
-        table.add_row(r.key, f"{r.value:g}", r.unit, r.source, r.evidence, f"{r.low:g}-{r.high:g}")
+        table.add_row(r.key, f"{r.value:g}", r.unit, r.source, r.evidence, range_text(r.low, r.high))
     console.print(table)
 
 
 def print_validation(rows: list[dict], out):
-    table = Table(title="ketasim validate", title_justify="left")
-    for col in ("", "kind", "target", "model", "published", "accepted", "source"):
-        table.add_column(col)
-    for r in rows:
+    from ketasim.validation.report import with_texts
+
+    table = Table(title="ketasim validate", title_justify="left", expand=True)
+    for col, ratio in (("", None), ("kind", None), ("target", 4), ("model", 2), ("published", 2), ("accepted", 2),
+                       ("source", 1)):
+        table.add_column(col, ratio=ratio, overflow="fold", no_wrap=col in ("", "kind"))
+    for r in with_texts(rows):
         mark = "[green]pass[/]" if r["pass"] else "[red]FAIL[/]"
-        table.add_row(mark, r["kind"], r["description"], f"{r['model']:.3g} {r['unit']}", r["published"],
-                      f"{r['accepted_range'][0]:.3g}-{r['accepted_range'][1]:.3g}", r["source"])
+        table.add_row(mark, r["kind"], escape(r["description"]), escape(r["model_text"]), escape(r["published"]),
+                      escape(r["accepted_text"]), escape(r["source"]))
     console.print(table)
     n_pass = sum(r["pass"] for r in rows)
-    console.print(f"{n_pass}/{len(rows)} targets within their accepted range; "
+    console.print(f"{n_pass} of {len(rows)} targets within their accepted range; "
                   f"failures are disagreements to read, not hidden. Wrote {out}/validation.json, validation.html",
                   highlight=False)

@@ -121,11 +121,14 @@ def score_hypotheses(trials: Sequence[TrialConfig], variants=None, replicates: i
     boot_idx = [rng.integers(0, replicates, replicates) for _ in range(bootstrap)]
     scores = []
     step, steps = 0, len(variants) * len(usable)
+    if progress:
+        progress(0, steps)
     for hyp, src in variants:
         per_trial, total, boot = {}, 0.0, np.zeros(bootstrap)
         for cfg in usable:
+            # progress moves per trial run here, so work units stay large (fewest per-unit costs)
             res = run_trial(cfg, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False,
-                            executor=executor, uncertainty=uncertainty)
+                            executor=executor, uncertainty=uncertainty, chunk_size=256)
             terms = _loglik_terms(res, include_unverified)
             ll = float(sum(t["loglik"] for t in terms))
             per_trial[cfg.name] = {"loglik": ll, "terms": terms}
@@ -179,11 +182,14 @@ def power_analysis(cfg: TrialConfig, sizes: Sequence[int], hypothesis_a, hypothe
     comp = cfg.comparisons[comparison]
     rows = []
     step, steps = 0, 2 * len(sizes)
+    if progress:
+        progress(0, steps)
     for n in sizes:
         scaled = with_size(cfg, n)
         shares = {}
         for label, (hyp, src) in (("a", hypothesis_a), ("b", hypothesis_b)):
-            res = run_trial(scaled, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False)
+            res = run_trial(scaled, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False,
+                            chunk_size=256)
             d = res.comparisons_per_replicate
             d = d[(d.endpoint == comp.endpoint) & (d.arm_a == comp.arms[0]) & (d.arm_b == comp.arms[1])]
             shares[label] = d
