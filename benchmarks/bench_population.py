@@ -1,4 +1,4 @@
-"""Population-scale benchmark of issue 6: workload W with ketasim's fast path, libroadrunner on ketasim's own
+"""Population-scale benchmark on workload W: ketasim's fast path, libroadrunner on ketasim's own
 exported SBML, and a plain loop of scipy's solve_ivp (LSODA) over the same right-hand side.
 
     .venv/bin/python benchmarks/bench_population.py [--quick]
@@ -405,7 +405,7 @@ def main(argv=None):
         lines.append(s)
 
     started = datetime.datetime.now().astimezone()
-    say(f"# ketasim population benchmark (issue 6, workload W){' --quick' if quick else ''}")
+    say(f"# ketasim population benchmark (workload W){' --quick' if quick else ''}")
     say()
     say(f"{started:%Y-%m-%d %H:%M %Z}; machine: {machine()}; Python {platform.python_version()}, "
         f"numba {numba.__version__}, numba threads {numba.get_num_threads()}")

@@ -317,6 +317,7 @@ def test_validate_writes_json_and_html_with_consistent_counts(runner, tmp_path):
         assert r["pass"] == (lo <= r["model"] <= hi), r["key"]
         assert r["kind"] in ("validation", "calibration"), r["key"]
     html = (out / "validation.html").read_text()
+    assert not re.search(r"\bmission\b|design\.md|\.\./shared|\bissue[- ]?#?\d", html, re.I)
     assert f"{doc['n_pass']} of {doc['n_targets']} targets" in html
     assert html.count("<tr class='pass'>") == doc["n_pass"]
     assert html.count("<tr class='fail'>") == doc["n_targets"] - doc["n_pass"]

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -91,3 +92,24 @@ def make_client_for_schema():
     yield c
     c.app.state.jobs.shutdown()
     c.close()
+
+
+@pytest.mark.xfail(strict=True, reason="the titles and descriptions of the built-in hypotheses live in "
+                   "src/ketasim/mechanisms.py (under redesign; its text is fixed there): opioid says "
+                   "\"the mission's account\" and \"as the mission states\"")
+def test_hypothesis_descriptions_speak_for_themselves():
+    """What `ketasim hypotheses --list` prints and the dashboard shows."""
+    from ketasim import services
+
+    assert _internal_references(json.dumps(services.list_hypotheses())) == []
+
+
+def test_reports_speak_for_themselves(tmp_path):
+    from ketasim.cli.main import app
+
+    out = tmp_path / "t"
+    r = CliRunner().invoke(app, ["trial", "williams2018", "--hypothesis", "glutamate", "--replicates", "2",
+                                 "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    for name in ("report.html", "trial.json"):
+        assert _internal_references((out / name).read_text()) == [], name
