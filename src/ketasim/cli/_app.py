@@ -67,7 +67,9 @@ def _print_version(value: bool):
 @app.callback()
 def _main(version: bool = typer.Option(False, "--version", "-V", is_eager=True, callback=_print_version,
                                        help="print ketasim's version and exit")):
-    """ketasim: research simulator of ketamine's NMDA and opioid actions. Research software, not a dosing tool."""
+    # the options of `ketasim` itself; the help text is the app's
+    pass
+
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError)
 
