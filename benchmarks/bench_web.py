@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import socket
 import statistics
@@ -112,8 +113,9 @@ def main(argv=None) -> int:
 
     say("# ketasim web benchmark (dashboard and API response times)")
     say()
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     say(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}")
+        f"{os.cpu_count()} logical CPUs, load average at start {load} (1/5/15 min); Python {platform.python_version()}")
     say()
     dash = dashboard_seconds(args.rounds)
     sync_s, status, size = largest_sync_request_seconds()
