@@ -1,4 +1,4 @@
-"""Population-scale benchmark: workload W with ketasim's fast path, libroadrunner on ketasim's own
+"""Population-scale benchmark on workload W: ketasim's fast path, libroadrunner on ketasim's own
 exported SBML, and a plain loop of scipy's solve_ivp (LSODA) over the same right-hand side.
 
     .venv/bin/python benchmarks/bench_population.py [--quick]

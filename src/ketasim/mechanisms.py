@@ -92,12 +92,13 @@ class _WithOpioidSource(Mechanism):
 @dataclass(frozen=True)
 class OpioidMediated(_WithOpioidSource):
     key: ClassVar[str] = "opioid"
-    title: ClassVar[str] = "Opioid-mediated (default; the mission's account)"
+    title: ClassVar[str] = "Opioid-mediated (default)"
     description: ClassVar[str] = (
         "The antidepressant effect is carried by mu-opioid receptor (MOR) signalling, which builds an opioid-"
         "signalling state that lowers depression severity. The source of MOR drive is an option: 'hnk_mor' "
-        "(hydroxynorketamine as a MOR agonist, as the mission states; measured binding finds no opioid affinity "
-        "for (2R,6R)-HNK (Bonaventura 2022), so its affinity is an assumption set to what the single-infusion "
+        "(hydroxynorketamine as a MOR agonist, the account ketasim is built around; measured binding finds no "
+        "opioid affinity for (2R,6R)-HNK (Bonaventura 2022), so its affinity is an assumption set to what the "
+        "single-infusion "
         "effect requires), 'ketamine_mor' (direct agonism by ketamine at its measured Ki ~42 uM (Hirota 1999), "
         "with the efficacy the effect requires) or 'endogenous' (NMDA blockade releases endogenous opioids; a "
         "permissive role, Klein 2020). Naltrexone competes at MOR under every source. Supported by the "

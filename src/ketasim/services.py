@@ -15,7 +15,21 @@ from ketasim.results import Result
 from ketasim.simulation import Simulation
 
 
-def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None):
+def chunk_size_for_progress(n_subjects: int, smallest: int = 128, largest: int = 256, parts: int = 10) -> int:
+    """Subjects per work unit so that progress moves in about `parts` steps. Each unit has a fixed cost, so
+    units stay at least `smallest` subjects; at most `largest` bounds memory. Results do not depend on it
+    (subjects are drawn before the work is split)."""
+    return int(min(largest, max(smallest, -(-n_subjects // parts))))
+
+
+def _start(progress, n_subjects: int, chunk_size: int):
+    """Tell the progress display the number of parts before the first is done (a determinate bar from the
+    start, not a pulse)."""
+    if progress:
+        progress(0, -(-n_subjects // chunk_size))
+
+
+def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int | None = None, executor=None):
     """Simulate the typical subject (subjects = 1) or a virtual population of a scenario; out-of-range
     warnings are kept on the result."""
     if cfg.subjects > 1:
@@ -31,9 +45,56 @@ def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, exec
         result = Simulation(regimen, default_parameters(), mechanism=mech, expectation=cfg.expectation,
                             oral_antidepressant_start_h=ad, baseline_madrs=cfg.baseline_madrs,
                             ).solve(cfg.duration, cov, cfg.output_step)
+    if cfg.output_step:
+        result = _only_requested_times(result, regimen, cfg)
     result.warnings = [str(w.message) for w in caught if issubclass(w.category, ValidatedRangeWarning)]
     result.meta["scenario"] = cfg.name
     return result
+
+
+def requested_times(regimen: Regimen, duration_h: float, step_h: float):
+    """The time points a user asks for with an output step: every step from the first dose (or 0) to the end,
+    and the end itself (the uniform part of simulation.output_grid and population.population_grid)."""
+    import math
+
+    import numpy as np
+
+    t0 = min(0.0, regimen.first_time_h())
+    n = int(math.floor((duration_h - t0) / step_h + 1e-9))
+    return np.unique(np.round(np.append(t0 + step_h * np.arange(n + 1), duration_h), 9))
+
+
+def _requested_mask(t, regimen: Regimen, cfg: ScenarioConfig):
+    """Which points of the solver's grid a scenario with an output step writes. The grid keeps its fine
+    windows after each dose (the slow PD states are integrated on it), so the values written are the ones a
+    run without a step has at the same times; only the rows in between are left out."""
+    import numpy as np
+
+    from ketasim.simulation import parse_duration
+
+    want = requested_times(regimen, parse_duration(cfg.duration), to_hours(cfg.output_step, "output step"))
+    mask = np.isin(np.round(np.asarray(t, float), 8), np.round(want, 8))
+    if mask.sum() != len(want):  # pragma: no cover - both grids are built from the same uniform part
+        raise RuntimeError("the solver's grid lacks some of the requested output times")
+    return mask
+
+
+def _only_requested_times(result, regimen: Regimen, cfg: ScenarioConfig):
+    """A Result (one subject: arrays by time) or PopulationResult (arrays time x subject) on the requested
+    output times only."""
+    import dataclasses
+
+    import numpy as np
+
+    m = _requested_mask(result.time_h, regimen, cfg)
+    changes = {"time_h": np.asarray(result.time_h)[m], "outputs": {k: v[m] for k, v in result.outputs.items()}}
+    if getattr(result, "states", None) is not None:
+        changes["states"] = result.states[m]
+    if getattr(result, "internal", None):
+        changes["internal"] = {k: v[m] for k, v in result.internal.items()}
+    out = dataclasses.replace(result, **changes)
+    out.meta = {**result.meta, "output_step": cfg.output_step}
+    return out
 
 
 def write_scenario(result: Result, out_dir: str | Path, log_plot: bool = False) -> Path:
@@ -76,14 +137,18 @@ def _population_setup(cfg: ScenarioConfig):
     return regimen, subjects, params, get_mechanism(cfg.hypothesis, cfg.opioid_source), t, options, found
 
 
-def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None):
+def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int | None = None, executor=None):
     """A virtual population around the scenario's subject: weight distribution centred on its weight,
     between-subject variability on, seed from the scenario (subjects drawn before any chunking)."""
     from ketasim.population import simulate_population
 
     regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
+    chunk_size = chunk_size or chunk_size_for_progress(len(subjects))
+    _start(progress, len(subjects), chunk_size)
     res = simulate_population(regimen, subjects, params, mech, t, chunk_size=chunk_size, progress=progress,
                               executor=executor, **options)
+    if cfg.output_step:
+        res = _only_requested_times(res, regimen, cfg)
     res.warnings = found
     res.meta.update(scenario=cfg.name, seed=cfg.seed, subjects=cfg.subjects)
     return res
@@ -93,7 +158,8 @@ STREAM_ABOVE_SUBJECTS = 5000
 FIGURE_SUBJECTS = 500
 
 
-def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=None, chunk_size: int = 1000) -> dict:
+def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=None,
+                                       chunk_size: int | None = None) -> dict:
     """Large populations: stream every subject's time course to timecourse.parquet chunk by chunk (memory bounded
     by one chunk), summary.json computed on the fly, the figure drawn from the first 500 subjects. All files are
     written to a temporary folder and moved into out_dir only when complete."""
@@ -104,10 +170,16 @@ def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=No
     from ketasim.population import simulate_population, simulate_population_to_parquet
 
     regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
+    # streamed chunks are larger (fewer Parquet row groups); memory stays bounded by one chunk
+    chunk_size = chunk_size or chunk_size_for_progress(len(subjects), smallest=256, largest=1000, parts=20)
+    _start(progress, len(subjects), chunk_size)
+    keep = _requested_mask(t, regimen, cfg) if cfg.output_step else None
     with atomic_output_dir(out_dir) as tmp:
         summary = simulate_population_to_parquet(regimen, subjects, params, mech, t, tmp / "timecourse.parquet",
-                                                 chunk_size=chunk_size, progress=progress, **options)
+                                                 chunk_size=chunk_size, progress=progress, keep=keep, **options)
         sample = simulate_population(regimen, subjects.iloc[:FIGURE_SUBJECTS], params, mech, t, **options)
+        if cfg.output_step:
+            sample = _only_requested_times(sample, regimen, cfg)
         sample.plot(tmp / "timecourse.png")
         meta = {"ketasim_version": __version__, "regimen": regimen.to_text(), "hypothesis": mech.label(),
                 "seed": cfg.seed, "subjects": cfg.subjects, "scenario": cfg.name,
@@ -176,12 +248,12 @@ def load_trial(name_or_path):
 def parse_hypotheses(hypothesis: str, opioid_source: str | None = None) -> list[tuple[str, str | None]]:
     """'opioid', 'opioid[endogenous]', a comma list of these, or 'all' -> [(hypothesis, opioid source)]."""
     from ketasim.mechanisms import parse_variant
-    from ketasim.trials import DEFAULT_VARIANTS
+    from ketasim.trials import default_variants
 
     if hypothesis == "all":
         if opioid_source:
             raise ValueError("--opioid-source goes with one hypothesis, not 'all'")
-        return list(DEFAULT_VARIANTS)
+        return list(default_variants())
     out = []
     for h in hypothesis.split(","):
         hyp, src = parse_variant(h)
@@ -271,7 +343,10 @@ def required_affinity_text() -> str:
 
 def parameter_table(prefix: str | None = None):
     """Every parameter with value, unit, source, evidence and range, and where the model reads it: its layer and
-    the model nodes that use it (over every registered hypothesis), from the declarations."""
+    the model nodes that use it (over every registered hypothesis), from the declarations. With `prefix`, only
+    the keys that start with it; an unknown prefix is an error that names the prefixes there are."""
+    import difflib
+
     from ketasim.mechanisms import OPIOID_SOURCES
     from ketasim.models.pd import pd_model
     from ketasim.models.pk import Covariates, individual_pk
@@ -314,6 +389,12 @@ def parameter_table(prefix: str | None = None):
     df["used_by"] = [", ".join(used_by.get(k, [])) for k in df.key]
     if prefix:
         df = df[df.key.str.startswith(prefix)]
+        if df.empty:
+            groups = sorted({k.split(".")[0] for k in default_parameters()})
+            close = difflib.get_close_matches(prefix.rstrip("."), groups, n=1)
+            hint = f" (did you mean {close[0]}.?)" if close else ""
+            raise ValueError(f"no parameter key starts with {prefix!r}{hint}; keys start with: "
+                             + ", ".join(f"{g}." for g in groups))
     return df
 
 

@@ -8,6 +8,11 @@ from rich.table import Table
 from ._app import console, warn
 
 
+def range_text(low: float, high: float, digits: str = "g") -> str:
+    """'-7.31 to -0.64', never '-7.31--0.64'."""
+    return f"{low:{digits}} to {high:{digits}}"
+
+
 def fmt(x: float) -> str:
     if x == 0:
         return "0"
@@ -22,14 +27,14 @@ def print_summary(result, quiet: bool = False):
         table.add_column(col, justify="right" if col not in ("output", "unit") else "left")
     summary = result.summary()
     if getattr(result, "subjects", None) is not None:
-        table.title = f"Summary ({len(result.subjects)} subjects: mean [5th-95th percentile])"
+        table.title = f"Summary ({len(result.subjects)} subjects: mean [5th to 95th percentile])"
     for k, s in summary.items():
         if s["cmax"] <= 0 or k in ("madrs", "hamd17"):
             continue
         cmax = fmt(s["cmax"])
         if "cmax_percentiles" in s:
             pc = s["cmax_percentiles"]
-            cmax += f" [{fmt(pc['p5'])}-{fmt(pc['p95'])}]"
+            cmax += f" [{fmt(pc['p5'])} to {fmt(pc['p95'])}]"
         table.add_row(k, cmax, f"{s['tmax_h']:.2f}", fmt(s["auc"]), s["unit"])
     console.print(table)
     if "madrs" in summary:
@@ -67,15 +72,31 @@ def print_hypothesis_list(rows: list[dict]):
 
 
 def print_ranking(doc: dict):
-    table = Table(title="Mechanism hypotheses vs " + ", ".join(doc["trials"]), title_justify="left")
-    for col in ("rank", "hypothesis", "log-likelihood", "95 % (bootstrap)", "Δ vs best", *doc["trials"]):
-        table.add_column(col, justify="right" if col not in ("hypothesis",) else "left",
-                         no_wrap=col in ("hypothesis", "95 % (bootstrap)"))
+    """Two tables, so that every header and number fits in full: the ranking, then each trial's part."""
+    has_ref = doc.get("reference") is not None
+    table = Table(title="Mechanism hypotheses vs " + ", ".join(doc["trials"]) + " (log-likelihood of the "
+                  "published results; higher is better)", title_justify="left")
+    cols = ["rank", "hypothesis", "log-likelihood", "95 % (bootstrap)", "vs best"] + (["vs null"] if has_ref else [])
+    for col in cols:
+        table.add_column(col, justify="left" if col == "hypothesis" else "right", no_wrap=True, overflow="fold")
     for r in doc["ranking"]:
-        table.add_row(str(r["rank"]), escape(r["hypothesis"]), f"{r['loglik']:.2f}",
-                      f"{r['loglik_interval95'][0]:.2f} to {r['loglik_interval95'][1]:.2f}",
-                      f"{r['delta_loglik']:.2f}", *[f"{r['per_trial'][t]['loglik']:.2f}" for t in doc["trials"]])
+        row = [str(r["rank"]), escape(r["hypothesis"]), f"{r['loglik']:.2f}",
+               f"{r['loglik_interval95'][0]:.2f} to {r['loglik_interval95'][1]:.2f}", f"{r['delta_loglik']:+.2f}"]
+        if has_ref:
+            row.append(f"{r['delta_loglik_vs_null']:+.2f}")
+        table.add_row(*row)
     console.print(table)
+    per_trial = Table(title="Log-likelihood per trial", title_justify="left")
+    per_trial.add_column("hypothesis", no_wrap=True, overflow="fold")
+    for t in doc["trials"]:
+        per_trial.add_column(escape(t), justify="right", no_wrap=True, overflow="fold")
+    for r in doc["ranking"]:
+        per_trial.add_row(escape(r["hypothesis"]), *[f"{r['per_trial'][t]['loglik']:.2f}" for t in doc["trials"]])
+    console.print(per_trial)
+    if has_ref:
+        console.print("vs null: log-likelihood minus that of 'null' (expectation and background treatment alone); "
+                      "> 0 means the hypothesis explains the published results better than placebo response "
+                      "alone.", highlight=False)
 
 
 def print_power(rows: list[dict], labels: tuple[str, str], trial: str):
@@ -110,20 +131,23 @@ def print_parameters(df):
     for col in ("key", "value", "unit", "source", "evidence", "range"):
         table.add_column(col)
     for r in df.itertuples():
-        table.add_row(r.key, f"{r.value:g}", r.unit, r.source, r.evidence, f"{r.low:g}-{r.high:g}")
+        table.add_row(r.key, f"{r.value:g}", r.unit, r.source, r.evidence, range_text(r.low, r.high))
     console.print(table)
 
 
 def print_validation(rows: list[dict], out):
-    table = Table(title="ketasim validate", title_justify="left")
-    for col in ("", "kind", "target", "model", "published", "accepted", "source"):
-        table.add_column(col)
-    for r in rows:
+    from ketasim.validation.report import with_texts
+
+    table = Table(title="ketasim validate", title_justify="left", expand=True)
+    for col, ratio in (("", None), ("kind", None), ("target", 4), ("model", 2), ("published", 2), ("accepted", 2),
+                       ("source", 1)):
+        table.add_column(col, ratio=ratio, overflow="fold", no_wrap=col in ("", "kind"))
+    for r in with_texts(rows):
         mark = "[green]pass[/]" if r["pass"] else "[red]FAIL[/]"
-        table.add_row(mark, r["kind"], r["description"], f"{r['model']:.3g} {r['unit']}", r["published"],
-                      f"{r['accepted_range'][0]:.3g}-{r['accepted_range'][1]:.3g}", r["source"])
+        table.add_row(mark, r["kind"], escape(r["description"]), escape(r["model_text"]), escape(r["published"]),
+                      escape(r["accepted_text"]), escape(r["source"]))
     console.print(table)
     n_pass = sum(r["pass"] for r in rows)
-    console.print(f"{n_pass}/{len(rows)} targets within their accepted range; "
+    console.print(f"{n_pass} of {len(rows)} targets within their accepted range; "
                   f"failures are disagreements to read, not hidden. Wrote {out}/validation.json, validation.html",
                   highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -11,27 +12,32 @@ import typer
 from ._app import app, user_errors
 from ._render import print_parameters
 
+FORMATS = ("table", "csv", "json")
+
 
 @app.command()
 @user_errors
 def params(
-    format: str = typer.Option("table", "--format", help="table or csv"),
-    out: Optional[Path] = typer.Option(None, "--out", help="write to this file instead of stdout"),
-    filter: Optional[str] = typer.Option(None, "--filter", help="only keys starting with this prefix"),
+    format: str = typer.Option("table", "--format", help="table (on screen), csv or json"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write to this file instead of stdout (with table: "
+                                       "also print the table, write CSV)"),
+    filter: Optional[str] = typer.Option(None, "--filter", help="only keys starting with this prefix, e.g. "
+                                         "'naltrexone.' or 'mood.'"),
 ):
     """Every parameter with value, unit, source, evidence and uncertainty range."""
     from ketasim import services
 
+    if format not in FORMATS:
+        raise ValueError(f"--format must be table, csv or json, not {format!r}")
     df = services.parameter_table(filter)
-    if format == "csv":
-        text = df.to_csv(index=False)
+    if format in ("csv", "json"):
+        text = df.to_csv(index=False) if format == "csv" else \
+            json.dumps(df.to_dict(orient="records"), indent=2, ensure_ascii=False) + "\n"
         if out:
-            out.write_text(text)
+            out.write_text(text, encoding="utf-8")
         else:
             sys.stdout.write(text)
         return
-    if format != "table":
-        raise ValueError(f"--format must be table or csv, not {format!r}")
     print_parameters(df)
     if out:
         df.to_csv(out, index=False)

@@ -22,7 +22,9 @@ def simulate(
     sex: str = typer.Option("unspecified", "--sex", help="female, male or unspecified"),
     cyp2b6: str = typer.Option("*1/*1", "--cyp2b6", help="CYP2B6 genotype: *1/*1, *1/*6, *6/*6"),
     duration: str = typer.Option("7 d", "--duration", help="simulated time with unit, e.g. '7 d'"),
-    output_step: Optional[str] = typer.Option(None, "--output-step", help="output grid step, e.g. '15 min'"),
+    output_step: Optional[str] = typer.Option(None, "--output-step", help="write one time point per step, e.g. "
+                                              "'1 h' (default: 1 min to 1 h by duration, finer after each dose); "
+                                              "the summary is read from the points written"),
     subjects: int = typer.Option(1, "--subjects", min=1, max=100_000, help="1: typical subject; more: a population"),
     seed: int = typer.Option(1, "--seed", min=0, help="random seed for the population"),
     hypothesis: str = typer.Option("opioid", "--hypothesis", help="mechanism hypothesis (ketasim hypotheses --list)"),

@@ -54,7 +54,7 @@ class ScenarioConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = "scenario"
-    doses: list[str] = Field(..., min_length=1, description="regimen text lines (design.md §3)")
+    doses: list[str] = Field(..., min_length=1, description="regimen text lines, e.g. 'ketamine 0.5 mg/kg iv over 40 min'")
     duration: str = "7 d"
     subject: SubjectConfig = Field(default_factory=SubjectConfig)
     output_step: str | None = None

@@ -52,7 +52,9 @@ class DaskExecutor:
                 raise ValueError(f"--scheduler local:N needs a whole number of workers, got {address!r}") from None
             if not 1 <= n <= 64:
                 raise ValueError(f"--scheduler local:N needs 1-64 workers, got {n}")
-            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+            # ":0": the dashboard on a free port. None would mean Dask's default 8787, and when another program
+            # holds that port Dask warns and moves elsewhere anyway.
+            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
             self.client = Client(self.cluster)
         else:
             try:

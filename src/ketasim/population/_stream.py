@@ -27,11 +27,13 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
                                    mechanism: Mechanism, t: np.ndarray, path, columns=None,
                                    chunk_size: int = 1000, progress: Callable[[int, int], None] | None = None,
                                    expectation: str = "active", oral_ad_start_h: float | None = None,
-                                   compression: str = "snappy", float32: bool = False) -> dict:
+                                   compression: str = "snappy", float32: bool = False, keep=None) -> dict:
     """Simulate `subjects` chunk by chunk into one Parquet file at `path` (written whole or not at all: a
     temporary file beside it is renamed at the end). Memory stays bounded by one chunk (about
     chunk_size x len(t) x (len(columns) + 2) x 8 bytes, twice over while a chunk is converted). Returns the
-    summary dict of PopulationResult.summary(). `float32` stores the output columns in single precision."""
+    summary dict of PopulationResult.summary(). `float32` stores the output columns in single precision.
+    `keep` (a boolean mask over t) writes and summarises only those times; the model is still solved on all of
+    t (a user's output step with the solver's fine windows after each dose)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -44,13 +46,15 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     model = KetamineModel()
     sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
-    acc = SummaryAccumulator(t, columns, min(sessions) if sessions else 0.0, output_catalogue.units(mechanism))
+    keep = np.ones(len(t), bool) if keep is None else np.asarray(keep, bool)
+    t_out = t[keep]
+    acc = SummaryAccumulator(t_out, columns, min(sessions) if sessions else 0.0, output_catalogue.units(mechanism))
     ftype = pa.float32() if float32 else pa.float64()
     schema = pa.schema([("id", pa.int64()), ("time_h", pa.float64())] + [(c, ftype) for c in columns])
     n = len(subjects)
     n_chunks = (n + chunk_size - 1) // chunk_size
     ids = subjects["id"].to_numpy(np.int64)
-    T = len(t)
+    T = len(t_out)
     try:
         # dictionary encoding only where values repeat (ids, times): on the output columns it falls back to
         # plain encoding anyway, after building dictionaries whose memory the allocator keeps chunk after chunk
@@ -59,9 +63,11 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
                 sl = slice(c * chunk_size, min((c + 1) * chunk_size, n))
                 out = simulate_chunk(regimen, subjects.iloc[sl], parameters, mechanism, t, expectation,
                                      oral_ad_start_h, columns, model)
+                if T < len(t):
+                    out = {col: out[col][keep] for col in columns}
                 acc.add(out)
                 m = sl.stop - sl.start
-                arrays = [pa.array(np.repeat(ids[sl], T)), pa.array(np.tile(t, m))]
+                arrays = [pa.array(np.repeat(ids[sl], T)), pa.array(np.tile(t_out, m))]
                 for col in columns:
                     flat = out[col].T.reshape(-1)
                     arrays.append(pa.array(flat.astype(np.float32) if float32 else flat))

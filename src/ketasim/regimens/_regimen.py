@@ -1,4 +1,5 @@
-"""Doses and regimens as immutable values, and the regimen text language of design.md §3.
+"""Doses and regimens as immutable values, and the regimen text language
+(DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses]).
 
     DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses]
 

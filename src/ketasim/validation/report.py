@@ -10,10 +10,59 @@ from ketasim._version import __version__
 from ketasim.io.export import atomic_output_dir
 
 
+def number_text(x: float) -> str:
+    """Three significant digits, never in exponent notation; thousands separated from 1,000 on."""
+    import numpy as np
+
+    if x != x:
+        return "nan"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if x == 0:
+        return "0"
+    return np.format_float_positional(x, precision=3, unique=False, fractional=False, trim="-")
+
+
+def _percent(x: float) -> str:
+    v = round(100.0 * x, 1) + 0.0  # + 0.0: no "-0.0" for a full block that rounds to -4e-12
+    return f"{v:.1f}"
+
+
+def _fraction_unit(unit: str) -> str | None:
+    """'fraction kept' -> ' kept'; None when the unit is not a fraction (shown as a percentage)."""
+    if unit == "fraction" or unit.startswith("fraction "):
+        return unit[len("fraction"):]
+    return None
+
+
+def value_text(value: float, unit: str) -> str:
+    """A model value as people write it: fractions as percentages (published values are), others with their
+    unit and three significant digits."""
+    rest = _fraction_unit(unit)
+    if rest is not None:
+        return f"{_percent(value)} %{rest}"
+    return f"{number_text(value)} {unit}".strip()
+
+
+def range_text(low: float, high: float, unit: str) -> str:
+    """'-7.31 to -0.64 MADRS points', '7.0 to 23.0 %': never '-7.31--0.64'."""
+    rest = _fraction_unit(unit)
+    if rest is not None:
+        return f"{_percent(low)} to {_percent(high)} %{rest}"
+    return f"{number_text(low)} to {number_text(high)} {unit}".strip()
+
+
+def with_texts(rows: list[dict]) -> list[dict]:
+    """Each row with `model_text` and `accepted_text` beside the numbers (what the table and the report show)."""
+    return [{**r, "model_text": value_text(r["model"], r["unit"]),
+             "accepted_text": range_text(r["accepted_range"][0], r["accepted_range"][1], r["unit"])} for r in rows]
+
+
 def write_report(rows: list[dict], out_dir: str | Path, figures: dict[str, str] | None = None,
                  relapse=None) -> Path:
     """validation.json, validation.html (with a figure per virtual trial: model bands over the published points)
     and, where given, the relapse analysis (relapse.csv, relapse.png)."""
+    rows = with_texts(rows)
     with atomic_output_dir(out_dir) as tmp:
         doc = {"ketasim_version": __version__, "n_targets": len(rows), "n_pass": sum(r["pass"] for r in rows),
                "targets": rows}
@@ -36,8 +85,8 @@ def _html(rows: list[dict], figures: dict[str, str], relapse=None) -> str:
         cls = "pass" if r["pass"] else "fail"
         body.append(
             f"<tr class='{cls}'><td>{'pass' if r['pass'] else 'FAIL'}</td><td>{e(r['layer'])}</td>"
-            f"<td>{e(r['kind'])}</td><td>{e(r['description'])}</td><td>{r['model']:.4g} {e(r['unit'])}</td>"
-            f"<td>{e(r['published'])}</td><td>{r['accepted_range'][0]:.4g} – {r['accepted_range'][1]:.4g}</td>"
+            f"<td>{e(r['kind'])}</td><td>{e(r['description'])}</td><td>{e(r['model_text'])}</td>"
+            f"<td>{e(r['published'])}</td><td>{e(r['accepted_text'])}</td>"
             f"<td>{e(r['source'])}</td><td>{e(r['note'])}</td></tr>")
     n_pass = sum(r["pass"] for r in rows)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>ketasim validation</title>
