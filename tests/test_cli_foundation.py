@@ -19,7 +19,7 @@ from ketasim.regimens import RegimenError, parse_dose
 from ketasim.units import UnitError
 
 PLASMA = ("ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml", "naltrexone_ng_ml", "naltrexol_ng_ml")
-PARAM_COLUMNS = ["key", "value", "unit", "source", "evidence", "low", "high", "description"]
+PARAM_COLUMNS = ["key", "value", "unit", "source", "evidence", "low", "high", "description", "layer", "used_by"]
 KETASIM = Path(sys.executable).with_name("ketasim")
 
 
@@ -268,6 +268,10 @@ def test_params_csv(runner):
     params = ks.default_parameters()
     assert len(df) == len(params)
     assert list(df["key"]) == list(params)
+    # where the model reads each value, from the declarations
+    row = df.set_index("key")
+    assert row.loc["nmda.Ki_S_ketamine", "layer"] == "L3" and "nmda_occupancy" in row.loc["nmda.Ki_S_ketamine", "used_by"]
+    assert row.loc["ketamine.CL", "layer"] == "L1" and row.loc["mood.Rmax", "used_by"] == "improvement"
     for row in df.itertuples():
         p = params[row.key]
         assert row.value == pytest.approx(p.value, rel=1e-12)
