@@ -106,7 +106,8 @@ def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=No
     regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
     with atomic_output_dir(out_dir) as tmp:
         summary = simulate_population_to_parquet(regimen, subjects, params, mech, t, tmp / "timecourse.parquet",
-                                                 chunk_size=chunk_size, progress=progress, **options)
+                                                 chunk_size=chunk_size, progress=progress,
+                                                 summary_doses=regimen.realize(), **options)
         sample = simulate_population(regimen, subjects.iloc[:FIGURE_SUBJECTS], params, mech, t, **options)
         sample.plot(tmp / "timecourse.png")
         meta = {"ketasim_version": __version__, "regimen": regimen.to_text(), "hypothesis": mech.label(),
@@ -289,3 +290,19 @@ def export_sbml_file(path, doses, scenario_file, hypothesis=None, opioid_source=
     from ketasim.sbml import export_sbml_file as _export
 
     return _export(path, doses, scenario_file, hypothesis, opioid_source, weight)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Working with data: summaries, NONMEM-style data sets, exact sampling times, NCA, fit, sensitivity, VPC
+
+
+def result_summary(result) -> dict:
+    """The summary.json metrics of a single-subject Result or a PopulationResult, with times after the dose."""
+    from ketasim.population._summary import SummaryAccumulator
+
+    if getattr(result, "subjects", None) is None:
+        return result.summary()
+    doses = result.regimen.realize() if result.regimen is not None else ()
+    acc = SummaryAccumulator(result.time_h, list(result.outputs), result.meta.get("first_session_h", 0.0), doses)
+    acc.add(result.outputs)
+    return acc.summary()

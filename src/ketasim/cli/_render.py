@@ -14,32 +14,55 @@ def fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
-def print_summary(result, quiet: bool = False):
+def _mood_label(key: str) -> str:
+    if key.startswith("day"):
+        return f"day {key[3:]}"
+    if key.startswith("week"):
+        return f"week {key[4:]}"
+    return key
+
+
+def print_summary(result, quiet: bool = False, summary: dict | None = None):
+    """The summary table: peak (or nadir, for outputs that fall) with the time after the dose, area (ng·h/mL
+    for concentrations, baseline-corrected for effects), and mood changes across the run."""
     if quiet:
         return
     table = Table(title="Summary (typical subject)", title_justify="left")
-    for col in ("output", "Cmax", "Tmax (h)", "AUC", "unit"):
-        table.add_column(col, justify="right" if col not in ("output", "unit") else "left")
-    summary = result.summary()
+    for col in ("output", "peak / nadir", "unit", "after dose (h)", "AUC / AUEC*", "AUC unit"):
+        table.add_column(col, justify="right" if col not in ("output", "unit", "AUC unit") else "left")
+    table.caption = "* effect outputs: area between the curve and its baseline (AUEC); times after the dose"
+    summary = summary if summary is not None else result.summary()
     if getattr(result, "subjects", None) is not None:
         table.title = f"Summary ({len(result.subjects)} subjects: mean [5th-95th percentile])"
     for k, s in summary.items():
-        if s["cmax"] <= 0 or k in ("madrs", "hamd17"):
+        if s.get("direction") == "falls":
+            value, when, label = s["nadir"], s["tnadir_h"], f"{k} (nadir)"
+            pkey = "nadir_percentiles"
+        else:
+            value, when, label = s["cmax"], s["tmax_h"], k
+            pkey = "cmax_percentiles"
+        if s.get("direction") is None and s["cmax"] <= 0:
             continue
-        cmax = fmt(s["cmax"])
-        if "cmax_percentiles" in s:
-            pc = s["cmax_percentiles"]
-            cmax += f" [{fmt(pc['p5'])}-{fmt(pc['p95'])}]"
-        table.add_row(k, cmax, f"{s['tmax_h']:.2f}", fmt(s["auc"]), s["unit"])
+        if s.get("direction") is not None and abs(s.get("peak_change", 0.0)) < 1e-9:
+            continue
+        text = fmt(value)
+        if pkey in s:
+            pc = s[pkey]
+            text += f" [{fmt(pc['p5'])}-{fmt(pc['p95'])}]"
+        table.add_row(label, text, s["unit"], f"{when:.2f}", fmt(s["auc"]),
+                      s.get("auc_unit", "").replace(" (baseline-corrected)", ""))
     console.print(table)
     if "madrs" in summary:
         m = summary["madrs"]
         parts = [f"hypothesis {result.meta.get('hypothesis')}", f"baseline MADRS {m['baseline']:.1f}"]
-        for key, label in (("change_24h", "change at 24 h"), ("change_day7", "change at day 7")):
-            if key in m:
-                parts.append(f"{label} {m[key]:+.1f}")
+        changes = [f"{_mood_label(label)} {m['change_' + label]:+.1f}" for label in m.get("change_times_h", {})
+                   if f"change_{label}" in m]
+        if changes:
+            parts.append("change " + ", ".join(changes))
         if "responders_24h" in m:
             parts.append(f"responders at 24 h {100 * m['responders_24h']:.0f} %")
+        elif "responder_24h" in m:
+            parts.append(f"responder at 24 h: {'yes' if m['responder_24h'] else 'no'}")
         console.print(escape("Mood: " + "; ".join(parts) + f"; peak CADSS {summary['cadss']['cmax']:.1f}"),
                       highlight=False)
     for w in result.warnings:

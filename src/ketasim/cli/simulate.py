@@ -55,5 +55,5 @@ def simulate(
             progress("simulating population", quiet or cfg.subjects == 1) as cb:
         result = services.run_scenario(cfg, progress=cb, executor=ex)
     services.write_scenario(result, out, log_plot=log)
-    print_summary(result, quiet)
+    print_summary(result, quiet, services.result_summary(result))
     say(f"wrote {out}/timecourse.parquet, summary.json, timecourse.png", quiet)
