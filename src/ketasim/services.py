@@ -658,3 +658,66 @@ def write_dataset_run(run: dict, out_dir, nonmem: bool = False) -> Path:
 
             write_dataset_like(ds, pred, tmp / "dataset.csv")
     return Path(out_dir)
+
+
+def run_nca(source, outputs=None, time_unit: str | None = None):
+    """NCA (ketasim.analysis.nca) of a NONMEM-style data set's observations, or of a `ketasim simulate` output
+    folder (its timecourse.parquet, regimen and subjects' weights); one row per subject, output and dose."""
+    import json
+
+    import pandas as pd
+
+    from ketasim.analysis import nca
+
+    cols = [c.strip() for c in outputs.split(",")] if isinstance(outputs, str) else outputs
+    src = Path(source)
+    if src.is_dir():
+        tc, sj = src / "timecourse.parquet", src / "summary.json"
+        if not (tc.exists() and sj.exists()):
+            raise FileNotFoundError(f"{src} is not a ketasim simulate output folder (timecourse.parquet and "
+                                    "summary.json expected)")
+        doc = json.loads(sj.read_text())
+        texts = doc.get("provenance", {}).get("regimen") or []
+        if not texts:
+            raise ValueError(f"{sj} names no regimen: NCA needs the doses")
+        doses = Regimen.from_text(*texts).realize()
+        table = pd.read_parquet(tc)
+        weights = {}
+        if (src / "subjects.csv").exists():
+            s = pd.read_csv(src / "subjects.csv")
+            weights = dict(zip(s["id"], s["weight_kg"]))
+        else:
+            w = (doc["provenance"].get("covariates") or {}).get("weight_kg", 70.0)
+            weights = {i: w for i in table["id"].unique()}
+        df = nca.nca_table(table, {i: doses for i in table["id"].unique()}, weights, cols)
+    else:
+        df = nca.nca_dataset(read_dataset(src, time_unit), cols)
+    if len(df) == 0:
+        raise ValueError(f"nothing to analyse in {src.name}: no output with a dose before it")
+    from ketasim.models.model import OUTPUT_UNITS
+
+    df.insert(3, "unit", [OUTPUT_UNITS.get(o, "") for o in df["output"]])
+    return df
+
+
+def nca_of(result, outputs=None):
+    """NCA of a Result or PopulationResult in memory."""
+    from ketasim.analysis.nca import nca_result
+
+    return nca_result(result, outputs)
+
+
+def write_nca(df, out_dir) -> Path:
+    """nca.csv (one row per subject, output and dose; units in the column names or the unit column) and a
+    summary by output and dose (mean, 5th and 95th percentile) in nca_summary.csv."""
+    from ketasim.io.export import atomic_output_dir
+
+    num = [c for c in df.columns if c not in ("id", "output", "unit", "dose", "auc_unit", "dose_index", "segment")
+           and df[c].dtype.kind in "fi"]
+    g = df.groupby(["output", "dose_index"])[num]
+    summ = g.mean().add_suffix("_mean").join(g.quantile(0.05).add_suffix("_p5")).join(
+        g.quantile(0.95).add_suffix("_p95")).reset_index()
+    with atomic_output_dir(out_dir) as tmp:
+        df.to_csv(tmp / "nca.csv", index=False)
+        summ.to_csv(tmp / "nca_summary.csv", index=False)
+    return Path(out_dir)

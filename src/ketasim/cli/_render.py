@@ -150,3 +150,26 @@ def print_validation(rows: list[dict], out):
     console.print(f"{n_pass}/{len(rows)} targets within their accepted range; "
                   f"failures are disagreements to read, not hidden. Wrote {out}/validation.json, validation.html",
                   highlight=False)
+
+
+def print_nca(df):
+    table = Table(title=f"NCA ({df['id'].nunique()} subjects; times after dose; first subject shown)",
+                  title_justify="left")
+    cols = ("output", "dose", "Cmax / Emin", "Tmax (h)", "AUC0-t / AUEC", "AUCinf (ng·h/mL)", "t½ (h) [points]",
+            "CL/F (L/h)", "Vz/F (L)")
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("output",) else "right")
+    first = df[df["id"] == df["id"].iloc[0]]
+    num = lambda v: "" if v is None or v != v else fmt(float(v))  # noqa: E731
+    for r in first.to_dict("records"):
+        if r.get("auc_unit") == "ng·h/mL":
+            table.add_row(r["output"], str(r["dose_index"]), f"{num(r['cmax'])} {r['unit']}", f"{r['tmax_h']:.2f}",
+                          num(r["auc_0_t"]), num(r.get("auc_inf")),
+                          f"{num(r.get('half_life_h'))} [{r.get('lambda_z_points', 0):.0f}]",
+                          num(r.get("cl_f_l_h")), num(r.get("vz_f_l")))
+        else:
+            falls = abs(r["nadir_change"]) > abs(r["peak_change"])
+            table.add_row(r["output"], str(r["dose_index"]), f"{'min' if falls else 'max'} "
+                          f"{num(r['emin'] if falls else r['emax'])}", f"{r['tmin_h' if falls else 'tmax_h']:.2f}",
+                          num(r["auec"]), "", "", "", "")
+    console.print(table)
