@@ -721,3 +721,18 @@ def write_nca(df, out_dir) -> Path:
         df.to_csv(tmp / "nca.csv", index=False)
         summ.to_csv(tmp / "nca_summary.csv", index=False)
     return Path(out_dir)
+
+
+def fit_dataset(path, compartments: int = 3, bsv: str | None = None, init: str | None = None,
+                endpoint: str | None = None, time_unit: str | None = None, progress=None) -> dict:
+    """Population fit (FOCE-I) of a NONMEM-style data set: PK, and optionally one PD endpoint."""
+    from ketasim.estimation.run import fit_dataset as _fit
+
+    return _fit(read_dataset(path, time_unit), compartments, bsv, init, endpoint, progress=progress)
+
+
+def write_fit(fit: dict, data_name: str, out_dir) -> Path:
+    """estimates.csv, individual_*.csv (EBEs), residuals_*.csv, gof_*.png, report.html."""
+    from ketasim.estimation.run import write_fit as _write
+
+    return _write(fit, data_name, out_dir)

@@ -173,3 +173,19 @@ def print_nca(df):
                           f"{num(r['emin'] if falls else r['emax'])}", f"{r['tmin_h' if falls else 'tmax_h']:.2f}",
                           num(r["auec"]), "", "", "", "")
     console.print(table)
+
+
+def print_estimates(fit: dict):
+    from ketasim.estimation.run import estimates_table, summary_lines
+
+    est = estimates_table(fit)
+    table = Table(title="Population estimates (FOCE-I)", title_justify="left")
+    for c in ("layer", "parameter", "estimate", "unit", "RSE %", "95 % interval", "shrinkage %"):
+        table.add_column(c, justify="left" if c in ("layer", "parameter", "unit") else "right")
+    num = lambda v: "" if v != v else fmt(float(v))  # noqa: E731
+    for r in est.to_dict("records"):
+        table.add_row(r["layer"], r["parameter"], num(r["estimate"]), r["unit"], num(r["rse_pct"]),
+                      f"{num(r['ci95_low'])}-{num(r['ci95_high'])}", num(r.get("shrinkage_pct", float("nan"))))
+    console.print(table)
+    for line in summary_lines(fit):
+        console.print(line, highlight=False)
