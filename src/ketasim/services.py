@@ -736,3 +736,69 @@ def write_fit(fit: dict, data_name: str, out_dir) -> Path:
     from ketasim.estimation.run import write_fit as _write
 
     return _write(fit, data_name, out_dir)
+
+
+def run_sensitivity(doses, outcome: str = "madrs_change_day1", method: str = "sobol", samples: int = 1024,
+                    hypothesis: str = "opioid", opioid_source: str | None = None, parameters: str | None = None,
+                    duration: str | None = None, seed: int = 1, executor=None, progress=None) -> dict:
+    """Local (elasticities, one-at-a-time ranges) or global (Sobol S1/ST with intervals) sensitivity of an
+    outcome of the typical subject to the parameters (default: those the regimen and hypothesis use)."""
+    from ketasim.analysis import sensitivity as sa
+    from ketasim.simulation import parse_duration
+
+    if method not in ("local", "sobol", "both"):
+        raise ValueError(f"--method must be local, sobol or both, not {method!r}")
+    regimen = Regimen.from_text(*(doses or ["ketamine 0.5 mg/kg iv over 40 min"]))
+    params = default_parameters()
+    mech = get_mechanism(hypothesis, opioid_source)
+    if parameters:
+        keys = []
+        for item in [x.strip() for x in parameters.split(",") if x.strip()]:
+            match = [k for k in params if k == item or k.startswith(item.rstrip(".") + ".")]
+            if not match:
+                raise ValueError(f"--parameters: no parameter is or starts with {item!r} (see ketasim params)")
+            keys += [k for k in match if params[k].low < params[k].high and k not in keys]
+    else:
+        keys = sa.default_parameter_keys(params, regimen, mech)
+    setup = sa.make_setup(regimen, params, mech, outcome, parse_duration(duration) if duration else None)
+    doc = {"outcome": outcome, "description": sa.OUTCOMES[outcome].description, "unit": sa.OUTCOMES[outcome].unit,
+           "regimen": regimen.to_text(), "hypothesis": mech.label(), "parameters": keys, "method": method,
+           "seed": seed}
+    import time
+
+    t0 = time.perf_counter()
+    if method in ("local", "both"):
+        local, y0 = sa.local_sensitivity(setup, keys, executor=executor, progress=progress)
+        doc.update(local=local, outcome_at_default=y0)
+    if method in ("sobol", "both"):
+        glob, info = sa.sobol_sensitivity(setup, keys, samples, seed, executor=executor, progress=progress)
+        doc.update(sobol=glob, sobol_info={**info, "base_samples": samples})
+    doc["wall_s"] = time.perf_counter() - t0
+    return doc
+
+
+def write_sensitivity(doc: dict, out_dir) -> Path:
+    """sensitivity.csv (one row per parameter: unit, range, elasticity and range-end outcomes and/or S1, ST with
+    95 % intervals), sensitivity.json, tornado.png and/or sobol.png."""
+    import json
+
+    import pandas as pd
+
+    from ketasim.analysis import sensitivity as sa
+    from ketasim.io.export import atomic_output_dir
+
+    tables = [doc[k] for k in ("local", "sobol") if k in doc]
+    table = tables[0] if len(tables) == 1 else tables[0].merge(
+        tables[1][["parameter", "distribution", "S1", "S1_conf", "ST", "ST_conf"]], on="parameter")
+    table.insert(0, "outcome", doc["outcome"])
+    table.insert(1, "outcome_unit", doc["unit"])
+    with atomic_output_dir(out_dir) as tmp:
+        table.to_csv(tmp / "sensitivity.csv", index=False)
+        if "local" in doc:
+            sa.plot_tornado(doc["local"], doc["outcome"], doc["unit"], doc["outcome_at_default"], tmp / "tornado.png")
+        if "sobol" in doc:
+            sa.plot_sobol(doc["sobol"], doc["outcome"], tmp / "sobol.png")
+        meta = {k: v for k, v in doc.items() if not isinstance(v, pd.DataFrame)}
+        meta["note"] = "Research software, not a dosing tool."
+        (tmp / "sensitivity.json").write_text(json.dumps(meta, indent=2, default=float))
+    return Path(out_dir)

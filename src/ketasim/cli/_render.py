@@ -189,3 +189,25 @@ def print_estimates(fit: dict):
     console.print(table)
     for line in summary_lines(fit):
         console.print(line, highlight=False)
+
+
+def print_sensitivity(doc: dict):
+    if "sobol" in doc:
+        d = doc["sobol"].sort_values("ST", ascending=False).head(15)
+        info = doc["sobol_info"]
+        table = Table(title=f"Sobol indices of {doc['outcome']} ({info['runs']} runs, {doc['wall_s']:.0f} s; "
+                            f"sum S1 {info['sum_S1']:.2f}, sum ST {info['sum_ST']:.2f})", title_justify="left")
+        for c in ("parameter", "S1", "95 %", "ST", "95 % "):
+            table.add_column(c, justify="left" if c == "parameter" else "right")
+        for r in d.itertuples():
+            table.add_row(r.parameter, f"{r.S1:.3f}", f"±{r.S1_conf:.3f}", f"{r.ST:.3f}", f"±{r.ST_conf:.3f}")
+        console.print(table)
+    if "local" in doc:
+        d = doc["local"].assign(a=doc["local"]["elasticity"].abs()).sort_values("a", ascending=False).head(15)
+        table = Table(title=f"Elasticities of {doc['outcome']} (value at defaults {doc['outcome_at_default']:.3g} "
+                            f"{doc['unit']})", title_justify="left")
+        for c in ("parameter", "elasticity", "at range low", "at range high"):
+            table.add_column(c, justify="left" if c == "parameter" else "right")
+        for r in d.itertuples():
+            table.add_row(r.parameter, f"{r.elasticity:.3g}", f"{r.outcome_at_low:.3g}", f"{r.outcome_at_high:.3g}")
+        console.print(table)
