@@ -15,7 +15,15 @@ def write_report(rows: list[dict], out_dir: str | Path) -> Path:
         doc = {"ketasim_version": __version__, "n_targets": len(rows), "n_pass": sum(r["pass"] for r in rows),
                "targets": rows}
         (tmp / "validation.json").write_text(json.dumps(doc, indent=2))
-        (tmp / "validation.html").write_text(_html(rows))
+        from .figures import validation_figure
+
+        validation_figure(rows, tmp / "validation.png")
+        import base64
+
+        png = base64.b64encode((tmp / "validation.png").read_bytes()).decode()
+        (tmp / "validation.html").write_text(_html(rows).replace(
+            "<table>", f"<img alt='validation figure' src='data:image/png;base64,{png}' style='max-width:100%'>"
+            "<table>", 1))
     out = Path(out_dir)
     return out
 
