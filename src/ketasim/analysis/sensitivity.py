@@ -162,12 +162,18 @@ def _job(args):
         numba.set_num_threads(before)
 
 
-def evaluate(setup: Setup, keys: list[str], rows: np.ndarray, executor=None, chunk: int = 128,
+def evaluate(setup: Setup, keys: list[str], rows: np.ndarray, executor=None, chunk: int = 256,
              progress=None) -> np.ndarray:
     from ketasim.parallel import SerialExecutor
 
+    import warnings
+
     jobs = [(setup, keys, rows[i:i + chunk]) for i in range(0, len(rows), chunk)]
-    parts = (executor or SerialExecutor()).map(_job, jobs, progress)
+    with warnings.catch_warnings():
+        # every job carries its parameter rows by design (they are the work); Dask's hint about large graphs
+        # is not for the user of this command
+        warnings.filterwarnings("ignore", message=".*large graph.*")
+        parts = (executor or SerialExecutor()).map(_job, jobs, progress)
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
