@@ -203,8 +203,10 @@ class ScenarioIn(BaseModel):
 
         kw: dict[str, Any] = dict(
             name=self.name, doses=[d.to_text() for d in self.doses], duration=self.duration,
-            subject={"weight": f"{self.weight_kg:.10g} kg", "age": f"{self.age_years:.10g} yr",
-                     "sex": self.sex, "cyp2b6": self.cyp2b6},
+            subject={"weight": f"{self.weight_kg:.10g} kg", "sex": self.sex,
+                     # age and genotype only when asked for: for a population a given value is every subject's
+                     **({"age": f"{self.age_years:.10g} yr"} if "age_years" in self.model_fields_set else {}),
+                     **({"cyp2b6": self.cyp2b6} if "cyp2b6" in self.model_fields_set else {})},
             seed=self.seed, subjects=self.subjects,
         )
         if self.hypothesis is not None:
