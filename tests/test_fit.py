@@ -60,3 +60,25 @@ def test_fit_refuses_what_its_model_cannot_take(tmp_path):
     assert res.exit_code == 2 and "IV ketamine" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     res = CliRunner().invoke(app, ["fit", str(f), "--compartments", "4", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
+
+
+@pytest.mark.slow
+def test_pd_endpoint_fit_recovers_an_emax_model():
+    from ketasim.estimation.focei import FitSpec, fit_focei
+    from ketasim.estimation.models import EmaxPDModel
+
+    rng = np.random.default_rng(5)
+    n = 30
+    pk = {"CL": 80 * np.exp(rng.normal(0, .3, n)), "V1": 30 * np.exp(rng.normal(0, .3, n)),
+          **{k: np.full(n, TRUE_3CMT[k]) for k in ("Q2", "V2", "Q3", "V3")}}
+    t = np.array([10, 20, 40, 60, 90, 120, 180, 240]) / 60
+    d = Design(np.arange(n), np.repeat(np.arange(n), len(t)), np.tile(t, n), np.zeros(n * len(t)), np.arange(n),
+               np.zeros(n), np.full(n, 35.0), np.full(n, 2 / 3))
+    model = EmaxPDModel(pk, 3)
+    f = model.predict(d, {"KE0": np.full(n, 6.0), "EMAX": 40 * np.exp(rng.normal(0, .3, n)),
+                          "EC50": 300 * np.exp(rng.normal(0, .3, n))})
+    d.dv = f + rng.normal(size=f.size)
+    r = fit_focei(model, d, FitSpec({"KE0": 3, "EMAX": 30, "EC50": 200}, {"EMAX": .1, "EC50": .1}, None, 2.0))
+    assert r.theta["KE0"] == pytest.approx(6.0, rel=0.1)
+    assert r.theta["EMAX"] == pytest.approx(40, rel=0.15) and r.theta["EC50"] == pytest.approx(300, rel=0.2)
+    assert r.sigma["add"] == pytest.approx(1.0, rel=0.15)

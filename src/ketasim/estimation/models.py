@@ -164,7 +164,8 @@ class EmaxPDModel:
 
     def predict(self, design: Design, params: dict[str, np.ndarray]) -> np.ndarray:
         ke0 = params["KE0"]
-        pk = {k: np.broadcast_to(v, ke0.shape) for k, v in self.pk_params.items()}
+        # stacked copies of the subjects (derivatives) repeat each subject's fixed PK
+        pk = {k: np.tile(np.asarray(v, float), len(ke0) // len(v)) for k, v in self.pk_params.items()}
         A = pk_matrix(pk, self.n_cmt, ke0)
         r = np.zeros((len(ke0), A.shape[1]))
         r[:, -1] = 1.0
