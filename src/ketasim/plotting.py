@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ketasim.models.outputs import label
 from ketasim.models.spec import PANELS
 
 
@@ -26,7 +27,7 @@ def _panels(result) -> list[tuple[str, list[str], str]]:
     return out
 
 
-def plot_timecourse(result, path=None, log: bool = False):
+def plot_timecourse(result, path=None, log: bool = False, observed=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,6 +58,8 @@ def plot_timecourse(result, path=None, log: bool = False):
             line, = ax.plot(t * scale, y, label=info[c].label, lw=1.3)
             if band is not None:
                 ax.fill_between(t * scale, band[0], band[1], color=line.get_color(), alpha=0.15, lw=0)
+            if observed is not None:  # observed points (id, time_h, output, value[, lower, upper]) on the curve
+                _draw_observed(ax, observed, c, scale, line.get_color())
         if log and concentration:
             ax.set_yscale("log")
         ax.set_ylabel(ylabel, fontsize=8)
@@ -78,3 +81,18 @@ def plot_timecourse(result, path=None, log: bool = False):
         fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig
+
+
+def _draw_observed(ax, observed, column, scale, color):
+    obs = observed[observed["output"] == column]
+    if len(obs) == 0:
+        return
+    x = obs["time_h"].to_numpy(float) * scale
+    y = obs["value"].to_numpy(float)
+    lo = obs["lower"].to_numpy(float) if "lower" in obs else np.full(len(y), np.nan)
+    hi = obs["upper"].to_numpy(float) if "upper" in obs else np.full(len(y), np.nan)
+    bars = np.isfinite(lo) & np.isfinite(hi)
+    if bars.any():
+        ax.errorbar(x[bars], y[bars], yerr=[y[bars] - lo[bars], hi[bars] - y[bars]], fmt="none", ecolor=color,
+                    elinewidth=0.8, capsize=2, alpha=0.8)
+    ax.plot(x, y, "o", ms=3.5, mfc="white", mec=color, mew=1.0, label=f"{label(column)} observed")

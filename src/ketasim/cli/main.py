@@ -5,6 +5,7 @@ One module per command (or command group) registers on the shared app of `_app`;
 from __future__ import annotations
 
 from . import export_sbml, hypotheses, params, serve, simulate, trial, validate  # noqa: F401  (registration)
+from . import fit, nca, sensitivity, vpc  # noqa: F401  (registration)
 from ._app import app
 
 __all__ = ["app", "main"]

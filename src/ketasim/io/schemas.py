@@ -49,6 +49,18 @@ class SubjectConfig(BaseModel):
         return to_unit(self.age, "year", "age")
 
 
+class PopulationConfig(BaseModel):
+    """How a virtual population's covariates are drawn (or read: `covariates_file`, one row per subject)."""
+
+    model_config = ConfigDict(extra="forbid")
+    age_range: str | None = Field(None, description="ages drawn uniformly within, e.g. '18-65 yr'")
+    female_fraction: float | None = Field(None, ge=0, le=1, description="share of women, 0-1")
+    weight_sd: str | None = Field(None, description="SD of body weight with unit, e.g. '15 kg'")
+    weight_range: str | None = Field(None, description="body weights truncated to, e.g. '45-150 kg'")
+    covariates_file: str | None = Field(None, description="CSV of per-subject covariates (weight_kg, age_y, sex, "
+                                        "cyp2b6, baseline_madrs)")
+
+
 class ScenarioConfig(BaseModel):
     """A scenario: regimen, subject, duration, outputs and seed."""
 
@@ -68,6 +80,7 @@ class ScenarioConfig(BaseModel):
                               "ketamine), open_label")
     baseline_madrs: float | None = Field(None, gt=0, le=60)
     oral_antidepressant_start: str | None = None
+    population: PopulationConfig | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ScenarioConfig":

@@ -35,3 +35,14 @@ def units(mechanism=None) -> dict[str, str]:
 
 def info(name: str, mechanism=None) -> OutputInfo | None:
     return next((o for o in catalogue(mechanism) if o.name == name), None)
+
+
+def label(name: str, mechanism=None) -> str:
+    """What a person calls the output (the figures' legend), or its name where it is no declared output."""
+    o = info(name, mechanism)
+    return o.label if o is not None else name
+
+
+def unit(name: str, mechanism=None) -> str:
+    o = info(name, mechanism)
+    return o.unit if o is not None else ""

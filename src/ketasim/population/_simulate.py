@@ -139,7 +139,8 @@ class PopulationResult:
     def summary(self) -> dict:
         """Per output: percentiles (5/50/95) of each subject's Cmax, Tmax and AUC; mood changes and responders.
         The same per-subject accumulator serves the streamed path, so both summaries agree by construction."""
-        acc = SummaryAccumulator(self.time_h, list(self.outputs), self.meta.get("first_session_h", 0.0), self.units)
+        acc = SummaryAccumulator(self.time_h, list(self.outputs), self.meta.get("first_session_h", 0.0), self.units,
+                                 self.regimen.realize() if self.regimen is not None else ())
         acc.add(self.outputs)
         return acc.summary()
 

@@ -27,13 +27,15 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
                                    mechanism: Mechanism, t: np.ndarray, path, columns=None,
                                    chunk_size: int = 1000, progress: Callable[[int, int], None] | None = None,
                                    expectation: str = "active", oral_ad_start_h: float | None = None,
-                                   compression: str = "snappy", float32: bool = False, keep=None) -> dict:
+                                   compression: str = "snappy", float32: bool = False, keep=None,
+                                   summary_doses=()) -> dict:
     """Simulate `subjects` chunk by chunk into one Parquet file at `path` (written whole or not at all: a
     temporary file beside it is renamed at the end). Memory stays bounded by one chunk (about
     chunk_size x len(t) x (len(columns) + 2) x 8 bytes, twice over while a chunk is converted). Returns the
     summary dict of PopulationResult.summary(). `float32` stores the output columns in single precision.
     `keep` (a boolean mask over t) writes and summarises only those times; the model is still solved on all of
-    t (a user's output step with the solver's fine windows after each dose)."""
+    t (a user's output step with the solver's fine windows after each dose). `summary_doses`
+    (Regimen.realize()) makes the summary's times count from the preceding dose."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -48,7 +50,8 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
     sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
     keep = np.ones(len(t), bool) if keep is None else np.asarray(keep, bool)
     t_out = t[keep]
-    acc = SummaryAccumulator(t_out, columns, min(sessions) if sessions else 0.0, output_catalogue.units(mechanism))
+    acc = SummaryAccumulator(t_out, columns, min(sessions) if sessions else 0.0, output_catalogue.units(mechanism),
+                             summary_doses)
     ftype = pa.float32() if float32 else pa.float64()
     schema = pa.schema([("id", pa.int64()), ("time_h", pa.float64())] + [(c, ftype) for c in columns])
     n = len(subjects)

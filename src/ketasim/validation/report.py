@@ -73,12 +73,15 @@ def write_report(rows: list[dict], out_dir: str | Path, figures: dict[str, str] 
 
             plot_relapse(relapse, tmp / "relapse.png", "Relapse after six open-label infusions in two weeks")
         (tmp / "validation.json").write_text(json.dumps(doc, indent=2))
-        (tmp / "validation.html").write_text(_html(rows, figures or {}, relapse))
+        from .figures import validation_figure
+
+        validation_figure(rows, tmp / "validation.png")
+        (tmp / "validation.html").write_text(_html(rows, figures or {}, relapse, tmp / "validation.png"))
     out = Path(out_dir)
     return out
 
 
-def _html(rows: list[dict], figures: dict[str, str], relapse=None) -> str:
+def _html(rows: list[dict], figures: dict[str, str], relapse=None, overview=None) -> str:
     e = html.escape
     body = []
     for r in rows:
@@ -98,10 +101,20 @@ tr.pass td:first-child{{color:#070}}</style></head><body>
 targets were used to fit a parameter, so agreement there is by construction; <em>validation</em> targets were
 not used for fitting. Failures are reported, not hidden: each is a disagreement between the model and a
 published number. Research software, not a dosing tool.</p>
-<table><tr><th></th><th>layer</th><th>kind</th><th>target</th><th>model</th><th>published</th>
+{_overview_html(overview)}<table><tr><th></th><th>layer</th><th>kind</th><th>target</th><th>model</th><th>published</th>
 <th>accepted</th><th>source</th><th>note</th></tr>
 {''.join(body)}</table>
 {_figures_html(figures, relapse)}</body></html>"""
+
+
+def _overview_html(path) -> str:
+    """The overview figure (digitised curves, observed against predicted, every target in its range)."""
+    if path is None:
+        return ""
+    import base64
+
+    png = base64.b64encode(Path(path).read_bytes()).decode()
+    return f"<img alt='validation figure' src='data:image/png;base64,{png}' style='max-width:100%'>"
 
 
 def _figures_html(figures: dict[str, str], relapse) -> str:

@@ -124,7 +124,9 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
             result = services.run_scenario(cfg)
         if report is not None:
             report(0.92, "summarising (median and 5-95 % band)" if req.subjects > 1 else "summarising")
-        return result_to_json(result, cfg.doses, req.duration_days() * 24.0, cfg.name)
+        out = result_to_json(result, cfg.doses, req.duration_days() * 24.0, cfg.name)
+        out["observed"] = [pt.model_dump() for pt in req.observed]
+        return out
 
     def _view(job) -> dict:
         v = job.view()

@@ -35,6 +35,7 @@ class SimulationOut(BaseModel):
     series: dict[str, Series]
     summary: dict[str, Any]
     warnings: list[str]
+    observed: list[dict[str, Any]] = []
     note: str = "Research software, not dosing advice."
 
 
