@@ -15,11 +15,13 @@ from ketasim.results import Result
 from ketasim.simulation import Simulation
 
 
-def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None):
+def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None, parameters=None):
     """Simulate the typical subject (subjects = 1) or a virtual population of a scenario; out-of-range
-    warnings are kept on the result."""
+    warnings are kept on the result. `parameters`: another parameter set than the defaults (a use pattern's
+    product)."""
     if cfg.subjects > 1:
-        return run_population_scenario(cfg, progress=progress, chunk_size=chunk_size, executor=executor)
+        return run_population_scenario(cfg, progress=progress, chunk_size=chunk_size, executor=executor,
+                                       parameters=parameters)
     regimen = Regimen.from_text(*cfg.doses)
     cov = Covariates(weight_kg=cfg.subject.weight_kg(), age_y=cfg.subject.age_y(), sex=cfg.subject.sex,
                      cyp2b6=cfg.subject.cyp2b6)
@@ -28,7 +30,7 @@ def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, exec
         mech = get_mechanism(cfg.hypothesis, cfg.opioid_source)
         ad = to_hours(cfg.oral_antidepressant_start, "oral antidepressant start") \
             if cfg.oral_antidepressant_start else None
-        result = Simulation(regimen, default_parameters(), mechanism=mech, expectation=cfg.expectation,
+        result = Simulation(regimen, parameters or default_parameters(), mechanism=mech, expectation=cfg.expectation,
                             oral_antidepressant_start_h=ad, baseline_madrs=cfg.baseline_madrs,
                             ).solve(cfg.duration, cov, cfg.output_step)
     result.warnings = [str(w.message) for w in caught if issubclass(w.category, ValidatedRangeWarning)]
@@ -36,8 +38,41 @@ def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, exec
     return result
 
 
-def write_scenario(result: Result, out_dir: str | Path, log_plot: bool = False) -> Path:
-    return result.write(out_dir, log_plot=log_plot)
+def write_scenario(result: Result, out_dir: str | Path, log_plot: bool = False, liability: dict | None = None) -> Path:
+    """The run's files (timecourse.parquet, summary.json, timecourse.png) and, where the run has the immediate-effect
+    columns, its abuse-liability table (abuse.json, and the `abuse_liability` section of summary.json); all or
+    nothing."""
+    import json
+
+    from ketasim.io.export import atomic_output_dir
+
+    if liability is None:
+        return result.write(out_dir, log_plot=log_plot)
+    with atomic_output_dir(out_dir) as tmp:
+        result.write(tmp, log_plot=log_plot)
+        summary = json.loads((tmp / "summary.json").read_text())
+        summary["abuse_liability"] = liability["metrics"]
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        (tmp / "abuse.json").write_text(json.dumps(liability, indent=2, default=str))
+    return Path(out_dir)
+
+
+def liability_of(result, parameters=None, scenario: str | None = None) -> dict | None:
+    """The abuse-liability table of a run (one subject or a population), or None where the run lacks the
+    immediate-effect columns (a run without ketamine still has them: its liking stays neutral)."""
+    from ketasim.patterns.metrics import has_liability_columns, liability_table
+
+    if not has_liability_columns(result.outputs):
+        return None
+    params = parameters or getattr(result, "parameters", None) or default_parameters()
+    subjects = getattr(result, "subjects", None)
+    if subjects is not None and "weight_kg" in subjects:
+        weight = subjects["weight_kg"].to_numpy()
+    else:
+        cov = getattr(result, "covariates", None)
+        weight = cov.weight_kg if cov is not None else None
+    return liability_table(result.time_h, result.outputs, result.regimen, params, weight,
+                           hypothesis=result.meta.get("hypothesis"), scenario=scenario or result.meta.get("scenario"))
 
 
 def list_hypotheses() -> list[dict]:
@@ -51,7 +86,7 @@ def list_hypotheses() -> list[dict]:
     return out
 
 
-def _population_setup(cfg: ScenarioConfig):
+def _population_setup(cfg: ScenarioConfig, parameters=None):
     """Regimen, subjects (drawn once from the scenario's seed), parameters, mechanism, grid and options."""
     from ketasim.population import PopulationSpec, population_grid, sample_subjects
     from ketasim.simulation import parse_duration
@@ -62,7 +97,7 @@ def _population_setup(cfg: ScenarioConfig):
     spec = PopulationSpec(weight_mean_kg=w, weight_min_kg=max(35.0, w - 40), weight_max_kg=min(200.0, w + 60),
                           female_fraction={"female": 1.0, "male": 0.0}.get(cfg.subject.sex, 0.5),
                           baseline_madrs_mean=cfg.baseline_madrs or 32.0)
-    params = default_parameters()
+    params = parameters or default_parameters()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ValidatedRangeWarning)
         regimen.check_validated_range(w)
@@ -76,12 +111,13 @@ def _population_setup(cfg: ScenarioConfig):
     return regimen, subjects, params, get_mechanism(cfg.hypothesis, cfg.opioid_source), t, options, found
 
 
-def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None):
+def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, executor=None,
+                            parameters=None):
     """A virtual population around the scenario's subject: weight distribution centred on its weight,
     between-subject variability on, seed from the scenario (subjects drawn before any chunking)."""
     from ketasim.population import simulate_population
 
-    regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
+    regimen, subjects, params, mech, t, options, found = _population_setup(cfg, parameters)
     res = simulate_population(regimen, subjects, params, mech, t, chunk_size=chunk_size, progress=progress,
                               executor=executor, **options)
     res.warnings = found
@@ -330,3 +366,89 @@ def export_sbml_file(path, doses, scenario_file, hypothesis=None, opioid_source=
     from ketasim.sbml import export_sbml_file as _export
 
     return _export(path, doses, scenario_file, hypothesis, opioid_source, weight)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Patterns of use (clinical and recreational) and their liability
+
+
+def list_patterns() -> list[dict]:
+    """The built-in use patterns: name, title, kind, regimen, product, sources."""
+    from ketasim.patterns import builtin_patterns, load_pattern
+
+    return [load_pattern(n).summary() for n in builtin_patterns()]
+
+
+def pattern_info(name_or_path) -> dict:
+    from ketasim.patterns import load_pattern
+
+    return load_pattern(name_or_path).summary()
+
+
+def run_pattern(name_or_path, subjects: int = 1, seed: int = 1, hypothesis: str = "opioid",
+                opioid_source: str | None = None, duration: str | None = None, progress=None, executor=None):
+    """Simulate a use pattern (built-in name or YAML file): (result, abuse-liability table)."""
+    from ketasim.patterns import load_pattern
+
+    pat = load_pattern(name_or_path)
+    cfg = pat.scenario(subjects=subjects, seed=seed, hypothesis=hypothesis, opioid_source=opioid_source,
+                       duration=duration)
+    params = pat.parameters()
+    result = run_scenario(cfg, progress=progress, executor=executor, parameters=params)
+    result.meta["pattern"] = pat.name
+    result.meta["product"] = pat.product
+    return result, liability_of(result, params, scenario=pat.name)
+
+
+def compare_patterns(names=None, hypothesis: str = "opioid,glutamate", subjects: int = 50, seed: int = 1,
+                     progress=None, executor=None) -> list[dict]:
+    """For each pattern (default: every built-in) and hypothesis: liability and lasting-benefit metrics."""
+    from ketasim.patterns import builtin_patterns
+    from ketasim.patterns.compare import compare_patterns as _compare
+
+    return _compare(list(names or builtin_patterns()), parse_hypotheses(hypothesis), subjects=subjects, seed=seed,
+                    progress=progress, executor=executor)
+
+
+def write_pattern_comparison(rows: list[dict], out_dir) -> Path:
+    """patterns.csv, patterns.json and patterns.png (the figure), all or nothing."""
+    import json
+
+    import pandas as pd
+
+    from ketasim.io.export import atomic_output_dir
+    from ketasim.patterns.compare import plot_comparison
+    from ketasim.patterns.metrics import METRICS, NOTE
+
+    with atomic_output_dir(out_dir) as tmp:
+        pd.DataFrame(rows).to_csv(tmp / "patterns.csv", index=False)
+        units = {k: m.unit for k, m in METRICS.items()}
+        (tmp / "patterns.json").write_text(json.dumps({"rows": rows, "units": units, "note": NOTE,
+                                                       "expectation": "none (the drug's own effect)"}, indent=2))
+        plot_comparison(rows, tmp / "patterns.png")
+    return Path(out_dir)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Regimen optimisation
+
+
+def optimization_problem(problem_file=None, **overrides):
+    """The checked optimisation problem from a YAML file and/or command-line values (None: not given)."""
+    from ketasim.optimize import load_problem
+
+    return load_problem(problem_file, **overrides)
+
+
+def run_optimization(problem, out_dir, progress=None, executor=None, stop_after: int | None = None):
+    """Search, then write pareto.csv, pareto.png, report.md and problem.json into out_dir; evaluations.parquet is
+    kept up to date while the search runs, so an interrupted search (optimize.Interrupted) keeps its work."""
+    from ketasim.optimize import run_search
+    from ketasim.optimize.report import write_outputs
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res = run_search(problem, executor=executor, progress=progress, record_path=out / "evaluations.parquet",
+                     stop_after=stop_after)
+    write_outputs(res, out)
+    return res

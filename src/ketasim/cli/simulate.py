@@ -9,6 +9,7 @@ import typer
 
 from ._app import app, progress, say, user_errors
 from ._render import print_streamed_summary, print_summary
+from ._render_patterns import print_liability
 
 
 @app.command()
@@ -54,6 +55,8 @@ def simulate(
     with get_executor(scheduler if cfg.subjects > 1 else None) as ex, \
             progress("simulating population", quiet or cfg.subjects == 1) as cb:
         result = services.run_scenario(cfg, progress=cb, executor=ex)
-    services.write_scenario(result, out, log_plot=log)
+    liability = services.liability_of(result)
+    services.write_scenario(result, out, log_plot=log, liability=liability)
     print_summary(result, quiet)
-    say(f"wrote {out}/timecourse.parquet, summary.json, timecourse.png", quiet)
+    print_liability(liability, quiet)
+    say(f"wrote {out}/timecourse.parquet, summary.json, timecourse.png" + (", abuse.json" if liability else ""), quiet)
