@@ -65,12 +65,12 @@ def print_pattern(info: dict):
 def print_comparison(rows: list[dict]):
     t = Table(title="Use patterns: antidepressant pathway vs immediate effects and liability (means; drug effect, "
                     "no expectation)", title_justify="left")
-    for col in ("pattern", "hypothesis", "days in response", "MADRS reduction (pt x d)", "liking AUEC",
+    for col in ("pattern", "hypothesis", "benefit (d)", "days in response", "liking AUEC",
                 "CADSS AUC", "opioid load", "tolerance (fold)", "bladder OR"):
         t.add_column(col, justify="left" if col in ("pattern", "hypothesis") else "right")
     for r in rows:
-        t.add_row(r["pattern"], escape(r["hypothesis"]), f"{r['days_in_response']:.1f}",
-                  fmt(r["madrs_reduction_auc"]), fmt(r["liking_auec"]), fmt(r["cadss_auc"]),
+        t.add_row(r["pattern"], escape(r["hypothesis"]), f"{r['benefit_days']:.1f}", f"{r['days_in_response']:.1f}",
+                  fmt(r["liking_auec"]), fmt(r["cadss_auc"]),
                   fmt(r["opioid_load_auc"]), f"{r['chronic_tolerance_fold']:.2f}",
                   f"{r['bladder_odds_ratio_frequency']:.2f}")
     console.print(t)

@@ -54,7 +54,8 @@ REGIMEN_METRICS = {
 ALIASES = {"benefit": "days_in_response", "madrs_auc": "madrs_reduction_auc", "opioid_load": "opioid_load_auc",
            "dissociation": "cadss_auc", "dissociation_burden": "cadss_auc", "liability": "liking_auec",
            "liking": "liking_emax"}
-MAXIMISED = {"days_in_response", "days_in_remission", "madrs_reduction_auc", "response_days_after_last_dose"}
+MAXIMISED = {"days_in_response", "days_in_remission", "madrs_reduction_auc", "benefit_days",
+             "response_days_after_last_dose"}
 STATISTICS = ("mean", "p5", "p50", "p95")
 
 
@@ -63,7 +64,8 @@ def _bounds(metric: str, horizon_d: float) -> tuple[float, float]:
     return {
         "liking_emax": (50.0, 100.0), "liking_emax_over_placebo": (0.0, 50.0), "take_drug_again": (50.0, 100.0),
         "euphoria_emax": (0.0, 100.0), "days_in_response": (0.0, horizon_d), "days_in_remission": (0.0, horizon_d),
-        "response_days_after_last_dose": (0.0, horizon_d), "chronic_tolerance_fold": (1.0, inf),
+        "response_days_after_last_dose": (0.0, horizon_d), "benefit_days": (0.0, 2.0 * horizon_d),
+        "chronic_tolerance_fold": (1.0, inf),
         "madrs_change_end": (-60.0, 60.0), "bladder_frequency_probability": (0.0, 1.0),
         "bladder_odds_ratio_frequency": (1.0, inf), "bladder_odds_ratio_haematuria": (1.0, inf),
         "visits": (1.0, inf), "visits_per_week": (1.0, 7.0 * 24.0),

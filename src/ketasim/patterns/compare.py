@@ -51,7 +51,7 @@ def compare_patterns(names: Sequence[str], variants: Sequence[tuple[str, str | N
                    "subjects": subjects}
             for k, v in {**lia, **ben}.items():
                 row[k] = float(np.mean(v))
-            for k in ("days_in_response", "liking_auec", "cadss_auc"):
+            for k in ("benefit_days", "days_in_response", "liking_auec", "cadss_auc"):
                 v = {**lia, **ben}[k]
                 row[f"{k}_p5"], row[f"{k}_p95"] = (float(np.percentile(v, p)) for p in (5, 95))
             rows.append(row)
@@ -62,8 +62,9 @@ def compare_patterns(names: Sequence[str], variants: Sequence[tuple[str, str | N
 
 
 def plot_comparison(rows: list[dict], path=None):
-    """One row of panels per hypothesis; x: liability (liking AUEC) and dissociation burden (CADSS AUC), y: days in
-    response (the drug's own effect); one point per pattern, clinical and recreational marked apart."""
+    """One row of panels per hypothesis; x: liability (liking AUEC) and dissociation burden (CADSS AUC), y: days of
+    lasting benefit (the drug's own MADRS reduction, in days of a 50 % reduction); one point per pattern, clinical and
+    recreational marked apart."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,9 +83,9 @@ def plot_comparison(rows: list[dict], path=None):
             ax = axes[i, j]
             for r in sub:
                 marker = "o" if r["kind"] == "clinical" else "^"
-                ax.errorbar(r[key], r["days_in_response"],
-                            yerr=[[r["days_in_response"] - r["days_in_response_p5"]],
-                                  [r["days_in_response_p95"] - r["days_in_response"]]],
+                ax.errorbar(r[key], r["benefit_days"],
+                            yerr=[[r["benefit_days"] - r["benefit_days_p5"]],
+                                  [r["benefit_days_p95"] - r["benefit_days"]]],
                             fmt=marker, color=colour[r["pattern"]], ms=7, capsize=2, lw=0.8,
                             mfc="white" if r["kind"] == "recreational" else colour[r["pattern"]],
                             label=r["pattern"] if (i == 0 and j == 0) else None)
@@ -94,7 +95,7 @@ def plot_comparison(rows: list[dict], path=None):
             if i == len(hyps) - 1:
                 ax.set_xlabel(label, fontsize=8)
             if j == 0:
-                ax.set_ylabel("days in response\n(drug effect, no expectation)", fontsize=8)
+                ax.set_ylabel("days of lasting benefit\n(drug effect, in days of a 50 % reduction)", fontsize=8)
     fig.legend(loc="lower center", ncol=5, fontsize=7, frameon=False,
                title="filled circles: clinical patterns; open triangles: recreational (bars: 5-95 % of subjects)",
                title_fontsize=7)

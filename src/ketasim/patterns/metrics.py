@@ -68,6 +68,8 @@ BENEFIT_METRICS = (
     Metric("days_in_response", "days", "days with MADRS at or below half its baseline (response)", "ketasim"),
     Metric("days_in_remission", "days", "days with MADRS at or below 10 (remission)", "ketasim"),
     Metric("madrs_reduction_auc", "MADRS points x days", "area of the MADRS reduction below baseline", "ketasim"),
+    Metric("benefit_days", "days", "lasting benefit: the area of the MADRS reduction in days of a response-sized "
+           "(50 %) reduction", "ketasim"),
     Metric("madrs_change_end", "MADRS points", "MADRS change from baseline at the end of the run", "ketasim"),
     Metric("response_days_after_last_dose", "days", "from the last administration until response is lost "
            "(0 if not in response then; censored at the end of the run)", "ketasim"),
@@ -206,6 +208,7 @@ def benefit_values(t, madrs, regimen, baseline=None, first_session_h: float | No
     out = {"days_in_response": time_above(tt, 0.5 * base - mm, -1e-12) / 24.0}
     out["days_in_remission"] = time_above(tt, 10.0 - mm, -1e-12) / 24.0
     out["madrs_reduction_auc"] = auc(tt, np.maximum(base - mm, 0.0)) / 24.0
+    out["benefit_days"] = out["madrs_reduction_auc"] / (0.5 * base)
     out["madrs_change_end"] = m[-1] - base
     doses = _administrations(regimen)
     last = max((d.time_h + d.duration_h for d in doses), default=start)
