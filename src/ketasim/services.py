@@ -389,12 +389,28 @@ def run_pattern(name_or_path, subjects: int = 1, seed: int = 1, hypothesis: str 
                 opioid_source: str | None = None, duration: str | None = None, progress=None, executor=None):
     """Simulate a use pattern (built-in name or YAML file): (result, abuse-liability table)."""
     from ketasim.patterns import load_pattern
+    from ketasim.patterns.typical import FAST_ABOVE_ADMINISTRATIONS, simulate_typical_fast
 
     pat = load_pattern(name_or_path)
     cfg = pat.scenario(subjects=subjects, seed=seed, hypothesis=hypothesis, opioid_source=opioid_source,
                        duration=duration)
     params = pat.parameters()
-    result = run_scenario(cfg, progress=progress, executor=executor, parameters=params)
+    regimen = pat.regimen()
+    if subjects == 1 and len(regimen.realize()) > FAST_ABOVE_ADMINISTRATIONS:
+        # months of sessions: the typical subject on the compiled path (same model, seconds instead of minutes)
+        from ketasim.simulation import parse_duration
+
+        cov = Covariates(weight_kg=cfg.subject.weight_kg(), age_y=cfg.subject.age_y(), sex=cfg.subject.sex,
+                         cyp2b6=cfg.subject.cyp2b6)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ValidatedRangeWarning)
+            regimen.check_validated_range(cov.weight_kg)
+        result = simulate_typical_fast(regimen, params, get_mechanism(hypothesis, opioid_source),
+                                       parse_duration(cfg.duration), cfg.expectation, cov)
+        result.warnings = [str(w.message) for w in caught if issubclass(w.category, ValidatedRangeWarning)]
+        result.meta["scenario"] = pat.name
+    else:
+        result = run_scenario(cfg, progress=progress, executor=executor, parameters=params)
     result.meta["pattern"] = pat.name
     result.meta["product"] = pat.product
     return result, liability_of(result, params, scenario=pat.name)

@@ -39,7 +39,7 @@ LIABILITY_METRICS = (
            "(neutral + 15)", "EsmethadoneHAP2023"),
     Metric("liking_rate_of_rise", "VAS points/min", "steepest rise of liking (speed of onset, which drives "
            "reinforcement)", "ketasim"),
-    Metric("time_to_liking_peak", "min", "from the start of the session with the highest liking to that peak",
+    Metric("time_to_liking_peak", "min", "from the administration before the highest liking to that peak",
            "ketasim"),
     Metric("take_drug_again", "VAS points (0-100, 50 neutral)", "'take drug again' rating, from peak liking "
            "(no published values: an assumption)", "assumption"),
