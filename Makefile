@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test validate bench bench-quick clean
+.PHONY: install demo test validate bench bench-quick bench-optimize clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python benchmarks/bench_population.py --quick
+
+# ketasim optimize on its default problem (goal: 3 minutes on 2 cores)
+bench-optimize: install
+	$(BIN)/python benchmarks/bench_optimize.py
 
 validate: install
 	$(BIN)/ketasim validate --out out/validate

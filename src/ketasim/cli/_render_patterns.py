@@ -65,9 +65,10 @@ def print_pattern(info: dict):
 def print_comparison(rows: list[dict]):
     t = Table(title="Use patterns: antidepressant pathway vs immediate effects and liability (means; drug effect, "
                     "no expectation)", title_justify="left")
-    for col in ("pattern", "hypothesis", "benefit (d)", "days in response", "liking AUEC",
-                "CADSS AUC", "opioid load", "tolerance (fold)", "bladder OR"):
-        t.add_column(col, justify="left" if col in ("pattern", "hypothesis") else "right")
+    for col in ("pattern", "hypothesis", "benefit d", "resp. d", "liking AUEC", "CADSS AUC", "opioid",
+                "tol. x", "bladder OR"):
+        left = col in ("pattern", "hypothesis")
+        t.add_column(col, justify="left" if left else "right", no_wrap=left)
     for r in rows:
         t.add_row(r["pattern"], escape(r["hypothesis"]), f"{r['benefit_days']:.1f}", f"{r['days_in_response']:.1f}",
                   fmt(r["liking_auec"]), fmt(r["cadss_auc"]),

@@ -67,8 +67,10 @@ def plot_front(res: SearchResult, path=None):
     hyp = ", ".join(p.hypothesis_labels)
     mode = "" if len(p.variants) == 1 else (" (robust: worst case over hypotheses)" if p.robust == "worst"
                                             else " (robust: weighted over hypotheses)")
+    note = "\n(the front is non-dominated in all objectives together: in one 2-D view some of its points look dominated)" \
+        if len(objs) > 2 else ""
     fig.suptitle(f"{p.name}: {len(res.evaluations)} regimens, {p.subjects} virtual patients, "
-                 f"{p.horizon_h / 24:g} days; hypotheses: {hyp}{mode}\n{WARNING}", fontsize=8)
+                 f"{p.horizon_h / 24:g} days; hypotheses: {hyp}{mode}\n{WARNING}{note}", fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     if path is not None:
         fig.savefig(path, dpi=110)
