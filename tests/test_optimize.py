@@ -148,8 +148,8 @@ def test_cli_interrupt_exits_130_and_says_what_was_kept(tmp_path, monkeypatch):
 
 
 def test_the_robust_front_differs_from_a_single_hypothesis_front(tmp_path):
-    """Documented example (docs/optimize.md): under opioid[hnk_mor] alone, low doses keep much of their benefit
-    (HNK accumulates); scored in the worst case over opioid and glutamate they do not, and the front changes."""
+    """The structure of the documented example (docs/patterns.md, examples/optimize_robust.yaml) on a small problem:
+    scored in the worst case over opioid and glutamate, the front is not the opioid-only front."""
     common = dict(subjects=6, population_size=8, generations=2, horizon="4 weeks",
                   objectives=["max benefit_days", "min cadss_peak"])
     single = run_search(load_problem(None, hypotheses=["opioid"], **common))

@@ -341,6 +341,12 @@ def parameter_table(prefix: str | None = None):
     for key in rec.read:
         layer.setdefault(key, "L1")
         used_by.setdefault(key, ["individual PK parameters"])
+    # values the liability metrics and the use patterns read (not model nodes)
+    for key in params:
+        if key not in layer and (key.startswith(("abuse.", "harm.")) or key == "liking.take_again_gain"):
+            layer[key], used_by[key] = "liability metrics", ["abuse.json (ketasim.patterns.metrics)"]
+        elif key not in layer and key.startswith("street."):
+            layer[key], used_by[key] = "use patterns", ["street_powder product (ketasim.patterns)"]
     for key in params:
         group = key.split(".")[0]
         if key not in layer and group in ("bsv", "population", "residual"):
