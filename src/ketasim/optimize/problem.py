@@ -30,7 +30,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ketasim.patterns.metrics import METRICS
-from ketasim.regimens import ROUTES
 from ketasim.regimens._regimen import DRUG_ROUTES, HARD_LIMIT_MG
 from ketasim.units import UnitError, parse_quantity, to_hours
 
