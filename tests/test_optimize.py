@@ -188,3 +188,14 @@ def test_thrice_weekly_induction_gains_no_more_than_ten_percent_benefit(hypothes
     gain = three[0] / two[0] - 1.0        # days in response (negated for minimisation: ratio is the same)
     print(f"{hypothesis}: days in response 2x/week {-two[0]:.1f}, 3x/week {-three[0]:.1f} ({gain:+.0%})")
     assert gain <= 0.10
+
+
+def test_reference_regimens_outside_the_search_space_are_placed_but_not_candidates():
+    p = load_problem(None, subjects=4, population_size=4, generations=1, horizon="4 weeks",
+                     search={"treatments": [{"dose": "0.2-0.8 mg/kg", "infusion": "40 min"}], "interval": "3.5-7 d",
+                             "doses": "2-8"})
+    res = run_search(p)
+    assert "thrice weekly x 12 (Singh 2016)" in set(res.standards["standard"])
+    assert not any("every 56 h" in r for r in res.front["regimen"])
+    outside = res.evaluations[~res.evaluations["in_search_space"]]
+    assert len(outside) >= 2 and set(outside["origin"]) == {"standard"}

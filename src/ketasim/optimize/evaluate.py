@@ -52,12 +52,14 @@ class Evaluator:
     evaluation (written to `record_path` after each batch, so an interrupted search keeps what it did)."""
 
     def __init__(self, problem: Problem, executor=None, progress: Callable[[int, int], None] | None = None,
-                 record_path: str | Path | None = None, expected_evaluations: int | None = None):
+                 record_path: str | Path | None = None, expected_evaluations: int | None = None,
+                 contains: Callable[[Design], bool] | None = None):
         from ketasim.parallel import SerialExecutor
         from ketasim.parameters import default_parameters
         from ketasim.population import PopulationSpec, sample_subjects
 
         self.problem = problem
+        self.contains = contains      # whether a design lies in the search space (reference regimens may not)
         self.executor = executor or SerialExecutor()
         self.progress = progress
         self.record_path = Path(record_path) if record_path is not None else None
@@ -145,7 +147,8 @@ class Evaluator:
                "route": t.route, "dose": d.dose, "dose_unit": t.dose_unit, "infusion_min": d.infusion_h * 60,
                "interval_d": d.interval_h / 24, "doses": d.doses, "maintenance_interval_d": d.maintenance_interval_h / 24,
                "maintenance_doses": d.maintenance_doses, "maintenance_fraction": d.maintenance_fraction,
-               **entry["regimen"]}
+               **entry["regimen"],
+               "in_search_space": entry["origin"] == "search" or (self.contains is not None and self.contains(d))}
         F, G = self.objectives_and_constraints([entry])
         for o, f in zip(p.objectives, F[0]):
             row[o.label] = -f if o.maximise else f

@@ -93,7 +93,7 @@ def run_search(problem: Problem, executor=None, progress: Callable[[int, int], N
 
     space = SearchSpace(problem)
     expected = problem.population_size * problem.generations
-    ev = Evaluator(problem, executor, progress, record_path, expected_evaluations=expected)
+    ev = Evaluator(problem, executor, progress, record_path, expected_evaluations=expected, contains=space.contains)
     started = time.perf_counter()
     standards = standard_designs(problem)
     generations = {"n": 0}
@@ -154,10 +154,12 @@ def _initial_population(space: SearchSpace, problem: Problem, standards: list[De
 
 
 def pareto_front(frame: pd.DataFrame, problem: Problem) -> pd.DataFrame:
-    """The feasible, non-dominated rows of the record (one per regimen), best first by the first objective."""
+    """The feasible, non-dominated regimens of the search space in the record (one row per regimen; reference
+    regimens outside the space are not candidates), best first by the first objective."""
     if frame.empty:
         return frame
-    rows = frame[frame["feasible"]].drop_duplicates("regimen")
+    keep = frame["feasible"] & frame.get("in_search_space", True)
+    rows = frame[keep].drop_duplicates("regimen")
     if rows.empty:
         return rows
     F = np.column_stack([(-1.0 if o.maximise else 1.0) * rows[o.label].to_numpy(float) for o in problem.objectives])
