@@ -52,11 +52,20 @@ DRUG_TARGETS = [
     ("murrough2013", "ketamine", "madrs_24h", "remission_rate", 0.327, 20.0),
     ("singh2016", "ketamine_twice_weekly", "madrs_day15", "mean_change", -18.4, 1.0),
     ("singh2016", "ketamine_thrice_weekly", "madrs_day15", "mean_change", -17.7, 1.0),
+    # the immediate layer: 2-h changes of the esketamine arms (their responders at 2 h stay for validation)
+    ("daly2018", "esketamine_28mg", "madrs_2h", "mean_change", -16.4, 0.5),
+    ("daly2018", "esketamine_56mg", "madrs_2h", "mean_change", -14.3, 0.5),
+    ("daly2018", "esketamine_84mg", "madrs_2h", "mean_change", -17.6, 0.5),
 ]
-# responder share and ceiling on a grid, each point with the default hypothesis's gain solved for the anchor (so
-# the anchor holds exactly and the search cannot trade it away); the non-responders' relative sensitivity is an
-# assumption (bsv.drive_nonresponder_ratio)
-DRUG_GRID = {"bsv.drive_responder_share": (0.25, 0.35, 0.45, 0.55), "mood.Rmax": (0.8, 0.9, 0.97)}
+# the induction threshold: Abdallah 2022 found 0.5 mg/kg x 8 better than placebo and 0.2 mg/kg x 8 not; as the
+# power of a 53-per-arm Welch test (normal approximation), one-sided: (trial, arm, control, endpoint, n per arm,
+# bound, "at_most" | "at_least", weight)
+POWER_TARGETS = [
+    ("abdallah2022", "ketamine_0p2", "placebo", "madrs_end", 53, 0.25, "at_most", 10.0),
+    ("abdallah2022", "ketamine_0p5", "placebo", "madrs_end", 53, 0.80, "at_least", 10.0),
+]
+DRUG_PARAMETERS = ["bsv.drive_responder_share", "mood.Rmax", "mood.immediate_weight", "mood.induction_hill",
+                   "consolidation.formation_rate"]
 ANCHOR = ("murrough2013", "ketamine", "madrs_24h", "mean_change", -16.5)
 GAINS = [  # parameter, hypothesis, opioid source, larger value -> smaller effect
     ("opioid.hnk_Ki_mor", "opioid", "hnk_mor", True),
@@ -121,38 +130,52 @@ def fit(params, keys, targets, n, label):
     return p
 
 
+def power_value(params, trial, arm, control, endpoint, n_analysis, n, hypothesis="opioid", source=None):
+    """Power of a two-sided 5 % test of arm vs control with n_analysis per arm (normal approximation)."""
+    from scipy.stats import norm
+
+    d = arm_value(params, trial, arm, endpoint, "mean_change", n, hypothesis, source) \
+        - arm_value(params, trial, control, endpoint, "mean_change", n, hypothesis, source)
+    sd = math.sqrt((arm_value(params, trial, arm, endpoint, "sd", n, hypothesis, source) ** 2
+                    + arm_value(params, trial, control, endpoint, "sd", n, hypothesis, source) ** 2) / 2)
+    return float(norm.cdf(abs(d) / (sd * math.sqrt(2 / n_analysis)) - 1.96))
+
+
+def _power_residual(params, t, n):
+    v = power_value(params, *t[:5], n)
+    miss = v - t[5] if t[6] == "at_most" else t[5] - v
+    return t[7] * max(miss, 0.0)
+
+
 def fit_drug(params, n, label):
-    """The responder share and the ceiling on a grid (the default gain re-solved for the anchor at each point),
-    then the best point refined with Nelder-Mead."""
-    from itertools import product
-
-    from scipy.optimize import minimize
-
+    """The drug side's shared parameters by least squares, the default hypothesis's gain re-solved for the anchor
+    at every point (so the anchor holds exactly and the search cannot trade it away)."""
     key0, hyp0, src0, dec0 = GAINS[0]
     t0 = time.time()
-    seen = {}
+    solved = {}
 
-    def cost(share, rmax):
-        k = (round(share, 4), round(rmax, 4))
-        if k not in seen:
-            share_c, rmax_c = min(max(share, 0.2), 0.95), min(max(rmax, 0.6), 0.99)
-            p = fit_gain(params.replace(**{"bsv.drive_responder_share": share_c, "mood.Rmax": rmax_c}), key0,
-                         hyp0, src0, dec0, n, quiet=True)
-            r = [t[5] * (arm_value(p, *t[:4], n) - t[4]) for t in DRUG_TARGETS]
-            seen[k] = (float(np.sum(np.square(r))), p)
-        return seen[k][0]
+    def with_gain(x):
+        k = tuple(np.round(x, 6))
+        if k not in solved:
+            solved[k] = fit_gain(_from_x(params, DRUG_PARAMETERS, x), key0, hyp0, src0, dec0, n, quiet=True)
+        return solved[k]
 
-    grid = list(product(*DRUG_GRID.values()))
-    best = min(grid, key=lambda g: cost(*g))
-    res = minimize(lambda x: cost(*x), np.array(best), method="Nelder-Mead",
-                   options={"xatol": 0.005, "fatol": 0.01, "maxfev": 20, "initial_simplex":
-                            np.array([best, (best[0] + 0.05, best[1]), (best[0], best[1] + 0.03)])})
-    k = min(seen, key=lambda kk: seen[kk][0])
-    p = seen[k][1]
-    print(f"[{label}] {len(seen)} points, {time.time() - t0:.0f} s, cost {seen[k][0]:.3f}; share {k[0]}, Rmax {k[1]}, "
+    def residuals(x):
+        p = with_gain(x)
+        r = [t[5] * (arm_value(p, *t[:4], n) - t[4]) for t in DRUG_TARGETS]
+        return np.array(r + [_power_residual(p, t, n) for t in POWER_TARGETS])
+
+    lo, hi = _bounds(params, DRUG_PARAMETERS)
+    x0 = np.clip(_to_x(params, DRUG_PARAMETERS), lo + 1e-9, hi - 1e-9)
+    sol = least_squares(residuals, x0, bounds=(lo, hi), diff_step=0.05, max_nfev=60, xtol=1e-6, ftol=1e-5,
+                        x_scale="jac")
+    p = with_gain(sol.x)
+    print(f"[{label}] {sol.nfev} evaluations, {time.time() - t0:.0f} s, cost {sol.cost:.3f}; "
           f"{key0} {p[key0].value:.4g}")
     for t in DRUG_TARGETS + [ANCHOR + (1.0,)]:
         print(f"    {t[0]}.{t[1]}.{t[2]}.{t[3]}: model {arm_value(p, *t[:4], n):+.3f}, published {t[4]:+.3f}")
+    for t in POWER_TARGETS:
+        print(f"    {t[0]}.{t[1]} vs {t[2]}: power {power_value(p, *t[:5], n):.3f}, {t[6].replace('_', ' ')} {t[5]}")
     return p
 
 
@@ -175,7 +198,7 @@ def fit_gain(params, key, hypothesis, source, decreasing, n, quiet=False):
     return params.replace(**{key: v})
 
 
-JOINT_PARAMETERS = PLACEBO_PARAMETERS + ["bsv.drive_responder_share", "mood.Rmax", GAINS[0][0]]
+JOINT_PARAMETERS = PLACEBO_PARAMETERS + DRUG_PARAMETERS + [GAINS[0][0]]
 
 
 def main(argv=None):
@@ -184,19 +207,21 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--joint", action="store_true", help="fit the placebo side, the responder share, the ceiling "
                     "and the default hypothesis's gain together (from the values in the parameter files)")
+    ap.add_argument("--drug-only", action="store_true", help="keep the placebo side as it is in the parameter files")
     args = ap.parse_args(argv)
     p = ks.default_parameters()
     if args.joint:
         p = fit(p, JOINT_PARAMETERS, PLACEBO_TARGETS + DRUG_TARGETS + [ANCHOR + (1.0,)], args.n, "joint")
         args.rounds = 0
     for r in range(args.rounds):
-        p = fit(p, PLACEBO_PARAMETERS, PLACEBO_TARGETS, args.n, f"round {r + 1}: placebo and background")
+        if not args.drug_only:
+            p = fit(p, PLACEBO_PARAMETERS, PLACEBO_TARGETS, args.n, f"round {r + 1}: placebo and background")
         p = fit_drug(p, args.n, f"round {r + 1}: responders and ceiling")
     print("[final] the other hypotheses' gains")
     for key, hyp, src, dec in GAINS[1:]:
         p = fit_gain(p, key, hyp, src, dec, args.n)
     print("\nValues for the parameter files:")
-    for k in dict.fromkeys(PLACEBO_PARAMETERS + list(DRUG_GRID) + [g[0] for g in GAINS]):
+    for k in dict.fromkeys(PLACEBO_PARAMETERS + DRUG_PARAMETERS + [g[0] for g in GAINS]):
         print(f"  {k} = {p[k].value:.4g}")
 
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from . import ops
 from .pk import SESSION_DRUGS
-from .spec import Node, PDModel, Source, derived, signal, state
+from .spec import Node, PDModel, Source, derived, immediate_drive, linear_drive, signal, state
 LN2 = 0.6931471805599453  # math.log(2), written out: node functions take no globals
 
 SOURCES = (
@@ -221,8 +221,9 @@ def ampa_activation(brain_hnk, EC50):
     return brain_hnk / (EC50 + brain_hnk)
 
 
-def opioid_formation_target(mor_agonist_signal, k_form, k_decay):
-    return 1.0 + k_form * ops.positive_part(mor_agonist_signal - 1.0) / k_decay
+def excess(signal):
+    """A signal's excess over its baseline of 1 (never negative)."""
+    return ops.positive_part(signal - 1.0)
 
 
 def shown(mediator):
@@ -291,15 +292,21 @@ def drug_liking(s_equivalent, acute_tolerance, chronic_tolerance, neutral, scale
 
 # L5 mood
 
-def consolidation_target(mediator_drive, k_form, k_decay):
-    """The long-term layer: dC/dt = k_form z - k_decay C, built by the mediator drive z over days to weeks."""
-    return k_form * mediator_drive / k_decay
+def induced_drive(mediator_drive, n):
+    """The intermediate layer: the mediator drive z acts through an induction step with a threshold, z^n (n >= 1:
+    weak drives induce disproportionately little, so a low dose repeated stays below a full one)."""
+    return ops.positive_part(mediator_drive) ** n
 
 
-def antidepressant_drive(mediator_drive, consolidation, drive_scale):
-    """The drug's antidepressant potency: the intermediate (mediator) and long-term (consolidated) layers, times
-    the subject's sensitivity (a responder or not: the same at every session)."""
-    return drive_scale * (mediator_drive + consolidation)
+def consolidation_target(induced_drive, k_form, k_decay):
+    """The long-term layer: dC/dt = k_form P - k_decay C, built by the induced potency P over days to weeks."""
+    return k_form * induced_drive / k_decay
+
+
+def antidepressant_drive(immediate_drive, induced_drive, consolidation, drive_scale):
+    """The drug's antidepressant potency, its three layers summed (immediate: minutes-hours; intermediate: hours-
+    days; long-term: days-weeks), times the subject's sensitivity (a responder or not: the same at every session)."""
+    return drive_scale * (immediate_drive + induced_drive + consolidation)
 
 
 def expectation_target(session_memory, placebo_scale, level, renewal_half):
@@ -378,7 +385,10 @@ CORE = [
           description="HNK -> AMPA-dependent plasticity state, baseline 1"),
     signal("plasticity", shown, inputs={"mediator": "plasticity_glutamate"}, layer="L4", label="plasticity",
            output=True, display_unit=RELATIVE, description="the plasticity state of the hypothesis, baseline 1"),
-    state("opioid_signal", opioid_formation_target, rate="mediator.k_decay", initial=1.0, params=MEDIATOR_PARAMS,
+    signal("opioid_excess", excess, inputs={"signal": "mor_agonist_signal"}, layer="L3",
+           label="MOR agonist signal above baseline"),
+    state("opioid_signal", formation_target, rate="mediator.k_decay", initial=1.0,
+          inputs={"drive": "opioid_excess"}, params=MEDIATOR_PARAMS,
           layer="L4", label="opioid signalling", output=True, display_unit=RELATIVE,
           description="opioid-signalling state built by MOR agonist signal above baseline, baseline 1"),
     # -- immediate effects and their tolerance (one block) -------------------------------------------------
@@ -418,12 +428,18 @@ CORE = [
         output=True, display_unit="potency shift (fold - 1)",
         description="chronic tolerance of the immediate effects: 1 + this = fold dose needed for the same effect"),
     # -- end of the immediate-effect block -------------------------------------------------------------------
+    signal("immediate_drive", no_binding, layer="L5", label="immediate antidepressant potency",
+           description="0 unless the mechanism declares an immediate layer (its pathway signal acting at once)"),
+    signal("induced_drive", induced_drive, params={"n": "mood.induction_hill"}, layer="L4",
+           label="induced antidepressant potency (intermediate layer)",
+           description="the mediator drive through the induction threshold"),
     state("consolidation", consolidation_target, rate="consolidation.k_decay", initial=0.0,
           params={"k_form": "consolidation.formation_rate", "k_decay": "consolidation.k_decay"}, layer="L4",
           label="consolidated antidepressant state",
-          description="long-term layer: built by the mediator drive over repeated sessions, fades over weeks"),
+          description="long-term layer: built by the induced potency over repeated sessions, fades over weeks"),
     signal("antidepressant_drive", antidepressant_drive, layer="L5", label="antidepressant potency",
-           description="the drug's antidepressant potency (intermediate and long-term layers, times sensitivity)"),
+           description="the drug's antidepressant potency (immediate, intermediate and long-term layers, times "
+                       "sensitivity)"),
     state("expectation", expectation_target, rate="placebo.k_onset", initial=0.0,
           params={"level": "placebo.level", "renewal_half": "placebo.renewal_half"}, layer="L5",
           label="expectation (placebo) potency",
@@ -446,6 +462,13 @@ CORE_BY_NAME: Mapping[str, Node] = {n.name: n for n in CORE}
 
 def core_node(name: str) -> Node:
     return CORE_BY_NAME[name]
+
+
+def mechanism_drives(terms: Mapping[str, tuple[str | float, str]]) -> list[Node]:
+    """A mechanism's antidepressant drive from core mediators (see `linear_drive`): the mediator drive and the
+    immediate layer, the same pathway signals acting at once."""
+    drivers = {m: core_node(m).inputs["drive"] for m in terms}
+    return [linear_drive(terms), immediate_drive(terms, drivers)]
 
 
 @lru_cache(maxsize=64)
