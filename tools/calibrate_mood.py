@@ -48,8 +48,10 @@ PLACEBO_PARAMETERS = ["placebo.spray", "placebo.active", "placebo.saline", "plac
                       "bsv.placebo_responder_share", "bsv.placebo_nonresponder_ratio"]
 DRUG_TARGETS = [
     # day-1 response between the pooled 45 % (Wilkinson 2019) and Murrough's own 64 %: Cochrane's 46.5 % / 32.7 %
-    ("murrough2013", "ketamine", "madrs_24h", "response_rate", 0.465, 20.0),
+    ("murrough2013", "ketamine", "madrs_24h", "response_rate", 0.465, 40.0),
     ("murrough2013", "ketamine", "madrs_24h", "remission_rate", 0.327, 20.0),
+    # the long-term layer: weekly maintenance holds the improvement of a series (Phillips 2019)
+    ("phillips2019", "series_and_maintenance", "madrs_maintenance", "mean_change", 0.0, 1.0),
     ("singh2016", "ketamine_twice_weekly", "madrs_day15", "mean_change", -18.4, 1.0),
     ("singh2016", "ketamine_thrice_weekly", "madrs_day15", "mean_change", -17.7, 1.0),
     # the immediate layer: 2-h changes of the esketamine arms (their responders at 2 h stay for validation)
@@ -65,7 +67,7 @@ POWER_TARGETS = [
     ("abdallah2022", "ketamine_0p5", "placebo", "madrs_end", 53, 0.80, "at_least", 10.0),
 ]
 DRUG_PARAMETERS = ["bsv.drive_responder_share", "mood.Rmax", "mood.immediate_weight", "mood.induction_hill",
-                   "consolidation.formation_rate"]
+                   "consolidation.formation_rate", "consolidation.t_half"]
 ANCHOR = ("murrough2013", "ketamine", "madrs_24h", "mean_change", -16.5)
 GAINS = [  # parameter, hypothesis, opioid source, larger value -> smaller effect
     ("opioid.hnk_Ki_mor", "opioid", "hnk_mor", True),
