@@ -357,14 +357,54 @@ def write_power(rows, labels, trial: str, out_dir) -> Path:
 
 
 def score_hypotheses(trials=None, replicates: int = 20, seed: int = 1, include_unverified: bool = False,
-                     progress=None, executor=None, uncertainty: bool = False) -> dict:
-    """The hypotheses.json document: every hypothesis scored against the trials (default: every built-in)."""
-    from ketasim.trials import builtin_trials, score_hypotheses as _score, scores_to_json
+                     progress=None, executor=None, uncertainty: bool = False, share_points: int = 11,
+                     priors: dict | None = None) -> dict:
+    """The hypotheses.json document: every hypothesis scored against the trials (default: every built-in), their
+    posterior probabilities, and the opioid share implied by `mixed` (profile over `share_points` weights; 0:
+    not estimated)."""
+    from ketasim.trials import builtin_trials, opioid_share_profile, score_hypotheses as _score, scores_to_json
+    from ketasim.trials._scoring import posteriors
 
     cfgs = [load_trial(t) for t in (trials or builtin_trials())]
+    if share_points and share_points < 3:
+        raise ValueError(f"--share-points must be 0 (not estimated) or at least 3, got {share_points}")
     scores = _score(cfgs, replicates=replicates, seed=seed, include_unverified=include_unverified,
                     progress=progress, executor=executor, uncertainty=uncertainty)
-    return scores_to_json(scores, cfgs, replicates, seed)
+    posteriors(scores, priors)   # a prior naming no scored hypothesis fails before the longer share profile
+    share = None
+    if share_points:
+        first = sum(len(s.per_trial) for s in scores)   # the share profile's parts count on from the scoring's
+
+        def share_progress(done, total):
+            if progress:
+                progress(first + done, first + total)
+
+        share = opioid_share_profile(cfgs, points=share_points, replicates=replicates, seed=seed,
+                                     include_unverified=include_unverified, progress=share_progress,
+                                     executor=executor)
+    return scores_to_json(scores, cfgs, replicates, seed, priors=priors, share=share)
+
+
+def parse_priors(texts) -> dict[str, float]:
+    """'opioid[hnk_mor]=2' (repeatable) -> {label: weight}; unnamed hypotheses keep weight 1."""
+    from ketasim.mechanisms import MechanismError, get_mechanism, parse_variant
+
+    out = {}
+    for text in texts or ():
+        label, sep, value = str(text).partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if not sep or not (weight >= 0 and weight < float("inf")):
+            raise ValueError(f"--prior {text!r}: write HYPOTHESIS=WEIGHT with a non-negative number, "
+                             "e.g. --prior 'opioid[hnk_mor]=2'")
+        try:
+            label = get_mechanism(*parse_variant(label.strip())).label()
+        except MechanismError as exc:
+            raise ValueError(f"--prior {text!r}: {exc}") from None
+        out[label] = weight
+    return out
 
 
 def write_hypotheses(doc: dict, out_dir) -> Path:

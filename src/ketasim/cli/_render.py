@@ -95,9 +95,11 @@ def print_hypothesis_list(rows: list[dict]):
 
 
 def print_ranking(doc: dict):
-    """Two tables, so that every header and number fits in full: the ranking, then each trial's part."""
+    """The ranking (contrast log-likelihood), posteriors with the levels check, the per-trial, per-endpoint
+    breakdown as distance from the best hypothesis there, and the implied opioid share; every header and number in
+    full (narrow tables rather than one wide one)."""
     has_ref = doc.get("reference") is not None
-    table = Table(title="Mechanism hypotheses vs " + ", ".join(doc["trials"]) + " (log-likelihood of the "
+    table = Table(title="Mechanism hypotheses vs " + ", ".join(doc["trials"]) + " (contrast log-likelihood of the "
                   "published results; higher is better)", title_justify="left")
     cols = ["rank", "hypothesis", "log-likelihood", "95 % (bootstrap)", "vs best"] + (["vs null"] if has_ref else [])
     for col in cols:
@@ -109,17 +111,49 @@ def print_ranking(doc: dict):
             row.append(f"{r['delta_loglik_vs_null']:+.2f}")
         table.add_row(*row)
     console.print(table)
-    per_trial = Table(title="Log-likelihood per trial", title_justify="left")
-    per_trial.add_column("hypothesis", no_wrap=True, overflow="fold")
-    for t in doc["trials"]:
-        per_trial.add_column(escape(t), justify="right", no_wrap=True, overflow="fold")
-    for r in doc["ranking"]:
-        per_trial.add_row(escape(r["hypothesis"]), *[f"{r['per_trial'][t]['loglik']:.2f}" for t in doc["trials"]])
-    console.print(per_trial)
+    if "posterior" in doc["ranking"][0]:
+        post = Table(title="Posterior probability (from the contrasts) and the check of the shared layers (levels)",
+                     title_justify="left")
+        for col in ("rank", "hypothesis", "prior", "posterior", "95 % (Monte Carlo)", "levels log-lik",
+                    "levels vs best"):
+            post.add_column(col, justify="left" if col == "hypothesis" else "right", no_wrap=True, overflow="fold")
+        for r in doc["ranking"]:
+            pi = r.get("posterior_interval95")
+            post.add_row(str(r["rank"]), escape(r["hypothesis"]), f"{r['prior']:.3f}", f"{r['posterior']:.3f}",
+                         "" if pi is None else f"{pi[0]:.3f} to {pi[1]:.3f}", f"{r['level_loglik']:.2f}",
+                         f"{r['level_delta_loglik']:+.2f}")
+        console.print(post)
+    rows = doc.get("breakdown") or []
+    if rows:
+        n = len(doc["ranking"])
+        per = Table(title="Per trial and endpoint: log-likelihood minus that of the best hypothesis there (0 = best); "
+                    "columns are the hypotheses by rank (#1 = " + escape(doc["ranking"][0]["hypothesis"]) + ")",
+                    title_justify="left")
+        for col in ("trial", "endpoint", "kind"):
+            per.add_column(col, no_wrap=True, overflow="fold")
+        for i in range(n):
+            per.add_column(f"#{i + 1}", justify="right", no_wrap=True, overflow="fold")
+        labels = [r["hypothesis"] for r in doc["ranking"]]
+        for b in rows:
+            per.add_row(escape(b["trial"]), escape(b["endpoint"]), b["kind"],
+                        *[f"{b['delta_vs_best'][lab]:+.2f}" if lab in b["delta_vs_best"] else "" for lab in labels])
+        console.print(per)
+    share = doc.get("opioid_share")
+    if share is not None:
+        if share["estimate"] is None:
+            console.print(escape(f"{share['what']}: not estimated ({share['note']})"), highlight=False)
+        else:
+            lo, hi = share["interval95"]
+            mc = share.get("monte_carlo_interval95")
+            console.print(escape(f"{share['what']} ({share['hypothesis']}, profile likelihood): "
+                                 f"{share['estimate']:.2f} (95 % interval {lo:.2f} to {hi:.2f}"
+                                 + ("" if mc is None else f"; Monte-Carlo 95 % of the estimate {mc[0]:.2f} to "
+                                    f"{mc[1]:.2f}") + ")"), highlight=False)
     if has_ref:
         console.print("vs null: log-likelihood minus that of 'null' (expectation and background treatment alone); "
-                      "> 0 means the hypothesis explains the published results better than placebo response "
-                      "alone.", highlight=False)
+                      "> 0 means the hypothesis explains the published contrasts better than placebo response "
+                      "alone. Posteriors: equal priors unless --prior; the hypotheses listed taken as the only "
+                      "ones. Research software, not dosing advice.", highlight=False)
 
 
 def print_power(rows: list[dict], labels: tuple[str, str], trial: str):

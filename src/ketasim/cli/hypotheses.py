@@ -26,6 +26,11 @@ def hypotheses(
     list_: bool = typer.Option(False, "--list", help="print every hypothesis with its description and sources"),
     required_affinity: bool = typer.Option(False, "--required-affinity",
                                            help="the MOR affinity HNK would need under opioid[hnk_mor]"),
+    share_points: int = typer.Option(11, "--share-points", min=0, max=101,
+                                     help="weights of the mixed hypothesis's opioid pathway (0 to 1) at which the "
+                                          "opioid share is profiled; 0: not estimated"),
+    prior: list[str] = typer.Option(None, "--prior", help="prior weight of a hypothesis, e.g. "
+                                    "'opioid[hnk_mor]=2' (repeatable; the others keep 1)"),
     quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors"),
 ):
     """Score every mechanism hypothesis against published trials (or --list them)."""
@@ -38,10 +43,11 @@ def hypotheses(
     if list_:
         print_hypothesis_list(services.list_hypotheses())
         return
+    priors = services.parse_priors(prior)
     with get_executor(scheduler) as ex, progress("scoring hypotheses", quiet) as cb:
         doc = services.score_hypotheses(trial, replicates=replicates, seed=seed,
                                         include_unverified=include_unverified, progress=cb, executor=ex,
-                                        uncertainty=uncertainty)
+                                        uncertainty=uncertainty, share_points=share_points, priors=priors)
     services.write_hypotheses(doc, out)
     if not quiet:
         print_ranking(doc)

@@ -196,21 +196,63 @@ Stars: published values (crosses: unverified).</p>
 {''.join(sections)}{imgs}</body></html>"""
 
 
+def hypothesis_figure(doc: dict):
+    """Left: each hypothesis's contrast log-likelihood minus the best (points with bootstrap intervals, not bars
+    from zero). Middle: the same per trial and endpoint (contrast rows). Right: level rows (the shared layers'
+    check). Returns the matplotlib figure."""
+    plt = _mpl()
+    ranking = doc["ranking"]
+    labels = [r["hypothesis"] for r in ranking]
+    best = ranking[0]["loglik"]
+    rows = doc.get("breakdown") or []
+    contrast = [b for b in rows if b["kind"] == "contrast"]
+    level = [b for b in rows if b["kind"] == "level"]
+    panels = 1 + bool(contrast) + bool(level)
+    widths = [1.2] + [max(1.0, 0.35 * len(x)) for x in (contrast, level) if x]
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 + 2.2 * sum(widths[1:]), 0.45 * len(labels) + 2.6),
+                             gridspec_kw={"width_ratios": widths}, squeeze=False)
+    ax = axes[0, 0]
+    y = np.arange(len(labels))[::-1]
+    d = np.array([r["loglik"] - best for r in ranking])
+    lo = np.array([r["loglik_interval95"][0] - best for r in ranking])
+    hi = np.array([r["loglik_interval95"][1] - best for r in ranking])
+    ax.errorbar(d, y, xerr=[d - lo, hi - d], fmt="o", color="#4c78a8", capsize=3)
+    ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{lab}  (p={r['posterior']:.2f})" for lab, r in zip(labels, ranking)], fontsize=8)
+    ax.set_xlabel("Δ contrast log-likelihood vs best")
+    ax.grid(alpha=0.3, axis="x")
+    for k, part in enumerate([x for x in (contrast, level) if x], start=1):
+        ax = axes[0, k]
+        m = np.array([[b["delta_vs_best"].get(lab, np.nan) for b in part] for lab in labels])
+        floor = min(-0.5, float(np.nanmin(m)))
+        im = ax.imshow(m, aspect="auto", cmap="viridis", vmin=max(floor, -20.0), vmax=0.0)
+        ax.set_yticks(np.arange(len(labels)))
+        ax.set_yticklabels(labels if k == 1 else [""] * len(labels), fontsize=8)
+        ax.set_xticks(np.arange(len(part)))
+        ax.set_xticklabels([f"{b['trial']}\n{b['endpoint']}" for b in part], rotation=60, ha="right", fontsize=7)
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                if np.isfinite(m[i, j]):
+                    ax.text(j, i, f"{m[i, j]:.1f}", ha="center", va="center", fontsize=6,
+                            color="w" if m[i, j] < 0.5 * max(floor, -20.0) else "k")
+        ax.set_title("contrasts (rank)" if part is contrast else "levels (shared-layer check)", fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label="Δ log-likelihood vs best")
+    share = doc.get("opioid_share")
+    title = "Mechanism hypotheses vs " + ", ".join(doc["trials"])
+    if share and share.get("estimate") is not None:
+        title += (f"; opioid share {share['estimate']:.2f} "
+                  f"(95 % {share['interval95'][0]:.2f}-{share['interval95'][1]:.2f})")
+    fig.suptitle(title + " — research software, not dosing advice", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def write_hypothesis_outputs(doc: dict, out_dir) -> Path:
     plt = _mpl()
     with atomic_output_dir(out_dir) as tmp:
         (tmp / "hypotheses.json").write_text(json.dumps(doc, indent=2))
-        ranking = doc["ranking"]
-        fig, ax = plt.subplots(figsize=(7, 0.5 * len(ranking) + 1.5))
-        labels = [r["hypothesis"] for r in ranking][::-1]
-        vals = [r["loglik"] for r in ranking][::-1]
-        lo = [r["loglik"] - r["loglik_interval95"][0] for r in ranking][::-1]
-        hi = [r["loglik_interval95"][1] - r["loglik"] for r in ranking][::-1]
-        ax.barh(labels, vals, xerr=[lo, hi], color="#4c78a8")
-        ax.set_xlabel("log-likelihood of the published results (higher is better)")
-        ax.set_title("Mechanism hypotheses vs " + ", ".join(doc["trials"]), fontsize=9)
-        ax.grid(alpha=0.3, axis="x")
-        fig.tight_layout()
+        fig = hypothesis_figure(doc)
         fig.savefig(tmp / "hypotheses.png", dpi=110)
         plt.close(fig)
     return Path(out_dir)
