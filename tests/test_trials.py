@@ -242,15 +242,24 @@ def test_ranking_table_shows_every_header_and_number_in_full(capsys):
 
     trials = ["murrough2013", "transform2", "williams2018", "zarate2006"]
     rows = []
-    for i, (label, ll) in enumerate((("opioid[ketamine_mor]", -51.05), ("hnk_ampa", -410.39), ("null", -88.4))):
+    labels = (("opioid[ketamine_mor]", -51.05), ("hnk_ampa", -410.39), ("null", -88.4))
+    for i, (label, ll) in enumerate(labels):
         rows.append({"rank": i + 1, "hypothesis": label, "loglik": ll, "loglik_interval95": [-245418.64, ll],
-                     "delta_loglik": ll + 51.05, "delta_loglik_vs_null": ll + 88.4,
-                     "per_trial": {t: {"loglik": -363.21 if label == "hnk_ampa" else -7.65} for t in trials}})
-    print_ranking({"trials": trials, "ranking": rows, "reference": "null"})
+                     "delta_loglik": ll + 51.05, "delta_loglik_vs_null": ll + 88.4, "prior": 1 / 3,
+                     "posterior": 0.987654 if i == 0 else 0.006173, "posterior_interval95": [0.912345, 0.999876],
+                     "level_loglik": -1234.56, "level_delta_loglik": -359.34 if i else 0.0})
+    breakdown = [{"trial": t, "endpoint": "madrs_day1_response_at_each_visit", "kind": kind,
+                  "delta_vs_best": {lab: (-363.21 if lab == "hnk_ampa" else 0.0) for lab, _ in labels}}
+                 for t in trials for kind in ("contrast", "level")]
+    share = {"what": "share of the antidepressant effect carried by the opioid pathway", "hypothesis": "mixed[hnk_mor]",
+             "estimate": 0.83, "interval95": [0.41, 1.0], "monte_carlo_interval95": [0.7, 0.95]}
+    print_ranking({"trials": trials, "ranking": rows, "reference": "null", "breakdown": breakdown,
+                   "opioid_share": share})
     out = capsys.readouterr().out
     assert "…" not in out
     for text in (*trials, "opioid[ketamine_mor]", "log-likelihood", "-245418.64 to -51.05", "-410.39", "-363.21",
-                 "-359.34", "vs null", "+37.35"):
+                 "-359.34", "vs null", "+37.35", "0.988", "0.912 to 1.000", "-1234.56",
+                 "madrs_day1_response_at_each_visit", "mixed[hnk_mor]", "0.83 (95 % interval 0.41 to 1.00"):
         assert text in out, text
 
 

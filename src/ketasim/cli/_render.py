@@ -141,14 +141,14 @@ def print_ranking(doc: dict):
     share = doc.get("opioid_share")
     if share is not None:
         if share["estimate"] is None:
-            console.print(escape(f"{share['what']}: not estimated ({share['note']})"), highlight=False)
+            console.print(escape(f"{share['what']}: not estimated ({share['note']})"), highlight=False, soft_wrap=True)
         else:
             lo, hi = share["interval95"]
             mc = share.get("monte_carlo_interval95")
             console.print(escape(f"{share['what']} ({share['hypothesis']}, profile likelihood): "
                                  f"{share['estimate']:.2f} (95 % interval {lo:.2f} to {hi:.2f}"
                                  + ("" if mc is None else f"; Monte-Carlo 95 % of the estimate {mc[0]:.2f} to "
-                                    f"{mc[1]:.2f}") + ")"), highlight=False)
+                                    f"{mc[1]:.2f}") + ")"), highlight=False, soft_wrap=True)
     if has_ref:
         console.print("vs null: log-likelihood minus that of 'null' (expectation and background treatment alone); "
                       "> 0 means the hypothesis explains the published contrasts better than placebo response "
