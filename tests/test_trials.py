@@ -93,7 +93,9 @@ def test_trial_json_byte_identical_across_runs_and_chunks(tmp_path):
         assert r.exit_code == 0, r.output
         outs.append((out / "trial.json").read_bytes())
     assert outs[0] == outs[1] == outs[2]
-    doc = json.loads(outs[0])
+    top = json.loads(outs[0])
+    assert top["trial"] == "williams2018" and len(top["hypotheses"]) == 1
+    doc = top["hypotheses"][0]
     for key in ("trial", "hypothesis", "seed", "replicates", "arms", "comparisons", "observed"):
         assert key in doc
     arm = doc["arms"]["ketamine_placebo"]

@@ -105,13 +105,45 @@ def validate_yaml(model: type[BaseModel], text: str, label: str, error: type[Val
 
 
 def format_validation_error(exc: ValidationError) -> str:
+    """pydantic's errors as plain sentences: the key (dotted path) and what to write instead; library wording
+    ("Input should be", "Value error,", "Dictionary should have at least ...") never reaches a user."""
     parts = []
     for e in exc.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
-        msg = e["msg"]
-        if msg.startswith("Value error, "):   # pydantic's prefix on a validator's own sentence
-            msg = msg[len("Value error, "):]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        parts.append(f"{loc}: {msg}")
+        parts.append(f"{loc}: {_plain_error(e)}")
     return "; ".join(parts)
+
+
+_KIND_WORDS = {"int": "a whole number", "float": "a number", "string": "text", "bool": "true or false",
+               "dict": "a mapping of keys", "list": "a list", "tuple": "a list"}
+
+
+def _plain_error(e: dict) -> str:
+    kind, ctx, given = e["type"], e.get("ctx") or {}, e.get("input")
+    shown = repr(given) if isinstance(given, (int, float, str, bool)) and len(repr(given)) <= 40 else None
+    got = f" (got {shown})" if shown is not None else ""
+    if kind == "extra_forbidden":
+        return "unknown key; remove it or check its spelling"
+    if kind == "missing":
+        return "required key is missing; add it"
+    if kind == "value_error":
+        msg = str(e["msg"])
+        return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = next(iter(ctx.values()), "?")
+        word = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than",
+                "less_than_equal": "at most"}[kind]
+        return f"must be {word} {bound}{got}"
+    if kind in ("too_short", "too_long"):
+        n = ctx.get("min_length" if kind == "too_short" else "max_length", "?")
+        what = "entry" if n == 1 else "entries"
+        return (f"needs at least {n} {what}; add {'one' if n == 1 else 'more'}" if kind == "too_short"
+                else f"takes at most {n} {what}; remove the rest")
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '?')}{got}"
+    for prefix, words in _KIND_WORDS.items():
+        if kind.startswith(prefix + "_"):
+            return f"must be {words}{got}"
+    if kind.startswith("enum"):
+        return f"must be one of {ctx.get('expected', '?')}{got}"
+    return f"is not valid here{got}; see the documented form of this key"

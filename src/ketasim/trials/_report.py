@@ -144,12 +144,22 @@ def write_trial_outputs(results, out_dir) -> Path:
 
     with atomic_output_dir(out_dir) as tmp:
         docs = [r.to_json_dict() for r in results]
-        doc = docs[0] if len(docs) == 1 else {"trial": docs[0]["trial"], "hypotheses": docs}
+        doc = trial_file_document(results, docs)
         (tmp / "trial.json").write_text(json.dumps(doc, indent=2, sort_keys=False))
         pd.concat([r.subjects.assign(hypothesis=r.hypothesis) for r in results], ignore_index=True) \
             .to_parquet(tmp / "subjects.parquet", index=False)
         (tmp / "report.html").write_text(trial_html(results, docs))
     return Path(out_dir)
+
+
+def trial_file_document(results, docs=None) -> dict:
+    """trial.json: the same shape whether one hypothesis or several ran: the trial, then one list of
+    per-hypothesis results (each as TrialResult.to_json_dict gives it)."""
+    docs = docs if docs is not None else [r.to_json_dict() for r in results]
+    cfg = results[0].config
+    return {"trial": cfg.name, "title": cfg.title, "design": cfg.design, "seed": results[0].seed,
+            "replicates": results[0].replicates, "hypotheses": docs,
+            "note": "Virtual trial: research software, not a dosing tool. One entry per hypothesis run."}
 
 
 def _table(rows: list[list], header: list[str]) -> str:
