@@ -5,6 +5,7 @@ Unknown keys are errors; every field that holds a time or a body measure carries
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -74,22 +75,47 @@ class ArmConfig(BaseModel):
         return Regimen.from_text(*self.doses)
 
 
+EndpointKind = Literal["change", "peak", "window", "visits", "time_to_response"]
+
+
 class EndpointConfig(BaseModel):
     model_config = _STRICT
     scale: Literal["madrs", "hamd17", "cadss"]
-    at: str = Field(..., description="time after the first session, e.g. '1 d' or '230 min'")
-    kind: Literal["change", "peak"] = "change"
+    at: str = Field(..., description="time after the first session, e.g. '1 d' or '230 min'; window, visits and "
+                    "time_to_response: the first visit")
+    kind: EndpointKind = Field("change", description="change: from baseline at `at`; peak: CADSS maximum up to "
+                               "`at`; window: the mean change over visits every `every` from `at` to `until` (as "
+                               "mixed models report a days 1-3 effect); visits: the change and the share in "
+                               "response at each visit from `at` to `until` (one endpoint per visit, named "
+                               "NAME@TIME); time_to_response: days to the first visit in response (visits every "
+                               "`every` from `at` to `until`; never in response = censored at `until`)")
+    until: str | None = Field(None, description="window, visits, time_to_response: the last visit")
+    every: str = Field("1 d", description="window, visits, time_to_response: time between visits")
     since: str | None = Field(None, description="change endpoints: change from the rating at this time after the "
                               "first session (e.g. the end of an induction series) instead of from baseline; "
                               "response and remission still refer to baseline")
+    visit_of: str | None = Field(None, description="set by ketasim: the visits endpoint this visit belongs to")
 
     @model_validator(mode="after")
     def _check(self):
         if self.scale == "cadss" and self.kind != "peak":
             raise ValueError("cadss endpoints are peaks: kind must be 'peak'")
         if self.scale != "cadss" and self.kind == "peak":
-            raise ValueError("mood endpoints are changes from baseline: kind must be 'change'")
+            raise ValueError("mood endpoints are changes from baseline: kind must be 'change' (or window, visits, "
+                             "time_to_response), not 'peak'")
         to_hours(self.at, "endpoint time")
+        if self.kind in ("window", "visits", "time_to_response"):
+            if self.until is None:
+                raise ValueError(f"{self.kind} endpoints need 'until' (the last visit), e.g. until: 3 d")
+            if to_hours(self.every, "endpoint 'every'") <= 0:
+                raise ValueError(f"'every' must be a positive time, e.g. '1 d', got {self.every}")
+            if to_hours(self.until, "endpoint 'until'") < self.hours():
+                raise ValueError(f"'until' ({self.until}) must not come before 'at' ({self.at})")
+            if len(self.visit_hours()) > 400:
+                raise ValueError(f"more than 400 visits from {self.at} to {self.until} every {self.every}; "
+                                 "space them further apart")
+        elif self.until is not None:
+            raise ValueError("'until' applies to window, visits and time_to_response endpoints only")
         if self.since is not None:
             if self.kind != "change":
                 raise ValueError("'since' applies to change endpoints only")
@@ -98,10 +124,39 @@ class EndpointConfig(BaseModel):
         return self
 
     def hours(self) -> float:
+        """The endpoint's (last) time after the first session, h."""
+        if self.until is not None:
+            return to_hours(self.until, "endpoint 'until'")
         return to_hours(self.at, "endpoint time")
+
+    def visit_hours(self) -> list[float]:
+        """The times after the first session at which this endpoint is rated, h."""
+        start = to_hours(self.at, "endpoint time")
+        if self.until is None:
+            return [start]
+        end, step = to_hours(self.until, "endpoint 'until'"), to_hours(self.every, "endpoint 'every'")
+        n = int(math.floor((end - start) / step + 1e-9)) + 1
+        return [start + k * step for k in range(n)]
 
     def since_hours(self) -> float | None:
         return None if self.since is None else to_hours(self.since, "endpoint 'since' time")
+
+
+def _expand_visits(endpoints: dict) -> dict:
+    """A `visits` endpoint becomes one change endpoint per visit, NAME@TIME (TIME as hours or days)."""
+    if not isinstance(endpoints, dict):
+        return endpoints
+    out = {}
+    for name, ep in endpoints.items():
+        if isinstance(ep, dict) and ep.get("kind") == "visits":
+            probe = EndpointConfig(**ep)
+            for h in probe.visit_hours():
+                label = f"{h / 24:g} d" if abs(h / 24 - round(h / 24)) < 1e-9 else f"{h:g} h"
+                out[f"{name}@{label}"] = {"scale": probe.scale, "at": f"{h:g} h", "kind": "change",
+                                          "visit_of": name}
+        else:
+            out[name] = ep
+    return out
 
 
 class ComparisonConfig(BaseModel):
@@ -132,6 +187,8 @@ class ObservedComparison(BaseModel):
     endpoint: str
     arms: tuple[str, str]
     difference: float | None = None
+    ratio: float | None = Field(None, description="the first arm's mean change as a share of the second's (e.g. "
+                                "the share of the ketamine effect kept with a pretreatment); ci95 then refers to it")
     ci95: tuple[float, float] | None = None
     significant: bool | None = Field(None, description="p < 0.05 in the direction of `direction`")
     direction: Literal["negative", "positive"] = "negative"
@@ -160,6 +217,10 @@ class TrialConfig(BaseModel):
     duration: str = Field(..., description="follow-up after the first session, e.g. '7 d'")
     expectation: Expectation = "active"
     oral_antidepressant: bool = Field(False, description="a new oral antidepressant starts at time 0 in every arm")
+    conscious: bool = Field(True, description="false: every session is given under general anaesthesia: no "
+                            "dissociation or euphoria is experienced (no CADSS endpoint can be rated) and "
+                            "expectation is the same in every arm (the trial's); the drug's pharmacology is "
+                            "unchanged")
     population: PopulationConfig = Field(default_factory=PopulationConfig)
     arms: dict[str, ArmConfig] = Field(..., min_length=1, description="one arm (a single-arm or open-label "
                                        "series) or more")
@@ -169,6 +230,16 @@ class TrialConfig(BaseModel):
                                                                                        "hamd17": 7.0})
     comparisons: list[ComparisonConfig] = Field(default_factory=list)
     observed: ObservedConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _visits(cls, data):
+        if isinstance(data, dict) and "endpoints" in data:
+            try:
+                data = {**data, "endpoints": _expand_visits(data["endpoints"])}
+            except (ValueError, TypeError):
+                pass   # the endpoint's own validation reports it, with its key
+        return data
 
     @model_validator(mode="after")
     def _check(self):
@@ -186,6 +257,15 @@ class TrialConfig(BaseModel):
             raise ValueError("in a crossover every subject takes every arm: give n_per_arm, not arm n")
         if self.design == "crossover" and any(a.population is not None for a in self.arms.values()):
             raise ValueError("in a crossover every subject takes every arm: one population, not one per arm")
+        if not self.conscious:
+            own = [a for a, arm in self.arms.items() if arm.expectation is not None]
+            if own:
+                raise ValueError(f"conscious: false gives every arm the same expectation (the trial's); remove "
+                                 f"expectation from arm {own[0]!r}")
+            rated = [e for e, ep in self.endpoints.items() if ep.scale == "cadss"]
+            if rated:
+                raise ValueError(f"conscious: false: no dissociation is experienced under general anaesthesia, so "
+                                 f"endpoint {rated[0]!r} (CADSS) cannot be rated; remove it")
         if self.design == "crossover" and len(self.arms) < 2:
             raise ValueError("a crossover needs at least two arms")
         for name, ep in self.endpoints.items():
@@ -199,6 +279,9 @@ class TrialConfig(BaseModel):
         for c in self.comparisons:
             if c.endpoint not in self.endpoints:
                 raise ValueError(f"comparison names unknown endpoint {c.endpoint!r}")
+            if self.endpoints[c.endpoint].kind == "time_to_response":
+                raise ValueError(f"comparison of {c.endpoint!r}: times to response are summarised per arm "
+                                 "(Kaplan-Meier median), not compared; compare a visits or change endpoint instead")
             for a in c.arms:
                 if a not in self.arms:
                     raise ValueError(f"comparison names unknown arm {a!r}")
@@ -209,9 +292,17 @@ class TrialConfig(BaseModel):
                 for e in oa.endpoints:
                     if e not in self.endpoints:
                         raise ValueError(f"observed results name unknown endpoint {e!r}")
+                    if self.endpoints[e].kind == "time_to_response":
+                        raise ValueError(f"observed results for {e!r}: published times to response are not "
+                                         "scored; remove them or give the share in response at a visit")
             for c in self.observed.comparisons:
                 if c.endpoint not in self.endpoints or any(a not in self.arms for a in c.arms):
                     raise ValueError(f"observed comparison {c.endpoint} {c.arms} names unknown endpoint or arm")
+                if c.ratio is not None and c.difference is not None:
+                    raise ValueError(f"observed comparison {c.endpoint}: give a difference or a ratio, not both "
+                                     "(ci95 refers to the one given)")
+                if c.endpoint in self.endpoints and self.endpoints[c.endpoint].kind == "time_to_response":
+                    raise ValueError(f"observed comparison {c.endpoint}: times to response are not compared")
         return self
 
     def duration_h(self) -> float:

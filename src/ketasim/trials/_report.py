@@ -57,7 +57,7 @@ def trial_figures(results) -> dict[str, str]:
     fig.tight_layout()
     figs["mood"] = _png(fig)
 
-    change_eps = [name for name, ep in cfg.endpoints.items() if ep.kind == "change"]
+    change_eps = [name for name, ep in cfg.endpoints.items() if ep.kind in ("change", "window")]
     fig, axes = plt.subplots(1, max(1, len(change_eps)), figsize=(4.5 * max(1, len(change_eps)), 3.4), squeeze=False)
     arms = list(cfg.arms)
     width = 0.8 / len(results)

@@ -59,7 +59,18 @@ class TrialResult:
                     if cadss_peak is None:
                         cadss_peak = _r(d["mean"].mean())
                     continue
+                if ep.kind == "time_to_response":
+                    med = d["mean"].dropna()
+                    eps[ep_name] = {"kind": ep.kind, "visits_h": [_r(h) for h in ep.visit_hours()],
+                                    "median_days": _r(med.median()) if len(med) else None,
+                                    "ci95": _ci(med) if len(med) else [None, None],
+                                    "share_median_reached": _r(len(med) / len(d)),
+                                    "responded": _r(d["responders"].mean()),
+                                    "share_responded": _r(d["responders"].mean() / n)}
+                    continue
                 eps[ep_name] = {
+                    **({"kind": ep.kind} if ep.kind != "change" else {}),
+                    **({"visit_of": ep.visit_of} if ep.visit_of else {}),
                     "mean_change": _r(d["mean"].mean()), "ci95": _ci(d["mean"]),
                     "sd": _r(d["sd"].mean()),
                     "responders": _r(d["responders"].mean()), "response_rate": _r(d["responders"].mean() / n),
@@ -81,6 +92,9 @@ class TrialResult:
                 "share_significant": _r(sig.mean()),
                 "share_significant_negative": _r((sig & (d.difference < 0)).mean()),
                 "share_significant_positive": _r((sig & (d.difference > 0)).mean()),
+                # the first arm's mean change as a share of the second's (e.g. the effect kept with a pretreatment)
+                "ratio": _r(d.ratio.mean()), "ratio_ci95": _ci(d.ratio.dropna()) if d.ratio.notna().any()
+                else [None, None],
                 "analysis": "paired t-test (within subject)" if self.config.design == "crossover"
                 else "Welch t-test",
             })
@@ -118,6 +132,12 @@ class TrialResult:
                              "model_mean": _r(d.difference.mean()), "model_p5": _r(np.percentile(d.difference, 5)),
                              "model_p95": _r(np.percentile(d.difference, 95)), "verified": oc.verified,
                              "note": oc.note})
+            if oc.ratio is not None:
+                rows.append({"arm": " / ".join(oc.arms), "endpoint": oc.endpoint, "quantity": "ratio",
+                             "observed": oc.ratio, "observed_ci95": list(oc.ci95) if oc.ci95 else None,
+                             "model_mean": _r(d.ratio.mean()), "model_p5": _r(np.nanpercentile(d.ratio, 5)),
+                             "model_p95": _r(np.nanpercentile(d.ratio, 95)), "verified": oc.verified,
+                             "note": oc.note})
             if oc.significant is not None:
                 rows.append({"arm": " - ".join(oc.arms), "endpoint": oc.endpoint, "quantity": "significant",
                              "observed": oc.significant, "direction": oc.direction,
@@ -125,9 +145,24 @@ class TrialResult:
         del arms
         return rows
 
+    def visits_summary(self) -> dict:
+        """Per `visits` endpoint and arm: the change and the shares in response and remission at each visit."""
+        cfg, out = self.config, {}
+        summary = self.arm_summary()
+        for ep_name, ep in cfg.endpoints.items():
+            if not ep.visit_of:
+                continue
+            for arm in cfg.arms:
+                v = summary[arm]["endpoints"][ep_name]
+                out.setdefault(ep.visit_of, {}).setdefault(arm, []).append(
+                    {"endpoint": ep_name, "at_h": _r(ep.hours()), "mean_change": v["mean_change"],
+                     "response_rate": v["response_rate"], "remission_rate": v["remission_rate"]})
+        return out
+
     def to_json_dict(self) -> dict:
         return {
             "trial": self.config.name, "title": self.config.title, "hypothesis": self.hypothesis,
+            "conscious": self.config.conscious, "visits": self.visits_summary(),
             "seed": self.seed, "replicates": self.replicates, "design": self.config.design,
             "arms": self.arm_summary(), "comparisons": self.comparison_summary(),
             "observed": self.config.observed.model_dump(mode="json") if self.config.observed else None,
@@ -151,6 +186,17 @@ def _r(x, digits: int = 6):
 
 def _ci(series) -> list:
     return [_r(np.percentile(series, 2.5)), _r(np.percentile(series, 97.5))]
+
+
+def _km_median(days: np.ndarray, event: np.ndarray) -> float:
+    """Kaplan-Meier median of times to an event (NaN where fewer than half had it), by lifelines."""
+    from lifelines import KaplanMeierFitter
+
+    if len(days) == 0 or not event.any():
+        return float("nan")
+    km = KaplanMeierFitter().fit(days, event_observed=event)
+    med = float(km.median_survival_time_)
+    return med if math.isfinite(med) else float("nan")
 
 
 def _first_session(regimen) -> float:
@@ -217,7 +263,8 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
         regimen = cfg.arms[arm].regimen()
         t_first = _first_session(regimen)
         ep_times = {name: t_first + ep.hours() for name, ep in cfg.endpoints.items()}
-        t = population_grid(regimen, t_first + cfg.duration_h(), extra_times=list(ep_times.values()))
+        visit_times = sorted({t_first + h for ep in cfg.endpoints.values() for h in ep.visit_hours()})
+        t = population_grid(regimen, t_first + cfg.duration_h(), extra_times=[*ep_times.values(), *visit_times])
         subjects = pd.concat(subject_tables[arm], ignore_index=True)
         common = dict(expectation=cfg.arms[arm].expectation or cfg.expectation,
                       oral_ad_start_h=0.0 if cfg.oral_antidepressant else None, columns=TIMECOURSE_COLUMNS,
@@ -242,7 +289,7 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
                                        "p95": [_r(v) for v in np.percentile(y, 95, axis=1)]}
         baselines = {"replicate": subjects.replicate, "arm": arm, "id": subjects.id,
                      "baseline_hamd17": pop.outputs["hamd17"][0]}
-        for scale in sorted({ep.scale for ep in cfg.endpoints.values() if ep.kind == "change"}):
+        for scale in sorted({ep.scale for ep in cfg.endpoints.values() if ep.kind != "peak"}):
             baselines[f"{scale}_baseline_rated"] = _rated_baseline(pop, scale, arm, errors, subjects)
         baseline_rows.append(pd.DataFrame(baselines))
         for ep_name, ep in cfg.endpoints.items():
@@ -251,8 +298,9 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
             for r in range(replicates):
                 m = (subjects.replicate == r).to_numpy()
                 v = values[m]
+                centre = _km_median(v, resp[m]) if ep.kind == "time_to_response" else float(v.mean())
                 stats_rows.append({"replicate": r, "arm": arm, "endpoint": ep_name, "n": int(m.sum()),
-                                   "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if m.sum() > 1 else 0.0,
+                                   "mean": centre, "sd": float(v.std(ddof=1)) if m.sum() > 1 else 0.0,
                                    "responders": int(resp[m].sum()), "remitters": int(remit[m].sum())})
             subject_rows.append(pd.DataFrame({"replicate": subjects.replicate, "arm": arm, "id": subjects.id,
                                               "endpoint": ep_name, "value": values, "responder": resp,
@@ -269,9 +317,11 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
     wide.columns = [f"{ep}_{what}" for what, ep in wide.columns]
     # a peak endpoint (CADSS) has no responders or remitters: no always-False columns
     wide = wide.drop(columns=[f"{name}_{what}" for name, ep in cfg.endpoints.items() if ep.kind == "peak"
-                              for what in ("responder", "remitter")])
+                              for what in ("responder", "remitter")]
+                     + [f"{name}_remitter" for name, ep in cfg.endpoints.items() if ep.kind == "time_to_response"])
     order = [f"{name}_{what}" for name, ep in cfg.endpoints.items()
-             for what in (("value",) if ep.kind == "peak" else ("value", "responder", "remitter"))]
+             for what in (("value",) if ep.kind == "peak" else ("value", "responder")
+                          if ep.kind == "time_to_response" else ("value", "responder", "remitter"))]
     subjects_out = covs.merge(wide[order].reset_index(), on=["replicate", "arm", "id"]) \
         .merge(individual, on=["replicate", "arm", "id"])
     comps = _comparisons(cfg, subj, replicates)
@@ -310,7 +360,7 @@ def _draw_rating_errors(cfg: TrialConfig, p: ParameterSet, rngs) -> dict:
     for r, rng in enumerate(rngs):
         for arm in cfg.arms:
             n = arm_size(cfg, arm)
-            scales = sorted({ep.scale for ep in cfg.endpoints.values() if ep.kind == "change"})
+            scales = sorted({ep.scale for ep in cfg.endpoints.values() if ep.kind != "peak"})
             for scale in scales:  # one baseline rating per scale per period
                 out[(r, arm, "baseline", scale)] = rng.normal(0.0, sd[scale], n)
             for ep_name, ep in cfg.endpoints.items():
@@ -318,6 +368,9 @@ def _draw_rating_errors(cfg: TrialConfig, p: ParameterSet, rngs) -> dict:
             for ep_name, ep in cfg.endpoints.items():   # drawn after the others: older trials keep their draws
                 if ep.since is not None:
                     out[(r, arm, ep_name, "since")] = rng.normal(0.0, sd[ep.scale], n)
+            for ep_name, ep in cfg.endpoints.items():   # one rating error per visit of multi-visit endpoints
+                if ep.kind in ("window", "time_to_response"):
+                    out[(r, arm, ep_name, "visits")] = rng.normal(0.0, sd[ep.scale], (len(ep.visit_hours()), n))
     return out
 
 
@@ -329,7 +382,7 @@ def _endpoint_values(cfg, ep, ep_name, arm, pop, t, t_abs, t_first, errors, subj
     for r in np.unique(reps):
         m = reps == r
         err[m] = errors[(int(r), arm, ep_name)]
-        if ep.kind == "change":
+        if ep.kind != "peak":
             base_err[m] = errors[(int(r), arm, "baseline", ep.scale)]
     y = pop.outputs[ep.scale]
     cap = SCALE_MAX[ep.scale]
@@ -338,8 +391,24 @@ def _endpoint_values(cfg, ep, ep_name, arm, pop, t, t_abs, t_first, errors, subj
         peak = y[window].max(axis=0)
         values = np.clip(peak + err, 0.0, cap)
         return values, np.zeros(n_total, bool), np.zeros(n_total, bool)
-    i = int(np.argmin(np.abs(t - t_abs)))
     base = np.clip(y[0] + base_err, 0.0, cap)
+    threshold = (1.0 - cfg.response_reduction) * base
+    if ep.kind in ("window", "time_to_response"):
+        hours = ep.visit_hours()
+        idx = [int(np.argmin(np.abs(t - (t_first + h)))) for h in hours]
+        visit_err = np.empty((len(hours), n_total))
+        for r in np.unique(reps):
+            visit_err[:, reps == r] = errors[(int(r), arm, ep_name, "visits")]
+        rated = np.clip(y[idx] + visit_err, 0.0, cap)                  # (visits, subjects)
+        if ep.kind == "window":   # the mean rating over the window's visits, as a mixed model's window effect
+            now = rated.mean(axis=0)
+            return now - base, now <= threshold, now <= cfg.remission.get(ep.scale, -1.0)
+        in_response = rated <= threshold[None, :]
+        responded = in_response.any(axis=0)
+        first = np.where(responded, in_response.argmax(axis=0), len(hours) - 1)
+        days = np.asarray(hours)[first] / 24.0                           # censored at the last visit
+        return days, responded, np.zeros(n_total, bool)
+    i = int(np.argmin(np.abs(t - t_abs)))
     now = np.clip(y[i] + err, 0.0, cap)
     if ep.since is None:
         change = now - base
@@ -349,7 +418,7 @@ def _endpoint_values(cfg, ep, ep_name, arm, pop, t, t_abs, t_first, errors, subj
         for r in np.unique(reps):
             since_err[reps == r] = errors[(int(r), arm, ep_name, "since")]
         change = now - np.clip(y[j] + since_err, 0.0, cap)
-    responder = now <= (1.0 - cfg.response_reduction) * base
+    responder = now <= threshold
     remitter = now <= cfg.remission.get(ep.scale, -1.0)
     return change, responder, remitter
 
@@ -376,10 +445,11 @@ def _comparisons(cfg: TrialConfig, subj: pd.DataFrame, replicates: int) -> pd.Da
                 half = float(stats.t.ppf(0.975, dof) * se)
             else:
                 pval, half = (1.0 if diff == 0 else 0.0), 0.0
+            ratio = float(va.mean() / vb.mean()) if vb.mean() != 0 else float("nan")
             rows.append({"replicate": r, "endpoint": comp.endpoint, "arm_a": a, "arm_b": b, "difference": diff,
-                         "ci_low": diff - half, "ci_high": diff + half, "p_value": pval})
+                         "ci_low": diff - half, "ci_high": diff + half, "p_value": pval, "ratio": ratio})
     return pd.DataFrame(rows, columns=["replicate", "endpoint", "arm_a", "arm_b", "difference", "ci_low", "ci_high",
-                                       "p_value"])
+                                       "p_value", "ratio"])
 
 
 # Parameters an --uncertainty run draws from their ranges. Calibrated (fitted_here) values stay fixed; so do

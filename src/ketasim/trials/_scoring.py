@@ -61,7 +61,8 @@ class Discrepancy:
     about 0.11 between trials beyond binomial error);
     log_odds_ratio_sd: the same for a between-arm odds ratio of counts;
     verdict_weight: a published significance verdict is taken as the model's share of replicate trials reaching
-    it, mixed with an even chance at this weight (the verdict of one trial is never certain under any model)."""
+    it, mixed with an even chance at this weight (the verdict of one trial is never certain under any model);
+    ratio_sd: a ratio of two arms' mean changes (a share of an effect kept)."""
 
     level_sd_madrs: float = 4.0
     contrast_sd_madrs: float = 1.5
@@ -70,6 +71,7 @@ class Discrepancy:
     count_icc: float = 0.05
     log_odds_ratio_sd: float = 0.5
     verdict_weight: float = 0.1
+    ratio_sd: float = 0.1
     hamd_per_madrs: float = 0.75
 
     def sd(self, scale: str, kind: str) -> float:
@@ -97,7 +99,8 @@ class _Replicates:
         comps = res.comparisons_per_replicate.sort_values(["endpoint", "arm_a", "arm_b", "replicate"])
         self.comp = {}
         for (ep, a, b), d in comps.groupby(["endpoint", "arm_a", "arm_b"], sort=False):
-            self.comp[(ep, a, b)] = {"difference": d.difference.to_numpy(float), "p": d.p_value.to_numpy(float)}
+            self.comp[(ep, a, b)] = {"difference": d.difference.to_numpy(float), "p": d.p_value.to_numpy(float),
+                                     "ratio": d.ratio.to_numpy(float)}
 
     def rate(self, arm: str, ep: str, key: str, idx) -> float:
         n = arm_size(self.cfg, arm)
@@ -192,7 +195,20 @@ def _loglik_terms(res: TrialResult | _Replicates, include_unverified: bool, idx:
                 s = math.hypot(s_rep, disc.sd(scale, "contrast"))
             terms.append(_term(cfg, oc.endpoint, "contrast", f"{label} difference {oc.difference}",
                                _normal(oc.difference, m, s), f"{m:.2f} ± {s:.2f}"))
-        elif oc.significant is not None:
+        elif oc.ratio is not None:
+            ratio = d["ratio"][idx]
+            ratio = ratio[np.isfinite(ratio)]
+            if len(ratio) == 0:
+                continue
+            m, s_rep = float(ratio.mean()), float(ratio.std(ddof=1)) if len(ratio) > 1 else 0.0
+            if oc.ci95 is not None:
+                se = (oc.ci95[1] - oc.ci95[0]) / (2 * 1.959964)
+                s = math.sqrt(se ** 2 + s_rep ** 2 / len(ratio) + disc.ratio_sd ** 2)
+            else:
+                s = math.hypot(s_rep, disc.ratio_sd)
+            terms.append(_term(cfg, oc.endpoint, "contrast", f"{oc.arms[0]} / {oc.arms[1]} ratio {oc.ratio}",
+                               _normal(oc.ratio, m, s), f"{m:.2f} ± {s:.2f}"))
+        if oc.difference is None and oc.ratio is None and oc.significant is not None:
             share = _bounded(_share_matching_arrays(diff, p, oc.significant, oc.direction), len(diff))
             prob = (1 - disc.verdict_weight) * share + disc.verdict_weight * 0.5
             verdict = "significant" if oc.significant else "not significant"
@@ -364,7 +380,8 @@ def _has_contrast(cfg: TrialConfig, include_unverified: bool) -> bool:
     if obs is None:
         return False
     use = (lambda o: o.verified or include_unverified)
-    if any(use(c) and (c.difference is not None or c.significant is not None) for c in obs.comparisons):
+    if any(use(c) and (c.difference is not None or c.ratio is not None or c.significant is not None)
+           for c in obs.comparisons):
         return True
     for ep in cfg.endpoints:
         for key in ("responders", "remitters", "mean_change", "mean_peak"):
