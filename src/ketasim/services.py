@@ -365,7 +365,10 @@ def score_hypotheses(trials=None, replicates: int = 20, seed: int = 1, include_u
     from ketasim.trials import builtin_trials, opioid_share_profile, score_hypotheses as _score, scores_to_json
     from ketasim.trials._scoring import posteriors
 
-    cfgs = [load_trial(t) for t in (trials or builtin_trials())]
+    if trials:
+        cfgs = [load_trial(t) for t in trials]
+    else:   # every built-in trial but those marked as too long to score by default (named with --trial)
+        cfgs = [c for c in (load_trial(t) for t in builtin_trials()) if c.scored_by_default]
     if share_points and share_points < 3:
         raise ValueError(f"--share-points must be 0 (not estimated) or at least 3, got {share_points}")
     scores = _score(cfgs, replicates=replicates, seed=seed, include_unverified=include_unverified,

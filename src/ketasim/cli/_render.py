@@ -170,13 +170,43 @@ def print_trial_results(results, trial: str, replicates: int):
         table = Table(title=f"{trial} under {res.hypothesis} ({replicates} replicate trials)", title_justify="left")
         for col in ("arm", "endpoint", "mean", "95 % range", "responders", "response rate"):
             table.add_column(col)
+        later = []
         for arm, a in res.arm_summary().items():
             for ep, v in a["endpoints"].items():
+                if ep == "relapse" and res.withdrawal is not None:
+                    continue
+                if v.get("kind") == "time_to_response":
+                    med = "not reached" if v["median_days"] is None else f"{v['median_days']:.1f} d"
+                    later.append(f"  {arm} {ep}: median time to response {med}; "
+                                 f"{100 * v['share_responded']:.0f} % responded by the last visit")
+                    continue
                 mean = v.get("mean_change", v.get("mean_peak"))
-                table.add_row(arm, ep, f"{mean:.2f}", f"{v['ci95'][0]:.2f} to {v['ci95'][1]:.2f}",
+                table.add_row(escape(arm), escape(ep), f"{mean:.2f}", f"{v['ci95'][0]:.2f} to {v['ci95'][1]:.2f}",
                               "" if v.get("responders") is None else f"{v['responders']:.1f}/{a['n']}",
                               "" if v.get("response_rate") is None else f"{v['response_rate']:.2f}")
-        console.print(table)
+        if table.row_count:
+            console.print(table)
+        else:
+            console.print(f"{escape(trial)} under {escape(res.hypothesis)} ({replicates} replicate trials)",
+                          highlight=False)
+        for line in later:
+            console.print(escape(line), highlight=False)
+        if res.withdrawal is not None:
+            w = res.withdrawal
+            console.print(f"  randomised at {escape(w['randomised_at'])}: {w['eligible']:.1f} of {w['enrolled']} "
+                          f"per trial eligible; relapse: {escape(w['relapse_definition'])}", highlight=False)
+            for arm, a in w["arms"].items():
+                med = "not reached" if a["median_days"] is None else f"{a['median_days']:.0f} d"
+                console.print(f"  {escape(arm)}: {a['relapses']:.1f} of {a['randomised']:.1f} relapsed "
+                              f"({100 * (a['share_relapsed'] or 0):.0f} %); median time to relapse {med}",
+                              highlight=False)
+            for h in w["hazard_ratios"]:
+                hr = "not estimable (no relapses)" if h["hazard_ratio"] is None else \
+                    (f"{h['hazard_ratio']:.2f} (95 % range over replicates {h['range95'][0]:.2f} to "
+                     f"{h['range95'][1]:.2f}; typical Cox 95 % CI {h['typical_ci95'][0]:.2f} to "
+                     f"{h['typical_ci95'][1]:.2f})")
+                console.print(f"  hazard ratio of relapse, {escape(' vs '.join(h['arms']))}: {hr}", highlight=False)
+            continue
         for c in res.comparison_summary():
             console.print(f"  {c['endpoint']}: {' − '.join(c['arms'])} = {c['difference']:.2f} "
                           f"(95 % range {c['ci95'][0]:.2f} to {c['ci95'][1]:.2f}; median p {c['p_value']:.3g}; "

@@ -15,7 +15,7 @@ from ._render import print_hypothesis_list, print_ranking
 @user_errors
 def hypotheses(
     trial: list[str] = typer.Option(None, "--trial", help="built-in trial name or YAML file; repeatable "
-                                    "(default: every built-in trial)"),
+                                    "(default: every built-in trial but sustain1, a long simulation)"),
     replicates: int = typer.Option(20, "--replicates", min=2, max=2000, help="replicate trials per hypothesis"),
     seed: int = typer.Option(1, "--seed", min=0, help="random seed of the replicate trials and the bootstrap"),
     include_unverified: bool = typer.Option(False, "--include-unverified",

@@ -14,7 +14,7 @@ from ._render import print_power, print_trial_results
 @app.command("trial")
 @user_errors
 def trial_cmd(
-    name: str = typer.Argument(..., help="built-in trial (williams2018, zarate2006, murrough2013, transform2) or a "
+    name: str = typer.Argument(..., help="built-in trial (e.g. williams2018, transform2, sustain1) or a "
                                          "YAML file"),
     hypothesis: str = typer.Option("opioid", "--hypothesis", help="a hypothesis, a comma list, or 'all'"),
     opioid_source: Optional[str] = typer.Option(None, "--opioid-source",

@@ -159,6 +159,69 @@ def _expand_visits(endpoints: dict) -> dict:
     return out
 
 
+class ConditionConfig(BaseModel):
+    """One condition of eligibility for randomisation, on ratings at visits before it."""
+
+    model_config = _STRICT
+    scale: Literal["madrs", "hamd17"] = "madrs"
+    visits: list[str] = Field(..., min_length=1, description="times after the first session, e.g. ['4 wk']")
+    max: float | None = Field(None, ge=0, description="in state when the rating is at most this (points)")
+    max_fraction_of_baseline: float | None = Field(None, gt=0, lt=1, description="in state when the rating is at "
+                                                   "most this fraction of the subject's baseline (0.5: response)")
+    at_least: int | None = Field(None, ge=1, description="visits in state needed (default: every visit)")
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.max is None) == (self.max_fraction_of_baseline is None):
+            raise ValueError("give one of max (points) or max_fraction_of_baseline (e.g. 0.5 for response)")
+        for v in self.visits:
+            to_hours(v, "eligibility visit")
+        if self.at_least is not None and self.at_least > len(self.visits):
+            raise ValueError(f"at_least ({self.at_least}) is more than the {len(self.visits)} visits given")
+        return self
+
+    def visit_hours(self) -> list[float]:
+        return [to_hours(v, "eligibility visit") for v in self.visits]
+
+
+class RelapseConfig(BaseModel):
+    """The trial's own relapse definition, rated at visits every `every` after randomisation."""
+
+    model_config = _STRICT
+    scale: Literal["madrs", "hamd17"] = "madrs"
+    min: float = Field(..., ge=0, description="relapse: the rating at least this (points) ...")
+    consecutive: int = Field(1, ge=1, le=10, description="... at this many consecutive visits (the first of them "
+                             "is the relapse time)")
+    every: str = Field("1 wk", description="time between visits after randomisation")
+    definition: str = Field("", description="the trial's wording, for the report")
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v):
+        if to_hours(v, "relapse visits 'every'") <= 0:
+            raise ValueError(f"'every' must be a positive time, e.g. '1 wk', got {v}")
+        return v
+
+
+class WithdrawalConfig(BaseModel):
+    """Randomised withdrawal: every subject takes the open-label phases (the arms' regimens, identical before
+    `at`); at `at` the subjects in the required state are randomised to the arms (the regimens after `at`)."""
+
+    model_config = _STRICT
+    at: str = Field(..., description="randomisation time after the first session, e.g. '16 wk'")
+    eligible: list[ConditionConfig] = Field(..., min_length=1, description="conditions, all of which must hold")
+    relapse: RelapseConfig
+    follow_up: str = Field(..., description="time after randomisation to the end of the study")
+    allocation: dict[str, float] | None = Field(None, description="arm -> weight (default equal)")
+
+    def at_h(self) -> float:
+        return to_hours(self.at, "randomisation time")
+
+    def follow_up_h(self) -> float:
+        return to_hours(self.follow_up, "follow-up")
+
+
 class ComparisonConfig(BaseModel):
     model_config = _STRICT
     endpoint: str
@@ -172,6 +235,9 @@ class ObservedEndpoint(BaseModel):
     responders: int | None = Field(None, ge=0)
     remitters: int | None = Field(None, ge=0)
     mean_peak: float | None = None
+    relapses: int | None = Field(None, ge=0, description="randomised withdrawal: subjects who relapsed")
+    median_days: float | None = Field(None, gt=0, description="randomised withdrawal: median time to relapse, "
+                                      "days (reported, not scored)")
     verified: bool = True
     note: str = ""
 
@@ -187,6 +253,8 @@ class ObservedComparison(BaseModel):
     endpoint: str
     arms: tuple[str, str]
     difference: float | None = None
+    hazard_ratio: float | None = Field(None, gt=0, description="randomised withdrawal: hazard ratio of relapse, "
+                                       "first arm vs second; ci95 then refers to it")
     ratio: float | None = Field(None, description="the first arm's mean change as a share of the second's (e.g. "
                                 "the share of the ketamine effect kept with a pretreatment); ci95 then refers to it")
     ci95: tuple[float, float] | None = None
@@ -210,9 +278,13 @@ class TrialConfig(BaseModel):
     title: str = ""
     citation: str = ""
     description: str = ""
-    design: Literal["parallel", "crossover"]
+    design: Literal["parallel", "crossover", "randomised_withdrawal"]
     n_per_arm: int = Field(..., ge=1, le=100_000, description="parallel: per arm (unless the arm gives n); "
-                                                               "crossover: subjects, each in every arm")
+                           "crossover: subjects, each in every arm; randomised_withdrawal: subjects entering the "
+                           "open-label phases")
+    withdrawal: WithdrawalConfig | None = Field(None, description="randomised_withdrawal only")
+    scored_by_default: bool = Field(True, description="false: `ketasim hypotheses` without --trial leaves this "
+                                    "trial out (a long simulation); name it with --trial to score it")
     washout: str | None = Field(None, description="crossover only: time between periods")
     duration: str = Field(..., description="follow-up after the first session, e.g. '7 d'")
     expectation: Expectation = "active"
@@ -224,7 +296,8 @@ class TrialConfig(BaseModel):
     population: PopulationConfig = Field(default_factory=PopulationConfig)
     arms: dict[str, ArmConfig] = Field(..., min_length=1, description="one arm (a single-arm or open-label "
                                        "series) or more")
-    endpoints: dict[str, EndpointConfig] = Field(..., min_length=1)
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict, description="at least one, except in "
+                                                 "randomised withdrawal (its endpoint is 'relapse')")
     response_reduction: float = Field(0.5, gt=0, lt=1, description="response = this fractional reduction")
     remission: dict[Literal["madrs", "hamd17"], float] = Field(default_factory=lambda: {"madrs": 10.0,
                                                                                        "hamd17": 7.0})
@@ -244,8 +317,15 @@ class TrialConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self):
         dur = to_hours(self.duration, "trial duration")
+        if self.design == "randomised_withdrawal":
+            self._check_withdrawal(dur)
+            return self
         if not (0 < dur <= 24 * 180):
             raise ValueError(f"duration must be within 0-180 d, got {self.duration}")
+        if self.withdrawal is not None:
+            raise ValueError("withdrawal applies to design randomised_withdrawal only")
+        if not self.endpoints:
+            raise ValueError("endpoints: give at least one, e.g. madrs_day1: {scale: madrs, at: 1 d}")
         if self.design == "crossover":
             if self.washout is None:
                 raise ValueError("crossover designs need a washout, e.g. '30 d'")
@@ -305,6 +385,63 @@ class TrialConfig(BaseModel):
                     raise ValueError(f"observed comparison {c.endpoint}: times to response are not compared")
         return self
 
+    def _check_withdrawal(self, dur: float):
+        w = self.withdrawal
+        if w is None:
+            raise ValueError("randomised_withdrawal needs a withdrawal section (at, eligible, relapse, follow_up)")
+        if self.endpoints:
+            raise ValueError("a randomised-withdrawal trial reports relapse (endpoint 'relapse'); remove endpoints")
+        if len(self.arms) < 2:
+            raise ValueError("randomised withdrawal needs at least two arms to randomise to")
+        if any(a.n is not None or a.population is not None for a in self.arms.values()):
+            raise ValueError("in randomised withdrawal the arms are formed at randomisation: give n_per_arm and one "
+                             "population, not arm n or arm population")
+        if self.washout is not None:
+            raise ValueError("washout applies to crossover designs only")
+        at = w.at_h()
+        if not (0 < at and at + w.follow_up_h() <= dur + 1e-9):
+            raise ValueError(f"withdrawal.at ({w.at}) plus follow_up ({w.follow_up}) must fit in duration "
+                             f"({self.duration})")
+        if dur > 24 * 365 * 3:
+            raise ValueError(f"duration must be within 3 years, got {self.duration}")
+        for c in w.eligible:
+            if any(not (0 <= h <= at) for h in c.visit_hours()):
+                raise ValueError(f"eligibility visits must lie before randomisation at {w.at}")
+        if w.allocation is not None:
+            if set(w.allocation) != set(self.arms):
+                raise ValueError("withdrawal.allocation must give a weight for every arm, e.g. {continue: 1, "
+                                 "placebo: 1}")
+            if any(v <= 0 for v in w.allocation.values()):
+                raise ValueError("withdrawal.allocation weights must be positive")
+        regimens = {}
+        for arm_name, arm in self.arms.items():
+            try:
+                regimens[arm_name] = arm.regimen()
+            except ValueError as exc:
+                raise ValueError(f"arm {arm_name}: {exc}") from None
+        before = {a: sorted((round(d.time_h, 6), d.drug, round(d.amount, 9), d.amount_unit, d.route,
+                             round(d.duration_h, 6)) for d in r.realize() if d.time_h < at - 1e-9)
+                  for a, r in regimens.items()}
+        first = next(iter(before))
+        for a, doses in before.items():
+            if doses != before[first]:
+                raise ValueError(f"arms {first!r} and {a!r} differ before randomisation at {w.at}: every subject "
+                                 "takes the same open-label phases; change the doses so they differ only after it")
+        for c in self.comparisons:
+            if c.endpoint != "relapse" or any(a not in self.arms for a in c.arms):
+                raise ValueError(f"comparison {c.endpoint} {c.arms}: randomised-withdrawal comparisons are of "
+                                 "'relapse' between two of the arms")
+        if self.observed:
+            for a, oa in self.observed.arms.items():
+                if a not in self.arms:
+                    raise ValueError(f"observed results name unknown arm {a!r}")
+                if set(oa.endpoints) - {"relapse"}:
+                    raise ValueError("observed results of a randomised-withdrawal trial are for endpoint 'relapse'")
+            for c in self.observed.comparisons:
+                if c.endpoint != "relapse" or any(a not in self.arms for a in c.arms):
+                    raise ValueError(f"observed comparison {c.endpoint} {c.arms}: use endpoint 'relapse' and two "
+                                     "of the arms")
+
     def duration_h(self) -> float:
         return to_hours(self.duration)
 
@@ -332,4 +469,4 @@ def load_trial(name_or_path: str | Path) -> TrialConfig:
 
 def arm_size(cfg: TrialConfig, arm: str) -> int:
     a = cfg.arms[arm]
-    return cfg.n_per_arm if (cfg.design == "crossover" or a.n is None) else a.n
+    return cfg.n_per_arm if (cfg.design != "parallel" or a.n is None) else a.n

@@ -57,7 +57,11 @@ def trial_figures(results) -> dict[str, str]:
     fig.tight_layout()
     figs["mood"] = _png(fig)
 
+    if any(r.withdrawal is not None for r in results):
+        figs["relapse"] = relapse_figure(results)
     change_eps = [name for name, ep in cfg.endpoints.items() if ep.kind in ("change", "window")]
+    if not change_eps:
+        return figs
     fig, axes = plt.subplots(1, max(1, len(change_eps)), figsize=(4.5 * max(1, len(change_eps)), 3.4), squeeze=False)
     arms = list(cfg.arms)
     width = 0.8 / len(results)
@@ -97,6 +101,40 @@ def trial_figures(results) -> dict[str, str]:
         fig.tight_layout()
         figs["cadss"] = _png(fig)
     return figs
+
+
+def relapse_figure(results) -> str:
+    """Kaplan-Meier curves of time to relapse per arm (pooled replicate trials, 95 % band), one panel per
+    hypothesis, with the published median where given."""
+    plt = _mpl()
+    fig, axes = plt.subplots(1, len(results), figsize=(6.2 * len(results), 3.6), squeeze=False)
+    for ax, res in zip(axes[0], results):
+        w = res.withdrawal
+        for k, (arm, a) in enumerate(w["arms"].items()):
+            km = a.get("km")
+            if not km:
+                continue
+            color = f"C{k % 10}"
+            ax.step(km["time_d"], km["no_relapse"], where="post", color=color, lw=1.5,
+                    label=f"{arm} ({a['share_relapsed']:.0%} relapsed)")
+            ax.fill_between(km["time_d"], km["ci_lower"], km["ci_upper"], step="post", color=color, alpha=0.15,
+                            lw=0)
+            oa = res.config.observed.arms.get(arm) if res.config.observed else None
+            oe = oa.endpoints.get("relapse") if oa else None
+            if oe is not None and oe.median_days is not None:
+                ax.plot(oe.median_days, 0.5, "*", color=color, mec="k", ms=10)
+        hr = w["hazard_ratios"][0] if w["hazard_ratios"] else None
+        text = "" if not hr or hr["hazard_ratio"] is None else f"; HR {hr['hazard_ratio']:.2f}"
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("days since randomisation")
+        ax.set_ylabel("share without relapse")
+        ax.set_title(f"{res.config.name}: {res.hypothesis}{text} (stars: published medians)", fontsize=8,
+                     loc="left")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    fig.text(0.01, 0.01, "Research software, not a dosing tool.", fontsize=6, color="0.4")
+    fig.tight_layout()
+    return _png(fig)
 
 
 def validation_figure(res) -> str:
@@ -178,6 +216,8 @@ def trial_html(results, docs) -> str:
         rows = []
         for arm, a in doc["arms"].items():
             for ep, v in a["endpoints"].items():
+                if ep == "relapse" and doc.get("withdrawal"):
+                    continue
                 rows.append([arm, a["n"], ep, v.get("mean_change", v.get("mean_peak")), v["ci95"],
                              v.get("responders"), v.get("response_rate"), v.get("remission_rate")])
         comp_rows = [[c["endpoint"], " − ".join(c["arms"]), c["difference"], c["ci95"], c["p_value"],
@@ -186,8 +226,24 @@ def trial_html(results, docs) -> str:
                 o.get("model_mean", o.get("model_share")), [o.get("model_p5"), o.get("model_p95")]
                 if "model_p5" in o else "", "yes" if o["verified"] else "NO (unverified)", o.get("note", "")]
                for o in doc["observed_vs_model"]]
+        wd = ""
+        if doc.get("withdrawal"):
+            w = doc["withdrawal"]
+            wrows = [[arm, a["randomised"], a["relapses"], a["share_relapsed"], a["share_relapsed_range95"],
+                      a["median_days"] if a["median_days"] is not None else "not reached", a["median_ci95_days"]]
+                     for arm, a in w["arms"].items()]
+            hrows = [[" vs ".join(h["arms"]), h["hazard_ratio"], h["range95"], h["typical_ci95"],
+                      h["share_significant"]] for h in w["hazard_ratios"]]
+            wd = (f"<h3>Randomised withdrawal</h3><p>{e(str(w['enrolled']))} enrolled; randomised at "
+                  f"{e(w['randomised_at'])} ({w['eligible']} per trial eligible: "
+                  f"{e('; '.join(str(x) for x in w['eligibility']))}); follow-up {e(w['follow_up'])}. Relapse: "
+                  f"{e(w['relapse_definition'])}.</p>"
+                  + _table(wrows, ["arm", "randomised (mean)", "relapses (mean)", "share relapsed",
+                                   "95 % range", "median days (Kaplan-Meier)", "median 95 %"])
+                  + _table(hrows, ["arms", "hazard ratio (median)", "95 % range over replicates",
+                                   "typical within-trial 95 % CI (Cox)", "share HR<1 with p<0.05"]))
         sections.append(
-            f"<h2>Hypothesis: {e(res.hypothesis)}</h2>"
+            f"<h2>Hypothesis: {e(res.hypothesis)}</h2>" + wd
             + _table(rows, ["arm", "n", "endpoint", "mean change / peak", "95 % range over replicates",
                             "responders (mean)", "response rate", "remission rate"])
             + "<h3>Between-arm comparison</h3>"

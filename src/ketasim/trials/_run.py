@@ -43,6 +43,7 @@ class TrialResult:
     comparisons_per_replicate: pd.DataFrame
     subjects: pd.DataFrame               # one row per replicate x arm x subject
     timecourses: dict = field(default_factory=dict)  # arm -> {time_h, column -> mean, p5, p95}
+    withdrawal: dict | None = None       # randomised withdrawal: relapse per arm, KM curves, hazard ratios
 
     # ------------------------------------------------------------------ summaries
     def arm_summary(self) -> dict:
@@ -76,6 +77,11 @@ class TrialResult:
                     "responders": _r(d["responders"].mean()), "response_rate": _r(d["responders"].mean() / n),
                     "remitters": _r(d["remitters"].mean()), "remission_rate": _r(d["remitters"].mean() / n),
                 }
+            if self.withdrawal is not None:
+                wa = self.withdrawal["arms"][arm]
+                n = wa["randomised"]
+                eps["relapse"] = {k: wa[k] for k in ("randomised", "relapses", "share_relapsed",
+                                                     "share_relapsed_range95", "median_days", "median_ci95_days")}
             out[arm] = {"n": n, "endpoints": eps, "cadss_peak": cadss_peak}
         return out
 
@@ -98,6 +104,13 @@ class TrialResult:
                 "analysis": "paired t-test (within subject)" if self.config.design == "crossover"
                 else "Welch t-test",
             })
+            if "hazard_ratio" in d:
+                hr = d.hazard_ratio.dropna()
+                out[-1].update({"difference_is": "share relapsed, first arm minus second",
+                                "ratio": None, "ratio_ci95": [None, None],
+                                "hazard_ratio": _r(hr.median()) if len(hr) else None,
+                                "hazard_ratio_range95": _ci(hr) if len(hr) else [None, None],
+                                "analysis": "Cox proportional hazards (lifelines); p from its Wald test"})
         return out
 
     def observed_vs_model(self) -> list[dict]:
@@ -111,11 +124,17 @@ class TrialResult:
             for ep_name, oe in oa.endpoints.items():
                 d = self.per_replicate[(self.per_replicate.arm == arm) & (self.per_replicate.endpoint == ep_name)]
                 for key, col in (("responders", "responders"), ("remitters", "remitters"),
-                                 ("mean_change", "mean"), ("mean_peak", "mean")):
+                                 ("mean_change", "mean"), ("mean_peak", "mean"), ("relapses", "events"),
+                                 ("median_days", "mean")):
                     v = getattr(oe, key)
                     if v is None:
                         continue
-                    model = d[col]
+                    model = d[col].dropna()
+                    if len(model) == 0:
+                        rows.append({"arm": arm, "endpoint": ep_name, "quantity": key, "observed": v,
+                                     "observed_n": oa.n, "model_mean": None, "verified": oe.verified,
+                                     "note": (oe.note + "; " if oe.note else "") + "not reached in the model"})
+                        continue
                     rows.append({"arm": arm, "endpoint": ep_name, "quantity": key, "observed": v,
                                  "observed_n": oa.n, "model_mean": _r(model.mean()),
                                  "model_p5": _r(np.percentile(model, 5)), "model_p95": _r(np.percentile(model, 95)),
@@ -132,6 +151,14 @@ class TrialResult:
                              "model_mean": _r(d.difference.mean()), "model_p5": _r(np.percentile(d.difference, 5)),
                              "model_p95": _r(np.percentile(d.difference, 95)), "verified": oc.verified,
                              "note": oc.note})
+            if oc.hazard_ratio is not None and "hazard_ratio" in d:
+                hr = d.hazard_ratio.dropna()
+                rows.append({"arm": " vs ".join(oc.arms), "endpoint": oc.endpoint, "quantity": "hazard ratio",
+                             "observed": oc.hazard_ratio, "observed_ci95": list(oc.ci95) if oc.ci95 else None,
+                             "model_mean": _r(hr.median()) if len(hr) else None,
+                             "model_p5": _r(np.percentile(hr, 5)) if len(hr) else None,
+                             "model_p95": _r(np.percentile(hr, 95)) if len(hr) else None,
+                             "verified": oc.verified, "note": oc.note})
             if oc.ratio is not None:
                 rows.append({"arm": " / ".join(oc.arms), "endpoint": oc.endpoint, "quantity": "ratio",
                              "observed": oc.ratio, "observed_ci95": list(oc.ci95) if oc.ci95 else None,
@@ -165,6 +192,7 @@ class TrialResult:
             "conscious": self.config.conscious, "visits": self.visits_summary(),
             "seed": self.seed, "replicates": self.replicates, "design": self.config.design,
             "arms": self.arm_summary(), "comparisons": self.comparison_summary(),
+            **({"withdrawal": self.withdrawal} if self.withdrawal is not None else {}),
             "observed": self.config.observed.model_dump(mode="json") if self.config.observed else None,
             "observed_vs_model": self.observed_vs_model(),
             "note": "Virtual trial: research software, not a dosing tool. Means over replicate trials; ci95 are "
@@ -215,6 +243,12 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
     assumptions move the result, not a re-fit).
     chunk_size: subjects per work unit (None: sized so that progress moves in about ten steps); results do not
     depend on it."""
+    if cfg.design == "randomised_withdrawal":
+        from ._withdrawal import run_withdrawal
+
+        return run_withdrawal(cfg, hypothesis, opioid_source, replicates=replicates, seed=seed,
+                              parameters=parameters, chunk_size=chunk_size, progress=progress,
+                              keep_timecourses=keep_timecourses, executor=executor, uncertainty=uncertainty)
     if not (1 <= replicates <= 10_000):
         raise ValueError(f"replicates must be 1-10000, got {replicates}")
     p = parameters or default_parameters()

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats
 from scipy.interpolate import PchipInterpolator
 
-from ._design import TrialConfig, arm_size
+from ._design import TrialConfig
 from ._run import TrialResult, run_trial
 
 # The built-in hypotheses as scored by default: every opioid source, and `null` (expectation and background
@@ -62,7 +62,8 @@ class Discrepancy:
     log_odds_ratio_sd: the same for a between-arm odds ratio of counts;
     verdict_weight: a published significance verdict is taken as the model's share of replicate trials reaching
     it, mixed with an even chance at this weight (the verdict of one trial is never certain under any model);
-    ratio_sd: a ratio of two arms' mean changes (a share of an effect kept)."""
+    ratio_sd: a ratio of two arms' mean changes (a share of an effect kept);
+    log_hazard_ratio_sd: the log of a hazard ratio of relapse."""
 
     level_sd_madrs: float = 4.0
     contrast_sd_madrs: float = 1.5
@@ -72,6 +73,7 @@ class Discrepancy:
     log_odds_ratio_sd: float = 0.5
     verdict_weight: float = 0.1
     ratio_sd: float = 0.1
+    log_hazard_ratio_sd: float = 0.2
     hamd_per_madrs: float = 0.75
 
     def sd(self, scale: str, kind: str) -> float:
@@ -95,19 +97,26 @@ class _Replicates:
         per = res.per_replicate.sort_values(["arm", "endpoint", "replicate"])
         self.arm_ep = {}
         for (arm, ep), d in per.groupby(["arm", "endpoint"], sort=False):
-            self.arm_ep[(arm, ep)] = {c: d[c].to_numpy(float) for c in ("mean", "responders", "remitters")}
+            self.arm_ep[(arm, ep)] = {c: d[c].to_numpy(float) for c in ("mean", "responders", "remitters", "n")}
+            self.arm_ep[(arm, ep)]["relapses"] = (d["events"].to_numpy(float) if "events" in d
+                                                  else np.zeros(len(d)))
         comps = res.comparisons_per_replicate.sort_values(["endpoint", "arm_a", "arm_b", "replicate"])
         self.comp = {}
         for (ep, a, b), d in comps.groupby(["endpoint", "arm_a", "arm_b"], sort=False):
             self.comp[(ep, a, b)] = {"difference": d.difference.to_numpy(float), "p": d.p_value.to_numpy(float),
-                                     "ratio": d.ratio.to_numpy(float)}
+                                     "ratio": d.ratio.to_numpy(float),
+                                     "hazard_ratio": (d.hazard_ratio.to_numpy(float) if "hazard_ratio" in d
+                                                      else np.full(len(d), np.nan))}
 
     def rate(self, arm: str, ep: str, key: str, idx) -> float:
-        n = arm_size(self.cfg, arm)
-        k = self.arm_ep[(arm, ep)][key][idx]
-        rate = float(k.sum()) / (n * len(k))
-        eps = 0.5 / (n * len(k) + 1)
-        return min(max(rate, eps), 1 - eps)
+        """The model's rate pooled over the replicate trials `idx` (their own sizes: randomised-withdrawal arms
+        are formed at randomisation)."""
+        d = self.arm_ep[(arm, ep)]
+        k, n = float(d[key][idx].sum()), float(d["n"][idx].sum())
+        if n <= 0:
+            return 0.5
+        eps = 0.5 / (n + 1)
+        return min(max(k / n, eps), 1 - eps)
 
 
 def _bounded(share: float, n: int) -> float:
@@ -156,8 +165,8 @@ def _loglik_terms(res: TrialResult | _Replicates, include_unverified: bool, idx:
         for ep_name, oe in oa.endpoints.items():
             if not use(oe):
                 continue
-            scale = cfg.endpoints[ep_name].scale
-            for key in ("responders", "remitters"):
+            scale = cfg.endpoints[ep_name].scale if ep_name in cfg.endpoints else "madrs"
+            for key in ("responders", "remitters", "relapses"):
                 k = getattr(oe, key)
                 if k is None:
                     continue
@@ -182,7 +191,7 @@ def _loglik_terms(res: TrialResult | _Replicates, include_unverified: bool, idx:
         d = rep.comp.get((oc.endpoint, *oc.arms))
         if d is None:
             continue
-        scale = cfg.endpoints[oc.endpoint].scale
+        scale = cfg.endpoints[oc.endpoint].scale if oc.endpoint in cfg.endpoints else "madrs"
         diff, p = d["difference"][idx], d["p"][idx]
         label = f"{oc.arms[0]} - {oc.arms[1]}"
         if oc.difference is not None:
@@ -195,6 +204,20 @@ def _loglik_terms(res: TrialResult | _Replicates, include_unverified: bool, idx:
                 s = math.hypot(s_rep, disc.sd(scale, "contrast"))
             terms.append(_term(cfg, oc.endpoint, "contrast", f"{label} difference {oc.difference}",
                                _normal(oc.difference, m, s), f"{m:.2f} ± {s:.2f}"))
+        elif oc.hazard_ratio is not None:
+            log_hr = np.log(d["hazard_ratio"][idx])
+            log_hr = log_hr[np.isfinite(log_hr)]
+            # no replicate trial with an estimable hazard ratio (no relapses): the model gives no difference
+            m, s_rep = ((float(log_hr.mean()), float(log_hr.std(ddof=1)) if len(log_hr) > 1 else 0.0)
+                        if len(log_hr) else (0.0, 0.0))
+            if oc.ci95 is not None:
+                se = (math.log(oc.ci95[1]) - math.log(oc.ci95[0])) / (2 * 1.959964)
+                s = math.sqrt(se ** 2 + s_rep ** 2 / max(len(log_hr), 1) + disc.log_hazard_ratio_sd ** 2)
+            else:
+                s = math.hypot(s_rep, disc.log_hazard_ratio_sd)
+            terms.append(_term(cfg, oc.endpoint, "contrast", f"{oc.arms[0]} vs {oc.arms[1]} hazard ratio "
+                               f"{oc.hazard_ratio}", _normal(math.log(oc.hazard_ratio), m, s),
+                               f"HR {math.exp(m):.2f}" + ("" if len(log_hr) else " (no relapses: not estimable)")))
         elif oc.ratio is not None:
             ratio = d["ratio"][idx]
             ratio = ratio[np.isfinite(ratio)]
@@ -208,16 +231,16 @@ def _loglik_terms(res: TrialResult | _Replicates, include_unverified: bool, idx:
                 s = math.hypot(s_rep, disc.ratio_sd)
             terms.append(_term(cfg, oc.endpoint, "contrast", f"{oc.arms[0]} / {oc.arms[1]} ratio {oc.ratio}",
                                _normal(oc.ratio, m, s), f"{m:.2f} ± {s:.2f}"))
-        if oc.difference is None and oc.ratio is None and oc.significant is not None:
+        if oc.difference is None and oc.ratio is None and oc.hazard_ratio is None and oc.significant is not None:
             share = _bounded(_share_matching_arrays(diff, p, oc.significant, oc.direction), len(diff))
             prob = (1 - disc.verdict_weight) * share + disc.verdict_weight * 0.5
             verdict = "significant" if oc.significant else "not significant"
             terms.append(_term(cfg, oc.endpoint, "contrast", f"{label}: {verdict}", math.log(prob),
                                f"share {share:.2f}"))
     # ---- contrasts: per-arm numbers of one endpoint in two arms, against the first arm that has them
-    for ep_name in cfg.endpoints:
-        scale = cfg.endpoints[ep_name].scale
-        for key in ("responders", "remitters", "mean_change", "mean_peak"):
+    for ep_name in [*cfg.endpoints, *(["relapse"] if cfg.design == "randomised_withdrawal" else [])]:
+        scale = cfg.endpoints[ep_name].scale if ep_name in cfg.endpoints else "madrs"
+        for key in ("responders", "remitters", "relapses", "mean_change", "mean_peak"):
             arms = [a for a, oa in obs.arms.items() if ep_name in oa.endpoints
                     and getattr(oa.endpoints[ep_name], key) is not None and use(oa.endpoints[ep_name])]
             if len(arms) < 2:
@@ -226,10 +249,13 @@ def _loglik_terms(res: TrialResult | _Replicates, include_unverified: bool, idx:
             for arm in arms[1:]:
                 oa, ob = obs.arms[arm], obs.arms[ref]
                 va, vb = getattr(oa.endpoints[ep_name], key), getattr(ob.endpoints[ep_name], key)
-                if key in ("responders", "remitters"):
+                if key in ("responders", "remitters", "relapses"):
                     pa, pb = rep.rate(arm, ep_name, key, idx), rep.rate(ref, ep_name, key, idx)
                     log_or = math.log(pa / (1 - pa)) - math.log(pb / (1 - pb))
                     ll = _fisher_conditional(int(va), oa.n, int(vb), ob.n, log_or, disc.log_odds_ratio_sd)
+                    if key == "relapses" and any(o.hazard_ratio is not None and use(o) and o.endpoint == ep_name
+                                                 for o in obs.comparisons):
+                        continue   # the published hazard ratio carries this contrast
                     terms.append(_term(cfg, ep_name, "contrast", f"{arm} vs {ref} {key} {va}/{oa.n} vs {vb}/{ob.n}",
                                        ll, f"odds ratio {math.exp(log_or):.2f}"))
                 else:
@@ -380,11 +406,11 @@ def _has_contrast(cfg: TrialConfig, include_unverified: bool) -> bool:
     if obs is None:
         return False
     use = (lambda o: o.verified or include_unverified)
-    if any(use(c) and (c.difference is not None or c.ratio is not None or c.significant is not None)
-           for c in obs.comparisons):
+    if any(use(c) and (c.difference is not None or c.ratio is not None or c.hazard_ratio is not None
+                       or c.significant is not None) for c in obs.comparisons):
         return True
-    for ep in cfg.endpoints:
-        for key in ("responders", "remitters", "mean_change", "mean_peak"):
+    for ep in [*cfg.endpoints, "relapse"]:
+        for key in ("responders", "remitters", "relapses", "mean_change", "mean_peak"):
             if sum(1 for oa in obs.arms.values() if ep in oa.endpoints and use(oa.endpoints[ep])
                    and getattr(oa.endpoints[ep], key) is not None) >= 2:
                 return True
