@@ -205,3 +205,9 @@ def test_bad_prior_is_one_plain_line(tmp_path):
     lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "--prior" in lines[0] and "HYPOTHESIS=WEIGHT" in lines[0]
     assert not (tmp_path / "h").exists()
+
+
+def test_a_prior_for_an_unknown_hypothesis_fails_before_any_work(tmp_path):
+    r = runner.invoke(app, ["hypotheses", "--trial", "williams2018", "--prior", "astrology=2",
+                            "--out", str(tmp_path / "h")])
+    assert r.exit_code == 2 and "astrology" in r.output and "scoring" not in r.output

@@ -363,27 +363,32 @@ def score_hypotheses(trials=None, replicates: int = 20, seed: int = 1, include_u
     posterior probabilities, and the opioid share implied by `mixed` (profile over `share_points` weights; 0:
     not estimated)."""
     from ketasim.trials import builtin_trials, opioid_share_profile, score_hypotheses as _score, scores_to_json
-    from ketasim.trials._scoring import posteriors
+    from ketasim.trials._scoring import _has_contrast, _variant_label, default_variants
 
+    labels = [_variant_label(h, src) for h, src in default_variants()]
+    unknown = [k for k in (priors or {}) if k not in labels]
+    if unknown:   # before any work
+        raise ValueError(f"--prior names {unknown[0]!r}, which is not among the hypotheses scored "
+                         f"({', '.join(labels)})")
     if trials:
         cfgs = [load_trial(t) for t in trials]
     else:   # every built-in trial but those marked as too long to score by default (named with --trial)
         cfgs = [c for c in (load_trial(t) for t in builtin_trials()) if c.scored_by_default]
     if share_points and share_points < 3:
         raise ValueError(f"--share-points must be 0 (not estimated) or at least 3, got {share_points}")
+    # one progress over both parts, its total known before any work: the hypotheses, then the share profile
+    first = len(default_variants()) * sum(1 for c in cfgs if c.observed is not None)
+    later = share_points * sum(1 for c in cfgs if _has_contrast(c, include_unverified)) if share_points else 0
+
+    def part(offset):
+        return (lambda done, _total: progress(offset + done, first + later)) if progress else None
+
     scores = _score(cfgs, replicates=replicates, seed=seed, include_unverified=include_unverified,
-                    progress=progress, executor=executor, uncertainty=uncertainty)
-    posteriors(scores, priors)   # a prior naming no scored hypothesis fails before the longer share profile
+                    progress=part(0), executor=executor, uncertainty=uncertainty)
     share = None
     if share_points:
-        first = sum(len(s.per_trial) for s in scores)   # the share profile's parts count on from the scoring's
-
-        def share_progress(done, total):
-            if progress:
-                progress(first + done, first + total)
-
         share = opioid_share_profile(cfgs, points=share_points, replicates=replicates, seed=seed,
-                                     include_unverified=include_unverified, progress=share_progress,
+                                     include_unverified=include_unverified, progress=part(first),
                                      executor=executor)
     return scores_to_json(scores, cfgs, replicates, seed, priors=priors, share=share)
 
