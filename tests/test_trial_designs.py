@@ -204,7 +204,7 @@ BASE = textwrap.dedent("""
 @pytest.mark.parametrize("edit,words", [
     (lambda s: s.replace("n_per_arm: 5", "n_per_arm: 0"), "n_per_arm: must be at least 1"),
     (lambda s: s.replace("n_per_arm: 5", "n_per_arm: lots"), "n_per_arm: must be a whole number"),
-    (lambda s: s.replace("design: parallel", "design: factorial"), "design: must be one of 'parallel' or"),
+    (lambda s: s.replace("design: parallel", "design: factorial"), "design: must be one of 'parallel', 'crossover'"),
     (lambda s: s.replace('a: {doses: ["ketamine 0.5 mg/kg iv over 40 min"]}', "a: {doses: []}"),
      "arms.a.doses: needs at least 1 entry"),
     (lambda s: s.replace("name: bad\n", ""), "name: required key is missing"),
