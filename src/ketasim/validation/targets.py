@@ -390,6 +390,10 @@ _TRIAL_TARGETS = [
     ("daly2018_placebo_24h", "Same: placebo spray, MADRS change at 24 h",
      "Daly2018", "calibration", "-5.7 (±3)", -8.7, -2.7, "points",
      lambda: _arm_ep("daly2018", "placebo", "madrs_24h", "mean_change")),
+    *[(f"daly2018_change_2h_{arm}", f"Same: MADRS change at 2 h, {arm.replace('_', ' ')} (the immediate layer's "
+       f"weight)", "Daly2018", "calibration", f"{pub:+.1f} (±3)", pub - 3, pub + 3, "points",
+       (lambda a=arm: _arm_ep("daly2018", a, "madrs_2h", "mean_change")))
+      for arm, pub in (("esketamine_28mg", -16.4), ("esketamine_56mg", -14.3), ("esketamine_84mg", -17.6))],
     *[(f"daly2018_responders_2h_{arm}", f"Same: responders at 2 h, {arm.replace('_', ' ')}", "Daly2018", "validation",
        f"{pub:.0%} (±10 points)", pub - 0.10, pub + 0.10, "fraction",
        (lambda a=arm: _arm_ep("daly2018", a, "madrs_2h", "response_rate")))
@@ -426,10 +430,10 @@ _TRIAL_TARGETS = [
      lambda: _arm_ep("transform2", "esketamine", "madrs_day28", "remission_rate")),
     # Abdallah 2022 and Fava 2018: the dose threshold and the dose-response
     ("abdallah2022_0p5_significant", "Abdallah 2022 virtual trial: 0.5 mg/kg x 8 vs placebo, share of replicate "
-     "trials significant", "Abdallah2022", "validation", "significant (MADRS)", 0.6, 1.0, "fraction of trials",
+     "trials significant", "Abdallah2022", "calibration", "significant (MADRS)", 0.6, 1.0, "fraction of trials",
      lambda: _cmp("abdallah2022", "madrs_end", ("ketamine_0p5", "placebo"))["share_significant_negative"]),
     ("abdallah2022_0p2_significant", "Same: 0.2 mg/kg x 8 vs placebo, share of replicate trials significant",
-     "Abdallah2022", "validation", "not significant", 0.0, 0.4, "fraction of trials",
+     "Abdallah2022", "calibration", "not significant", 0.0, 0.4, "fraction of trials",
      lambda: _cmp("abdallah2022", "madrs_end", ("ketamine_0p2", "placebo"))["share_significant_negative"]),
     *[(f"fava2018_{arm}_significant", f"Fava 2018 virtual trial: {arm[-3:].replace('p', '.')} mg/kg vs midazolam at "
        f"day 1, share of replicate trials significant", "Fava2018", "validation", verdict, lo, hi, "fraction of trials",
@@ -442,7 +446,7 @@ _TRIAL_TARGETS = [
      "Phillips2019", "validation", "59 % (double the single-infusion rate)", 0.45, 0.75, "fraction",
      lambda: _arm_ep("phillips2019", "series_and_maintenance", "madrs_after_series", "response_rate")),
     ("phillips2019_maintenance_change", "Same: MADRS change during four weekly maintenance infusions",
-     "Phillips2019", "validation", "no further change (within ±3)", -3.0, 3.0, "points",
+     "Phillips2019", "calibration", "no further change (within ±3)", -3.0, 3.0, "points",
      lambda: _arm_ep("phillips2019", "series_and_maintenance", "madrs_maintenance", "mean_change")),
     ("phillips2019_series_vs_single", "Same: response after the series relative to one infusion at day 1",
      "Phillips2019", "validation", "doubled (x2)", 1.4, 3.0, "ratio",
