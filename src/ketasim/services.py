@@ -36,6 +36,20 @@ def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int = 256, exec
     return result
 
 
+def check_output_dir(out_dir, what: str = "--out") -> Path:
+    """Before any work: `out_dir` can be written as an output folder (one plain error otherwise)."""
+    from ketasim.io.export import check_output_dir as _check
+
+    return _check(out_dir, what)
+
+
+def check_output_file(path, what: str = "output file", example: str | None = None) -> Path:
+    """Before any work: `path` can be written as a file (one plain error otherwise)."""
+    from ketasim.io.export import check_output_file as _check
+
+    return _check(path, what, example)
+
+
 def write_scenario(result: Result, out_dir: str | Path, log_plot: bool = False) -> Path:
     return result.write(out_dir, log_plot=log_plot)
 
@@ -91,22 +105,44 @@ def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int 
 
 STREAM_ABOVE_SUBJECTS = 5000
 FIGURE_SUBJECTS = 500
+# A population held in memory costs subjects x output times x 16 outputs x 8 bytes, about three times over while
+# it is written; above this many subject x time rows it streams to Parquet chunk by chunk instead.
+STREAM_ABOVE_ROWS = 4_000_000
+# One streamed chunk's outputs (subjects x times x outputs x 8 bytes) stay below this; the chunk shrinks for very
+# long grids (the default 1000 subjects fit every grid up to ~4,000 output times).
+STREAM_CHUNK_BYTES = 512 * 2**20
 
 
-def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=None, chunk_size: int = 1000) -> dict:
+def streams(cfg: ScenarioConfig) -> bool:
+    """Whether a population scenario is written chunk by chunk (bounded memory) rather than held in memory; the
+    same for every executor, so a cluster run writes exactly what the in-process run writes."""
+    if cfg.subjects <= 1:
+        return False
+    return cfg.subjects > STREAM_ABOVE_SUBJECTS or cfg.subjects * cfg.time_points() > STREAM_ABOVE_ROWS
+
+
+def stream_chunk_size(n_times: int, n_columns: int, chunk_size: int = 1000) -> int:
+    return max(1, min(chunk_size, STREAM_CHUNK_BYTES // max(1, n_times * n_columns * 8)))
+
+
+def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=None, chunk_size: int = 1000,
+                                       executor=None) -> dict:
     """Large populations: stream every subject's time course to timecourse.parquet chunk by chunk (memory bounded
-    by one chunk), summary.json computed on the fly, the figure drawn from the first 500 subjects. All files are
-    written to a temporary folder and moved into out_dir only when complete."""
+    by a few chunks; on `executor`, e.g. a Dask cluster, the chunks are computed there), summary.json computed on
+    the fly, the figure drawn from the first 500 subjects. All files are written to a temporary folder and moved
+    into out_dir only when complete."""
     import json
 
     from ketasim import __version__
     from ketasim.io.export import atomic_output_dir
     from ketasim.population import simulate_population, simulate_population_to_parquet
+    from ketasim.population._simulate import DEFAULT_COLUMNS
 
     regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
+    chunk = stream_chunk_size(len(t), len(DEFAULT_COLUMNS), chunk_size)
     with atomic_output_dir(out_dir) as tmp:
         summary = simulate_population_to_parquet(regimen, subjects, params, mech, t, tmp / "timecourse.parquet",
-                                                 chunk_size=chunk_size, progress=progress, **options)
+                                                 chunk_size=chunk, progress=progress, executor=executor, **options)
         sample = simulate_population(regimen, subjects.iloc[:FIGURE_SUBJECTS], params, mech, t, **options)
         sample.plot(tmp / "timecourse.png")
         meta = {"ketasim_version": __version__, "regimen": regimen.to_text(), "hypothesis": mech.label(),
@@ -152,7 +188,7 @@ def scenario_config(doses, scenario_file=None, **options) -> ScenarioConfig:
     """A scenario from a YAML file or from regimen lines plus options (CLI spelling); one plain error otherwise."""
     from pydantic import ValidationError
 
-    from ketasim.io.schemas import ScenarioError, SubjectConfig, format_validation_error
+    from ketasim.io.schemas import ScenarioError, SubjectConfig, format_validation_error, original_error
 
     if scenario_file and doses:
         raise ScenarioError("give either --dose or --scenario, not both")
@@ -164,7 +200,8 @@ def scenario_config(doses, scenario_file=None, **options) -> ScenarioConfig:
     try:
         return ScenarioConfig(doses=list(doses), subject=SubjectConfig(**subject), **options)
     except ValidationError as exc:
-        raise ScenarioError(format_validation_error(exc)) from None
+        # one problem: the package's own message (it names the dose or option); several: all of them, by key
+        raise (original_error(exc) or ScenarioError(format_validation_error(exc))) from None
 
 
 def load_trial(name_or_path):
@@ -195,16 +232,46 @@ def resize_trial(cfg, subjects: str | None):
 
     if not subjects:
         return cfg
+    from ketasim.units import excerpt
+
     try:
         n = int(subjects)
     except ValueError:
-        raise ValueError(f"--subjects must be a whole number (or MIN:MAX with --power), got {subjects!r}") from None
+        raise ValueError(f"--subjects must be a whole number (or MIN:MAX with --power), got "
+                         f"{excerpt(subjects, 30)}") from None
+    if not 2 <= n <= MAX_TRIAL_SUBJECTS_PER_ARM:
+        raise ValueError(f"--subjects must be 2-{MAX_TRIAL_SUBJECTS_PER_ARM:,} per arm, got {n:,}")
     return with_size(cfg, n).model_copy(update={"observed": cfg.observed})
+
+
+MAX_TRIAL_SUBJECTS_PER_ARM = 100_000
+# A trial arm is simulated whole (replicates x subjects x output times, three outputs kept): this many rows are
+# about 1.2 GB.
+MAX_TRIAL_ROWS_PER_ARM = 50_000_000
+
+
+def check_trial_size(cfg, replicates: int) -> None:
+    """Before any work: the trial's arms fit in memory (replicates x subjects x output times per arm)."""
+    from ketasim.population import population_grid
+    from ketasim.trials import arm_size
+
+    for arm_name, arm in cfg.arms.items():
+        regimen = arm.regimen()
+        first = min((d.time_h for d in regimen.realize()), default=0.0)
+        n_t = len(population_grid(regimen, max(0.0, first) + cfg.duration_h()))
+        subjects = replicates * arm_size(cfg, arm_name)
+        if subjects * n_t > MAX_TRIAL_ROWS_PER_ARM:
+            most = max(1, MAX_TRIAL_ROWS_PER_ARM // max(1, n_t * arm_size(cfg, arm_name)))
+            raise ValueError(f"trial {cfg.name}, arm {arm_name}: {replicates} replicates x {arm_size(cfg, arm_name):,} "
+                             f"subjects x {n_t:,} output times is {subjects * n_t:,} rows; at most "
+                             f"{MAX_TRIAL_ROWS_PER_ARM:,} fit in memory: use at most {most} replicates or fewer "
+                             f"subjects")
 
 
 def run_trial(cfg, hypothesis="opioid", opioid_source=None, **kwargs):
     from ketasim.trials import run_trial as _run
 
+    check_trial_size(cfg, kwargs.get("replicates", 20))
     return _run(cfg, hypothesis, opioid_source, **kwargs)
 
 
@@ -274,6 +341,13 @@ def parameter_table(prefix: str | None = None):
     if prefix:
         df = df[df.key.str.startswith(prefix)]
     return df
+
+
+def write_parameter_table(df, path) -> Path:
+    """The parameter table as CSV, written whole or not at all."""
+    from ketasim.io.export import atomic_write_text
+
+    return atomic_write_text(path, df.to_csv(index=False))
 
 
 def run_validation(out_dir) -> list[dict]:

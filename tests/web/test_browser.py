@@ -165,7 +165,7 @@ def test_page_shows_readable_errors(page, live_server):
     page.fill("#A-amount", "-1")
     page.click("#run")
     page.wait_for_function("() => document.querySelector('#status').dataset.state === 'error'")
-    assert "greater than 0" in page.inner_text("#error")
+    assert "more than 0" in page.inner_text("#error")
     page.fill("#A-amount", "0.5")
     page.fill("#A-duration", "200")
     page.click("#run")
