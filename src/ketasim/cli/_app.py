@@ -18,8 +18,33 @@ err_console = Console(stderr=True)
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError)
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def failure_message(exc: BaseException) -> str | None:
+    """The one line for an expected failure, or None for a bug (which keeps its traceback)."""
+    from ketasim.io.export import describe_os_error
+    from ketasim.parallel import ExecutorError
+
+    if isinstance(exc, USER_ERRORS) and not (isinstance(exc, FileNotFoundError) and exc.filename):
+        return _one_line(exc)
+    if isinstance(exc, ExecutorError):
+        return _one_line(exc)
+    if isinstance(exc, OSError):  # disk full, permission, a path that vanished: said, not dumped
+        return describe_os_error(exc)
+    if isinstance(exc, MemoryError):
+        return ("not enough memory for this run; use fewer subjects, a shorter duration or a longer "
+                "--output-step (nothing was written)")
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to read (nothing was written)"
+    return None
+
+
 def user_errors(fn):
-    """Turn every expected user error into one line on stderr and exit status 2; never a traceback."""
+    """Turn every expected failure into one line on stderr and exit status 2; never a traceback. A bug (any
+    other exception) keeps its traceback, so it can be reported."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -27,8 +52,10 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except USER_ERRORS as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - sorted by failure_message; bugs re-raised
+            msg = failure_message(exc)
+            if msg is None:
+                raise
             err_console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 

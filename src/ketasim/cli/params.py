@@ -22,16 +22,17 @@ def params(
     """Every parameter with value, unit, source, evidence and uncertainty range."""
     from ketasim import services
 
+    if format not in ("table", "csv"):
+        raise ValueError(f"--format must be table or csv, not {format!r}")
+    if out:
+        services.check_output_file(out, "--out", "params.csv")  # before any work: not a folder, its folder writable
     df = services.parameter_table(filter)
     if format == "csv":
-        text = df.to_csv(index=False)
         if out:
-            out.write_text(text)
+            services.write_parameter_table(df, out)
         else:
-            sys.stdout.write(text)
+            sys.stdout.write(df.to_csv(index=False))
         return
-    if format != "table":
-        raise ValueError(f"--format must be table or csv, not {format!r}")
     print_parameters(df)
     if out:
-        df.to_csv(out, index=False)
+        services.write_parameter_table(df, out)

@@ -44,14 +44,16 @@ def simulate(
                                    duration=duration, output_step=output_step, hypothesis=hypothesis,
                                    opioid_source=opioid_source, expectation=expectation,
                                    baseline_madrs=baseline_madrs, subjects=subjects, seed=seed)
-    if cfg.subjects > services.STREAM_ABOVE_SUBJECTS and not scheduler:
-        # large populations stream to Parquet: memory bounded by one chunk, summary computed on the fly
-        with progress("simulating population (streamed)", quiet) as cb:
-            doc = services.write_population_scenario_streamed(cfg, out, progress=cb)
+    services.check_output_dir(out)  # before any work: an unwritable --out fails now, not after the run
+    if services.streams(cfg):
+        # large populations stream to Parquet: memory bounded by a few chunks, summary computed on the fly; on a
+        # cluster the chunks are computed there and written here, in order, as they arrive
+        with get_executor(scheduler, quiet=True) as ex, progress("simulating population (streamed)", quiet) as cb:
+            doc = services.write_population_scenario_streamed(cfg, out, progress=cb, executor=ex)
         if not quiet:
             print_streamed_summary(doc, cfg.subjects, out)
         return
-    with get_executor(scheduler if cfg.subjects > 1 else None) as ex, \
+    with get_executor(scheduler if cfg.subjects > 1 else None, quiet=True) as ex, \
             progress("simulating population", quiet or cfg.subjects == 1) as cb:
         result = services.run_scenario(cfg, progress=cb, executor=ex)
     services.write_scenario(result, out, log_plot=log)
