@@ -191,15 +191,12 @@ def test_job_work_cap(make_client):
 
 
 def test_largest_allowed_sync_request_is_bounded(client):
-    """Ten dose lines of 100 repeats over the longest allowed run: answered in bounded time and size."""
+    """Ten dose lines of 100 repeats over the longest allowed run: more doses than one inline answer takes, so it
+    is sent to the job queue (the size of what is answered inline: test_hardened_server)."""
     doses = [{"drug": "ketamine", "amount": 10, "unit": "mg", "route": "iv", "over": "1 min",
               "at": f"{i * 21.6:.1f} h", "every": "4 h", "count": ws.MAX_REPEATS} for i in range(ws.MAX_DOSES)]
-    t0 = time.monotonic()
     r = client.post("/api/simulate", json=scenario(doses=doses, duration=f"{ws.MAX_DURATION_D:g} d"))
-    elapsed = time.monotonic() - t0
-    assert r.status_code in (200, 422), r.text
-    assert elapsed < 20
-    assert len(r.content) < 40_000_000
+    assert_422(r, "/api/jobs")
     assert_422(client.post("/api/simulate", json=scenario(doses=doses * 2)), "doses")
     assert_422(client.post("/api/simulate", json=scenario(doses=[{**INFUSION, "every": "1 d",
                                                                    "count": ws.MAX_REPEATS + 1}])), "count")

@@ -199,10 +199,15 @@ def test_serve_shows_four_layers_within_5_s(browser):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"ketasim serve did not come up: {proc.stdout.read().decode(errors='replace')}")
                 time.sleep(0.1)
+        # the first line is the URL with the server's token (as Jupyter prints it); the page needs it
+        import re
+
+        url = re.search(r"http://\S+", proc.stdout.readline().decode()).group(0)
+        assert url.startswith(base + "/?token="), url
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         t0 = time.monotonic()
-        page.goto(base + "/")
+        page.goto(url)
         page.wait_for_function("() => window.KS && window.KS.runs >= 1", timeout=5000)
         elapsed = time.monotonic() - t0
         counts = page.evaluate("""() => ['concentrations', 'occupancy', 'effects', 'mood'].map(k =>
