@@ -90,8 +90,12 @@ def parse_quantity(text: str | float | int | pint.Quantity, what: str = "quantit
     if not isinstance(q, pint.Quantity) or (q.dimensionless and str(q.units) in ("", "dimensionless")):
         raise UnitError(f"{what}: {excerpt(text)} has no unit")
     mag = q.magnitude
-    if isinstance(mag, float) and math.isnan(mag):
-        raise UnitError(f"{what}: {excerpt(text)} is not a number")
+    try:
+        finite = math.isfinite(float(mag))
+    except (OverflowError, TypeError, ValueError):  # '1111...1 min' is an int too large for a float
+        finite = False
+    if not finite:
+        raise UnitError(f"{what}: {excerpt(text)} is not a finite number")
     return q
 
 
@@ -99,11 +103,16 @@ def to_unit(q: str | pint.Quantity, unit: str, what: str = "quantity") -> float:
     """Convert to `unit` and return a float; wrong dimension is a UnitError naming both units."""
     q = parse_quantity(q, what) if not isinstance(q, pint.Quantity) else q
     try:
-        return float(q.to(unit).magnitude)
+        value = float(q.to(unit).magnitude)
+    except OverflowError:
+        raise UnitError(f"{what}: {excerpt(q, 40)} is too large a number") from None
     except pint.errors.DimensionalityError:
         raise UnitError(
             f"{what}: {q:~P} has units of {q.dimensionality}, expected something convertible to {unit}"
         ) from None
+    if not math.isfinite(value):
+        raise UnitError(f"{what}: {excerpt(q, 40)} is too large a number")
+    return value
 
 
 def to_hours(q: str | pint.Quantity, what: str = "time") -> float:

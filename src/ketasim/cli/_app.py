@@ -5,11 +5,47 @@ from __future__ import annotations
 import functools
 import sys
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 from rich.markup import escape
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+class _OneLineUsageErrors(TyperGroup):
+    """Typer's group, with the argument parser's errors (an option out of range, an unknown option) as one plain
+    line on stderr and exit status 2, like every other error of ketasim."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except Exception as exc:  # noqa: BLE001 - the parser's exceptions (typer may vendor its own click)
+            kind = type(exc).__name__
+            if kind == "NoArgsIsHelpError":
+                click.echo(exc.ctx.get_help())
+                sys.exit(2)
+            if kind == "Abort":
+                err_console.print("Aborted.", highlight=False)
+                sys.exit(1)
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            err_console.print(f"[bold red]error:[/] {escape(plain_words(exc.format_message()))}{escape(hint)}",
+                              highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def plain_words(message: str) -> str:
+    """A parser message without the validation library's phrasing ('Input should be greater than or equal to 1')."""
+    from ketasim.io.schemas import plain_text
+
+    return plain_text(" ".join(message.split()))
+
+
+app = typer.Typer(cls=_OneLineUsageErrors, add_completion=False, no_args_is_help=True,
                   help="ketasim: research simulator of ketamine's NMDA and opioid actions. "
                        "Research software, not a dosing tool.")
 console = Console(width=None if sys.stdout.isatty() else 110)

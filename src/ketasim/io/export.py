@@ -64,12 +64,26 @@ def _writable_folder(folder: Path, what: str, target: Path) -> None:
     os.rmdir(probe)
 
 
+def _checked(what: str, target: Path, fn):
+    try:
+        return fn()
+    except OSError as exc:  # a name too long, a loop of links, a path we may not look into
+        raise OutputError(f"{what} {_name(target)} cannot be used ({exc.strerror or type(exc).__name__}); "
+                          f"choose another path") from None
+    except ValueError as exc:  # an embedded NUL
+        raise OutputError(f"{what} {_name(target)} is not a usable path ({exc})") from None
+
+
 def check_output_dir(out_dir, what: str = "--out") -> Path:
     """Check, before any work, that `out_dir` can be written as an output folder: it is a folder or does not exist
     yet, no part of its path is a file, and the nearest existing folder accepts new files. Nothing is left behind."""
     out = Path(out_dir)
     if str(out_dir).strip() == "":
         raise OutputError(f"{what} is empty; give a folder, e.g. {what} out/run")
+    return _checked(what, out, lambda: _check_output_dir(out, what))
+
+
+def _check_output_dir(out: Path, what: str) -> Path:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{what} {_name(out)} exists and is not a folder; give a folder (new or existing)")
     if out.is_dir():
@@ -85,6 +99,10 @@ def check_output_file(path, what: str = "output file", example: str | None = Non
     p = Path(path)
     if str(path).strip() == "":
         raise OutputError(f"{what} is empty; give a file name")
+    return _checked(what, p, lambda: _check_output_file(p, what, example))
+
+
+def _check_output_file(p: Path, what: str, example: str | None) -> Path:
     if p.is_dir():
         raise OutputError(f"{what} {_name(p)} is a folder; give a file name, e.g. "
                           f"{_name(p / (example or 'output.txt'))}")

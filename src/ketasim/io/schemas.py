@@ -195,13 +195,36 @@ def plain_message(error: dict) -> str:
         return "must be a short lower-case name (letters, digits, _)"
     if kind in _FIX:
         return _FIX[kind]
-    msg = str(error.get("msg", "invalid value"))
-    for lib, plain in (("Value error, ", ""), ("Assertion failed, ", ""), ("Input should be", "must be"),
-                       ("Dictionary should have", "needs"), ("List should have", "needs"),
-                       ("String should have", "needs"), ("Tuple should have", "needs"),
-                       (" after validation", "")):
-        msg = msg.replace(lib, plain)
-    return msg
+    return plain_text(str(error.get("msg", "invalid value")))
+
+
+_PLAIN = (
+    (r"Input should be greater than or equal to", "must be at least"),
+    (r"Input should be less than or equal to", "must be at most"),
+    (r"Input should be greater than", "must be more than"),
+    (r"Input should be less than", "must be less than"),
+    (r"Input should be a valid integer(, unable to parse string as an integer| with no fractional part)?",
+     "must be a whole number"),
+    (r"Input should be a valid number(, unable to parse string as a number)?", "must be a number"),
+    (r"Input should be a valid boolean(, unable to interpret input)?", "must be true or false"),
+    (r"Input should be a valid string", "must be text"),
+    (r"Input should be a valid (dictionary|mapping)", "must be a mapping of keys (key: value)"),
+    (r"Input should be a valid (list|array|tuple)", "must be a list"),
+    (r"Input should be a finite number", "must be a finite number"),
+    (r"Input should be", "must be"),
+    (r"Value error, |Assertion failed, ", ""),
+    (r"(Dictionary|List|String|Tuple) should have", "needs"),
+    (r" after validation", ""),
+)
+
+
+def plain_text(message: str) -> str:
+    """A validation message in plain words (for messages that reach us as text, e.g. from the argument parser)."""
+    import re
+
+    for pattern, plain in _PLAIN:
+        message = re.sub(pattern, plain, message)
+    return message
 
 
 def error_location(error: dict) -> list[str]:

@@ -82,17 +82,20 @@ class DaskExecutor:
         import logging
         import os
 
-        self._log_level = None
+        self._log_levels: dict[str, int] = {}
         if quiet:
             # read by the worker processes a LocalCluster starts (they inherit the environment)
             os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
-            logger = logging.getLogger("distributed")
-            self._log_level = logger.level
-            logger.setLevel(logging.CRITICAL)
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:  # pragma: no cover - declared dependency
             raise ValueError("--scheduler needs dask[distributed]; install ketasim with its dependencies") from None
+        if quiet:  # this process: distributed's loggers (each child has its own level), and the event loop's
+            names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "tornado")]
+            for name in {"distributed", "distributed.client", "tornado", "asyncio", *names}:
+                logger = logging.getLogger(name)
+                self._log_levels[name] = logger.level
+                logger.setLevel(logging.CRITICAL)
         self.cluster = None
         self.address = address
         if address.startswith("local:"):
@@ -183,11 +186,11 @@ class DaskExecutor:
                 part.close()
             except Exception:  # noqa: BLE001 - closing a cluster that died must not hide why it died
                 pass
-        if self._log_level is not None:
-            import logging
+        import logging
 
-            logging.getLogger("distributed").setLevel(self._log_level)
-            self._log_level = None
+        for name, level in self._log_levels.items():
+            logging.getLogger(name).setLevel(level)
+        self._log_levels = {}
 
     def __enter__(self):
         return self

@@ -36,6 +36,9 @@ VALIDATED_MG = {
     "arketamine": (1.0, 100.0),
     "naltrexone": (2.0, 150.0),    # PET and PK studies 2-150 mg
 }
+# Below a microgram no dose of these drugs has been studied: such an amount is a unit typed wrong ('5 uu' is five
+# micro-daltons to the unit library), refused rather than simulated as a near-zero dose.
+HARD_MIN_MG = 0.001
 HARD_LIMIT_MG = {"ketamine": 2000.0, "esketamine": 2000.0, "arketamine": 2000.0, "naltrexone": 1000.0}
 # Long infusions are judged by their rate (mg/h): anaesthesia and ICU sedation reach ~1-5 mg/kg/h.
 VALIDATED_RATE_MG_H = 120.0   # up to ~1.7 mg/kg/h at 70 kg (ICU analgosedation 1.1-1.3 mg/kg/h)
@@ -231,6 +234,9 @@ class Regimen:
             if d.drug == "placebo":
                 continue
             mg = d.amount_mg(weight_kg)
+            if mg < HARD_MIN_MG:
+                raise RegimenError(f"{d.to_text()}: {mg:g} mg is far below any studied dose of {d.drug} (at least "
+                                   f"{HARD_MIN_MG:g} mg); check the amount and its unit")
             if d.duration_h >= 2.0:
                 rate = mg / d.duration_h
                 if rate > HARD_LIMIT_RATE_MG_H:

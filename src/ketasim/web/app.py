@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Literal
 
 import anyio
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 import ketasim
 from ketasim import services
@@ -75,6 +76,25 @@ def _error(status: int, detail: str, errors: list | None = None, headers: dict |
     return JSONResponse(status_code=status, content={"detail": detail, "errors": errors or []}, headers=headers)
 
 
+def _malloc_trim():
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the system after a heavy run (glibc keeps it otherwise, per thread arena)."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
 def thin_time_points(doc: dict, max_points: int) -> dict:
     """A simulation answer with at most `max_points` time points: evenly spaced ones, plus each series' highest and
     lowest point (peaks survive). The summary was computed from every point; a warning says what was thinned."""
@@ -123,6 +143,9 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # the shared pool serves only quick routes: a few threads suffice, and each thread that allocates gets a
+        # malloc arena of its own whose memory the process keeps (40 threads let RSS creep up under load)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = max(4, max_concurrent_sync + 2)
         yield
         jobs.shutdown()
 
@@ -153,7 +176,11 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
 
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException):
-        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+        detail = str(exc.detail)
+        if detail == "There was an error parsing the body":
+            detail = "the request body cannot be read as JSON (malformed, or nested too deeply); send a scenario " \
+                     "object as GET /openapi.json describes"
+        return _error(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(QueueFull)
     async def _queue_full(_request: Request, exc: QueueFull):
@@ -171,8 +198,12 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
             result = services.run_scenario(cfg)
         if report is not None:
             report(0.92, "summarising (median and 5-95 % band)" if req.subjects > 1 else "summarising")
-        return thin_time_points(result_to_json(result, cfg.doses, req.duration_days() * 24.0, cfg.name),
-                                max_response_points)
+        try:
+            return thin_time_points(result_to_json(result, cfg.doses, req.duration_days() * 24.0, cfg.name),
+                                    max_response_points)
+        finally:
+            del result
+            release_memory()
 
     def _view(job) -> dict:
         v = job.view()
