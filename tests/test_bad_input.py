@@ -265,3 +265,32 @@ def test_outputs_summary_is_valid_after_a_run(tmp_path):
     assert run("simulate", *DOSE, "--duration", "6 h", "--out", out).exit_code == 0
     assert json.loads((out / "summary.json").read_text())["summary"]
     no_leftovers(tmp_path)
+
+
+# --------------------------------------------------------------------------- the argument parser's own errors
+@pytest.mark.parametrize("args, words", [
+    (["simulate", "--subjects", "-1"], ["--subjects", "at least 1"]),
+    (["simulate", "--seed", "1.5"], ["--seed", "whole number"]),
+    (["hypotheses", "--replicates", "1"], ["--replicates", "at least 2"]),
+    (["trial", "williams2018", "--replicates", "0"], ["--replicates", "at least 1"]),
+    (["simulate", "--bogus"], ["no such option", "--bogus"]),
+    (["simul"], ["no such command"]),
+    (["trial"], ["missing argument"]),
+])
+def test_parser_errors_are_one_plain_line(args, words):
+    one_line_error(run(*args), *words)
+
+
+def test_no_arguments_prints_the_help():
+    r = run()
+    assert "Usage" in r.output and "simulate" in r.output
+
+
+@pytest.mark.parametrize("dose, words", [
+    ("ketamine 5 mg iv over " + "1" * 400 + " min", ["infusion duration", "finite"]),
+    ("ketamine 5 uu iv", ["far below"]),  # five micro-daltons to the unit library
+    ("ketamine 1e-9 mg iv", ["far below"]),
+])
+def test_absurd_numbers_and_tiny_doses(tmp_path, dose, words):
+    line = one_line_error(run("simulate", "--dose", dose, "--out", tmp_path / "o"), *words)
+    assert len(line) < 300
