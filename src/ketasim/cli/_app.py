@@ -54,9 +54,13 @@ err_console = Console(stderr=True)
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError)
 
 
+MAX_MESSAGE = 400  # characters: a message names the input, it never echoes a long one back whole
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 1] + "…"
 
 
 def failure_message(exc: BaseException) -> str | None:

@@ -317,8 +317,9 @@ class ScenarioConfig(StrictModel):
     output_step: str | None = None
     seed: int = Field(1, ge=0, le=2**63 - 1)
     subjects: int = Field(1, ge=1, le=100_000, description="1: the typical subject; more: a virtual population")
-    hypothesis: str = Field("opioid", description="mechanism hypothesis (ketasim hypotheses --list)")
-    opioid_source: str | None = Field(None, description="hnk_mor, ketamine_mor or endogenous (opioid, mixed)")
+    hypothesis: str = Field("opioid", max_length=80, description="mechanism hypothesis (ketasim hypotheses --list)")
+    opioid_source: str | None = Field(None, max_length=40,
+                                      description="hnk_mor, ketamine_mor or endogenous (opioid, mixed)")
     expectation: Literal["none", "saline", "active"] = "active"
     baseline_madrs: float | None = Field(None, gt=0, le=60)
     oral_antidepressant_start: str | None = None
@@ -332,6 +333,12 @@ class ScenarioConfig(StrictModel):
             regimen.check_limits(self.subject.weight_kg())
         except ValueError as exc:
             raise KeyedError("doses", exc) from None
+        try:
+            from ketasim.mechanisms import get_mechanism
+
+            get_mechanism(self.hypothesis, self.opioid_source)
+        except ValueError as exc:
+            raise KeyedError("hypothesis", exc) from None
         try:
             duration_h = self.duration_h()
         except ValueError as exc:
