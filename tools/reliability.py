@@ -115,6 +115,18 @@ def dose_cases() -> list[Case]:
         "placebo -1 mg iv", "placebo 5 mg iv every 1 h for 1001 doses", "ketamine 0.5 mg/kg iv over 40 min at",
         "ketamine 0.5 mg/kg iv over 40 min every", "ketamine 0.5 mg/kg iv over", "ketamine 0.5 mg/kg",
     ]
+    from ketasim.regimens._regimen import DRUG_ROUTES, DRUGS, HARD_LIMIT_MG, ROUTES
+
+    # every drug by every route with units that are not doses, and amounts beyond the hard limits either way
+    for drug in DRUGS:
+        for route in ROUTES:
+            for unit in ("mL", "um/m", "mL/L", "kg/mg", "percent", "mol", "s", "mg/h"):
+                refuse.append(f"{drug} 5 {unit} {route}")
+            if drug != "placebo":
+                if route in DRUG_ROUTES[drug]:
+                    refuse += [f"{drug} {HARD_LIMIT_MG[drug] * 1.5:g} mg {route}", f"{drug} 1e-7 mg {route}"]
+                else:
+                    refuse.append(f"{drug} 5 mg {route}")
     cases = [Case(["simulate", "--dose", d, "--duration", "1 d", "--output-step", "1 h"], "refuse", f"dose {d[:60]!r}")
              for d in refuse]
     multi = {
@@ -497,6 +509,16 @@ def web_cases() -> list[tuple[str, str, object, dict, str, str]]:
             cases.append(("POST", path, body, headers, "refuse", f"{path} {label}"))
     cases.append(("POST", "/api/simulate", b"doses=1", {"content-type": "application/x-www-form-urlencoded"},
                   "refuse", "form body"))
+    for fld in ("trial", "hypothesis", "opioid_source", "replicates", "seed"):
+        for v in bad_values:
+            if fld in ("hypothesis", "opioid_source") and v is None or fld == "seed" and v == 0 and \
+                    not isinstance(v, bool):
+                continue  # legal: the package default, seed 0
+            cases.append(("POST", "/api/trials/run", {"trial": "williams2018", "replicates": 1, fld: v}, {}, "refuse",
+                          f"trial {fld}={str(v)[:20]}"))
+    for v in bad_values:
+        cases.append(("POST", "/api/jobs", {"scenario": v}, {}, "refuse", f"job scenario={str(v)[:20]}"))
+        cases.append(("POST", "/api/jobs", {"scenario": good, "extra": v}, {}, "refuse", f"job extra={str(v)[:20]}"))
     for body in ({"trial": "unknown"}, {"trial": "../williams2018"}, {"trial": "williams2018", "replicates": 0},
                  {"trial": "williams2018", "replicates": 51}, {"trial": "williams2018", "replicates": True},
                  {"trial": "williams2018", "hypothesis": "x"}, {"trial": "williams2018", "seed": -1},
