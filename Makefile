@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test validate bench bench-quick clean
+.PHONY: install browser demo test test-quick validate bench bench-quick bench-optimize clean
 
 install: $(STAMP)
 
@@ -23,15 +23,30 @@ demo: install
 	@echo "Figures: out/demo/*/timecourse.png  Tables: out/demo/*/timecourse.parquet  Summaries: out/demo/*/summary.json"
 	@echo "Virtual naltrexone-blockade trial under two hypotheses: out/demo/williams2018/report.html"
 
-test: install
+# Debian's Chromium for the browser tests (installed with apt-get when /usr/bin/chromium is missing).
+browser:
+	tools/bootstrap_browser.sh
+
+# The whole suite, validation included (`-m validation` selects the validation-heavy tests, `make test-quick`
+# leaves them out). No test asserts a wall-clock limit: speed goals live in `make bench`.
+test: install browser
 	$(BIN)/python -m pytest
 
-# Issue-6 workload W: fast path vs libroadrunner (exported SBML) vs solve_ivp, accuracy, memory, scaling.
-bench: install
+test-quick: install browser
+	$(BIN)/python -m pytest -m "not validation"
+
+# Workload W (see benchmarks/bench_population.py): fast path vs libroadrunner (exported SBML) vs solve_ivp,
+# accuracy, memory, scaling; then the dashboard's and the web API's response times (benchmarks/bench_web.py).
+bench: install browser
 	$(BIN)/python benchmarks/bench_population.py
+	$(BIN)/python benchmarks/bench_web.py
 
 bench-quick: install
 	$(BIN)/python benchmarks/bench_population.py --quick
+
+# ketasim optimize on its default problem (goal: 3 minutes on 2 cores)
+bench-optimize: install
+	$(BIN)/python benchmarks/bench_optimize.py
 
 validate: install
 	$(BIN)/ketasim validate --out out/validate

@@ -1,4 +1,4 @@
-"""Population-scale benchmark of issue 6: workload W with ketasim's fast path, libroadrunner on ketasim's own
+"""Population-scale benchmark on workload W: ketasim's fast path, libroadrunner on ketasim's own
 exported SBML, and a plain loop of scipy's solve_ivp (LSODA) over the same right-hand side.
 
     .venv/bin/python benchmarks/bench_population.py [--quick]
@@ -138,6 +138,8 @@ class RoadRunnerRunner:
                 vals[sid] = inp.amount_umol / inp.duration_h if md.group(2) else inp.amount_umol
             elif key == "mood.baseline_madrs":
                 vals[sid] = float(row.baseline_madrs)
+            elif key in ("drive_scale", "cadss_scale", "placebo_scale"):
+                vals[sid] = float(getattr(row, key))
         return vals
 
     def run(self, subjects) -> dict[str, np.ndarray]:
@@ -168,158 +170,40 @@ class RoadRunnerRunner:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# (iii) solve_ivp over the same right-hand side: dx/dt = A x + u(t) (PK, effect sites) and the PD state ODEs
-class IVPSubject:
-    """One subject's ODE: 52 PK/effect-site states and the six slow PD states of compute_pd, as ODEs (the
-    receptor and outcome algebra evaluated at each instant)."""
+# (iii) solve_ivp over the model's own ODE form (ketasim.solvers.ode, derived from the declarations): the PK
+# rate matrix and every slow PD state, the PD nodes evaluated at each instant
+def subject_ode(reg, p, mech, row, expectation="active"):
+    from ketasim.models.pd import SUBJECT_SOURCES
+    from ketasim.models.pk import Covariates
+    from ketasim.population._population import subject_etas
+    from ketasim.simulation import Simulation
 
-    def __init__(self, reg, p, mech, row, expectation="active"):
-        from ketasim.models.model import KetamineModel
-        from ketasim.models.pd import SESSION_DRUGS, pd_parameters
-        from ketasim.models.pk import Covariates
-        from ketasim.population._population import subject_etas
-
-        model = KetamineModel()
-        cov = Covariates(weight_kg=float(row.weight_kg), age_y=float(row.age_y), sex=str(row.sex),
-                         cyp2b6=str(row.cyp2b6))
-        self.ind, self.A = model.compile_subject(p, cov, subject_etas(row._asdict()))
-        self.inputs = model.inputs(reg, self.ind, cov.weight_kg)
-        self.model = model
-        self.n = self.A.shape[0]
-        q = pd_parameters(p, mech)
-        self.q = q.v
-        self.drive_scale, self.cadss_scale, self.placebo_scale = (float(row.drive_scale), float(row.cadss_scale),
-                                                                 float(row.placebo_scale))
-        self.baseline = float(row.baseline_madrs)
-        sessions = [d.time_h for d in reg.realize() if d.drug in SESSION_DRUGS]
-        self.t_session = min(sessions) if sessions else None
-        self.expectation_level = {"none": 0.0, "saline": q["pl_saline"], "active": q["pl_active"]}[expectation]
-        ix = model.index
-        self.ce_idx = {k: ix[f"ce.{k}"] for k in ("ketamine_S", "ketamine_R", "norketamine_S", "norketamine_R",
-                                                  "hnk_S", "hnk_R", "naltrexone_fast", "naltrexone_slow",
-                                                  "naltrexol_fast", "naltrexol_slow")}
-        w = q["weights"]
-        self.w = [(m, wt, q["X50"][m]) for m, wt in w.items()]
-        self.plast = q["plasticity_source"]
-        s0 = q["tau_endo"] * q["basal"] / (1.0 + q["basal"])
-        self.effect0 = s0 / (1.0 + s0)
-
-    def expectation(self, t):
-        q = self.q
-        if self.t_session is None or t < self.t_session:
-            return 0.0
-        return min(max(self.expectation_level * self.placebo_scale, 0.0), 0.95) * \
-            (1.0 - math.exp(-q["k_pl"] * (t - self.t_session)))
-
-    def algebra(self, x, endo):
-        """Receptor and immediate-effect layer at one instant (compute_pd's formulas)."""
-        q, c = self.q, self.ce_idx
-        bf = q["bf"]
-        kS, kR = bf * x[c["ketamine_S"]], bf * x[c["ketamine_R"]]
-        nkS, nkR = bf * x[c["norketamine_S"]], bf * x[c["norketamine_R"]]
-        hnk = bf * (x[c["hnk_S"]] + x[c["hnk_R"]])
-        ntx = x[c["naltrexone_fast"]] + x[c["naltrexone_slow"]]
-        nxl = x[c["naltrexol_fast"]] + x[c["naltrexol_slow"]]
-        x_nmda = kS / q["Ki_nmda_S"] + kR / q["Ki_nmda_R"] + nkS / q["Ki_nmda_NKS"] + nkR / q["Ki_nmda_NKR"] \
-            + hnk / q["Ki_nmda_HNK"]
-        occ = x_nmda / (1.0 + x_nmda)
-        h = q["glu_hill"]
-        surge = occ ** h / (q["glu_occ50"] ** h + occ ** h)
-        x_ket = kS / q["Ki_mor_S"] + kR / q["Ki_mor_R"]
-        x_hnk = q["hnk_binds"] * hnk / q["Ki_mor_HNK"]
-        x_endo = q["basal"] * endo
-        y_ant = ntx / q["Ki_mor_ntx"] + nxl / q["Ki_mor_nxl"]
-        denom = 1.0 + x_ket + x_hnk + x_endo + y_ant
-        stim = (q["tau_ket"] * x_ket + q["tau_hnk"] * x_hnk + q["tau_endo"] * x_endo) / denom
-        mor_signal = stim / (1.0 + stim) / self.effect0
-        ampa = hnk / (q["ampa_EC50"] + hnk)
-        hc = q["cadss_hill"]
-        diss = occ ** hc / (q["cadss_occ50"] ** hc + occ ** hc)
-        return surge, mor_signal, ampa, diss
-
-    def rhs(self, t, y, rate):
-        q = self.q
-        n = self.n
-        x = y[:n]
-        endo, p_glu, p_hnk, opi, tol, madrs = y[n:]
-        surge, mor_signal, ampa, diss = self.algebra(x, endo)
-        kf, km = q["k_form"], q["k_med"]
-        med = {"plasticity_glutamate": p_glu, "plasticity_hnk": p_hnk, "opioid_signal": opi}
-        z = sum(wt * (med[m] - 1.0) / x50 for m, wt, x50 in self.w) * self.drive_scale
-        drug = q["mood_Emax"] * z / (1.0 + z)
-        target = self.baseline * (1.0 - self.expectation(t)) * (1.0 - drug)
-        dy = np.empty(n + 6)
-        dy[:n] = self.A @ x + rate
-        dy[n] = q["k_endo"] * surge * q["endo_gain"] - q["k_endo"] * (endo - 1.0)
-        dy[n + 1] = kf * surge - km * (p_glu - 1.0)
-        dy[n + 2] = kf * ampa - km * (p_hnk - 1.0)
-        dy[n + 3] = kf * max(mor_signal - 1.0, 0.0) - km * (opi - 1.0)
-        dy[n + 4] = diss - q["k_tol"] * tol
-        dy[n + 5] = q["k_mood"] * (target - madrs)
-        return dy
-
-    def solve(self, t_out, method="LSODA", rtol=RTOL, atol_scale=None):
-        """States at t_out, integrating piecewise between dose events (boluses added at their time, which is
-        reported including them, as ketasim does; infusion rates constant within a piece)."""
-        from scipy.integrate import solve_ivp
-
-        n = self.n
-        ix = self.model.index
-        y = np.zeros(n + 6)
-        y[n:] = [1.0, 1.0, 1.0, 1.0, 0.0, self.baseline]
-        t0, t1 = float(t_out[0]), float(t_out[-1])
-        events = sorted({t0, t1} | {i.time_h for i in self.inputs} | {i.time_h + i.duration_h for i in self.inputs})
-        events = [e for e in events if t0 <= e <= t1]
-        atol = np.full(n + 6, 1e-12) if atol_scale is None else atol_scale
-        Y = np.empty((len(t_out), n + 6))
-        for a, b in zip(events[:-1], events[1:]):
-            for i in self.inputs:
-                if i.duration_h <= 0 and i.time_h == a:
-                    y[ix[i.state]] += i.amount_umol
-            rate = np.zeros(n)
-            for i in self.inputs:
-                if i.duration_h > 0 and i.time_h <= a < i.time_h + i.duration_h:
-                    rate[ix[i.state]] += i.amount_umol / i.duration_h
-            sel = np.flatnonzero((t_out >= a) & (t_out <= b))
-            t_eval = np.unique(np.concatenate([t_out[sel], [b]]))
-            sol = solve_ivp(self.rhs, (a, b), y, method=method, rtol=rtol, atol=atol, t_eval=t_eval, args=(rate,))
-            if not sol.success:
-                raise RuntimeError(sol.message)
-            Y[sel] = sol.y[:, np.searchsorted(t_eval, t_out[sel])].T
-            y = sol.y[:, -1].copy()
-        return Y
-
-    def outputs(self, t_out, Y, columns):
-        n = self.n
-        X = Y[:, :n]
-        out = dict(self.model.plasma_outputs(X, self.ind))
-        q = self.q
-        endo, p_glu, p_hnk, opi, tol, madrs = (Y[:, n + j] for j in range(6))
-        surge, mor_signal, ampa, diss = self.algebra(X.T, endo)
-        out["cadss"] = q["cadss_Emax"] * self.cadss_scale * diss * (1.0 - q["tol_max"] * tol / (1.0 + tol))
-        out["madrs"] = madrs
-        out["hamd17"] = madrs * q["hamd_per_madrs"]
-        out["opioid_signal"] = opi
-        out["plasticity"] = {"plasticity_glutamate": p_glu, "plasticity_hnk": p_hnk, "opioid_signal": opi}[self.plast]
-        out["mor_agonist_signal"] = mor_signal
-        return {c: out[c] for c in columns if c in out}
+    cov = Covariates(weight_kg=float(row.weight_kg), age_y=float(row.age_y), sex=str(row.sex),
+                     cyp2b6=str(row.cyp2b6))
+    subject = {k: float(getattr(row, k)) for k in SUBJECT_SOURCES}
+    return Simulation(reg, p, mechanism=mech, expectation=expectation).ode(cov, subject_etas(row._asdict()), subject)
 
 
 def state_scales(reg, t, p, mech, subjects):
     """Absolute tolerances scaled to each state: 1e-6 x the state's peak in the first subject (floor 1e-12)."""
+    from ketasim.solvers.ode import solve
+
     row = next(subjects.iloc[:1].itertuples(index=False))
-    s = IVPSubject(reg, p, mech, row)
-    Y = s.solve(t, rtol=1e-6, atol_scale=np.full(s.n + 6, 1e-9))
+    ode, inputs, index = subject_ode(reg, p, mech, row)
+    Y = solve(ode, inputs, index, t, rtol=1e-6, atol=np.full(len(ode.initial_state()), 1e-9))
     return np.maximum(1e-6 * np.abs(Y).max(axis=0), 1e-12)
 
 
 def run_ivp(reg, t, subjects, p, mech, columns, atol, method="LSODA", rtol=RTOL):
+    from ketasim.solvers.ode import solve
+
     out = {c: np.full((len(t), len(subjects)), np.nan) for c in columns}
     for i, row in enumerate(subjects.itertuples(index=False)):
-        s = IVPSubject(reg, p, mech, row)
-        Y = s.solve(t, method=method, rtol=rtol, atol_scale=atol)
-        for c, v in s.outputs(t, Y, columns).items():
-            out[c][:, i] = v
+        ode, inputs, index = subject_ode(reg, p, mech, row)
+        Y = solve(ode, inputs, index, t, method=method, rtol=rtol, atol=atol)
+        values = ode.outputs(t, Y)
+        for c in columns:
+            out[c][:, i] = values[c]
     return out
 
 
@@ -339,7 +223,8 @@ def child(mode: str, n: int, threads: int, chunk: int) -> dict:
 
     numba.set_num_threads(threads)
     from ketasim.population import simulate_population_to_parquet
-    from ketasim.population._simulate import DEFAULT_COLUMNS, simulate_chunk
+    from ketasim.models.outputs import columns as default_columns
+    from ketasim.population._simulate import simulate_chunk
 
     reg, t, subjects, p, mech = workload(n, seed=7)
     simulate_chunk(reg, subjects.iloc[:8], p, mech, t)   # compile/load kernels outside the timing
@@ -354,7 +239,7 @@ def child(mode: str, n: int, threads: int, chunk: int) -> dict:
                 extra = {"file_mb": path.stat().st_size / 1e6, "madrs_change_24h": summary["madrs"]["change_24h"]}
         else:
             for i in range(0, n, chunk):
-                simulate_chunk(reg, subjects.iloc[i:i + chunk], p, mech, t, columns=DEFAULT_COLUMNS)
+                simulate_chunk(reg, subjects.iloc[i:i + chunk], p, mech, t, columns=default_columns(mech))
         best = min(best, (time.perf_counter() - t0, time.process_time() - c0))
     wall, cpu = best
     return {"mode": mode, "n": n, "threads": threads, "wall_s": wall, "cpu_s": cpu, "us_per_subject": wall / n * 1e6,
@@ -393,7 +278,7 @@ def main(argv=None):
 
     import numba
 
-    from ketasim.population._simulate import DEFAULT_COLUMNS
+    from ketasim.models.outputs import columns as default_columns
 
     quick = args.quick
     rounds = args.rounds or (2 if quick else 5)
@@ -405,12 +290,12 @@ def main(argv=None):
         lines.append(s)
 
     started = datetime.datetime.now().astimezone()
-    say(f"# ketasim population benchmark (issue 6, workload W){' --quick' if quick else ''}")
+    say(f"# ketasim population benchmark (workload W){' --quick' if quick else ''}")
     say()
     say(f"{started:%Y-%m-%d %H:%M %Z}; machine: {machine()}; Python {platform.python_version()}, "
         f"numba {numba.__version__}, numba threads {numba.get_num_threads()}")
     reg, t, subjects, p, mech = workload(max(n_fast, n_rr, n_ivp))
-    cols = list(DEFAULT_COLUMNS)
+    cols = list(default_columns(mech))
     say(f"W: {'; '.join(DOSES)}; {DURATION_H / 24:g} d; {len(t)} output times x {len(cols)} columns; "
         f"BSV on; opioid hypothesis")
     say()
@@ -495,18 +380,15 @@ def main(argv=None):
     for c in ACCURACY_COLUMNS:
         a = rel_errors(fast[c], ref[c])
         b = rel_errors(fast[c], fine_out[c][pos])
-        rr_ref = ref[c].copy()
-        if c in ("madrs", "cadss"):   # the exported SBML carries no between-subject PD scales: compare like with like
-            rr_ref = None
-        d = rel_errors(rr_acc[c], ref[c]) if rr_ref is not None else None
+        d = rel_errors(rr_acc[c], ref[c])   # the SBML carries the subject's PD scales as parameters: set per subject
         e = rel_errors(ivp6[c], ref[c])
         worst_fast = max(worst_fast, a[1])
-        say(f"| {c} | {a[0]:.1e} / {a[1]:.1e} | {b[0]:.1e} / {b[1]:.1e} | "
-            f"{'%.1e / %.1e' % d if d else 'n/a (no PD scales in SBML)'} | {e[0]:.1e} / {e[1]:.1e} |")
+        say(f"| {c} | {a[0]:.1e} / {a[1]:.1e} | {b[0]:.1e} / {b[1]:.1e} | {d[0]:.1e} / {d[1]:.1e} | "
+            f"{e[0]:.1e} / {e[1]:.1e} |")
     say(f"Goal <= 1e-4: {'met' if worst_fast <= 1e-4 else 'NOT met'} (worst pointwise {worst_fast:.1e}).")
     say()
-    # where the PD error comes from: compute_pd integrates the slow states exactly for drives interpolated by
-    # parabolas between output points (pd.relax); on W's grid (hourly, 5 min after doses) that is the error above. A finer internal grid,
+    # where the PD error comes from: the slow states are integrated exactly for drives interpolated by
+    # parabolas between output points (solvers.relax); on W's grid (hourly, 5 min after doses) that is the error above. A finer internal grid,
     # sampled at W's output times, shows what refinement buys and costs.
     from ketasim.population import population_grid
 

@@ -3,6 +3,7 @@ nothing half-written."""
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from ketasim.regimens import RegimenError, parse_dose
 from ketasim.units import UnitError
 
 PLASMA = ("ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml", "naltrexone_ng_ml", "naltrexol_ng_ml")
-PARAM_COLUMNS = ["key", "value", "unit", "source", "evidence", "low", "high", "description"]
+PARAM_COLUMNS = ["key", "value", "unit", "source", "evidence", "low", "high", "description", "layer", "used_by"]
 KETASIM = Path(sys.executable).with_name("ketasim")
 
 
@@ -90,7 +91,9 @@ def test_summary_matches_the_timecourse(simulated):
         s = summary[col]
         assert set(s) >= {"cmax", "tmax_h", "auc"}, col
         assert s["cmax"] == pytest.approx(df[col].max(), rel=1e-12)
-        assert s["tmax_h"] == pytest.approx(df["time_h"][df[col].idxmax()])
+        # Tmax after the dose: naltrexone 45 min before ketamine
+        dose_h = -0.75 if col.startswith("naltre") else 0.0
+        assert s["tmax_h"] == pytest.approx(df["time_h"][df[col].idxmax()] - dose_h)
         assert s["auc"] == pytest.approx(np.trapezoid(df[col], df["time_h"]), rel=1e-9)
     assert doc["provenance"]["regimen"]
     assert all(parse_dose(t) for t in doc["provenance"]["regimen"])
@@ -250,7 +253,7 @@ def test_real_process_shows_no_traceback(tmp_path):
     assert KETASIM.exists(), KETASIM
     out = tmp_path / "out"
     proc = subprocess.run([str(KETASIM), "simulate", "--dose", "ketamine 5 frobs iv", "--out", str(out)],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = proc.stderr.strip().splitlines()
@@ -267,6 +270,10 @@ def test_params_csv(runner):
     params = ks.default_parameters()
     assert len(df) == len(params)
     assert list(df["key"]) == list(params)
+    # where the model reads each value, from the declarations
+    row = df.set_index("key")
+    assert row.loc["nmda.Ki_S_ketamine", "layer"] == "L3" and "nmda_occupancy" in row.loc["nmda.Ki_S_ketamine", "used_by"]
+    assert row.loc["ketamine.CL", "layer"] == "L1" and row.loc["mood.Rmax", "used_by"] == "improvement"
     for row in df.itertuples():
         p = params[row.key]
         assert row.value == pytest.approx(p.value, rel=1e-12)
@@ -291,14 +298,23 @@ def test_params_bad_format(runner):
 
 
 # --------------------------------------------------------------------------- validate
+@pytest.mark.validation
 def test_validate_writes_json_and_html_with_consistent_counts(runner, tmp_path):
     from ketasim.validation.targets import TARGETS
 
     out = tmp_path / "validate"
-    result = invoke(runner, "validate", "--out", out, "--quiet")
-    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["validate", "--out", str(out), "--strict"], terminal_width=110,
+                           catch_exceptions=False)
     doc = json.loads((out / "validation.json").read_text())
     rows = doc["targets"]
+    # --strict: status 1 exactly when a target is outside its range; the files are written either way
+    assert result.exit_code == (0 if doc["n_pass"] == doc["n_targets"] else 1), result.output
+    # numbers read as people write them: no exponents, ranges with "to", fractions as percentages
+    assert not re.search(r"\de[-+]\d", result.stdout), result.stdout
+    for r in rows:
+        assert " to " in r["accepted_text"] and not re.search(r"\de[-+]\d", r["model_text"]), r
+        if r["unit"].startswith("fraction"):
+            assert "%" in r["model_text"] and "%" in r["accepted_text"], r
     assert doc["n_targets"] == len(rows) == len(TARGETS)
     assert doc["n_pass"] == sum(bool(r["pass"]) for r in rows)
     assert len({r["key"] for r in rows}) == len(rows)
@@ -307,6 +323,51 @@ def test_validate_writes_json_and_html_with_consistent_counts(runner, tmp_path):
         assert r["pass"] == (lo <= r["model"] <= hi), r["key"]
         assert r["kind"] in ("validation", "calibration"), r["key"]
     html = (out / "validation.html").read_text()
+    assert not re.search(r"\bmission\b|design\.md|\.\./shared|\bissue[- ]?#?\d", html, re.I)
     assert f"{doc['n_pass']} of {doc['n_targets']} targets" in html
     assert html.count("<tr class='pass'>") == doc["n_pass"]
     assert html.count("<tr class='fail'>") == doc["n_targets"] - doc["n_pass"]
+
+
+# --------------------------------------------------------------------------- --output-step
+STEP_DOSES = ["--dose", "ketamine 0.5 mg/kg iv over 40 min", "--dose", "naltrexone 50 mg oral at -45 min"]
+
+
+@pytest.mark.parametrize("subjects", ["1", "3"], ids=["typical-subject", "population"])
+def test_output_step_sets_every_written_time(runner, tmp_path, subjects):
+    """`--output-step 1 h` writes hourly points from the first dose to the end, and nothing finer (the model
+    is still solved with its fine windows after each dose, so the values are the default run's)."""
+    out = tmp_path / "hourly"
+    result = invoke(runner, "simulate", *STEP_DOSES, "--duration", "1 d", "--output-step", "1 h",
+                    "--subjects", subjects, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    df = pd.read_parquet(out / "timecourse.parquet")
+    expected = np.append(-0.75 + np.arange(25), 24.0)
+    for _, one in df.groupby("id"):
+        np.testing.assert_allclose(one["time_h"].to_numpy(), expected, atol=1e-9)
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    if subjects == "1":  # the summary is read from the written points
+        assert summary["ketamine_ng_ml"]["cmax"] == pytest.approx(df["ketamine_ng_ml"].max(), rel=1e-12)
+        fine = ks.simulate(["ketamine 0.5 mg/kg iv over 40 min", "naltrexone 50 mg oral at -45 min"],
+                           duration="1 d", output_step="1 h").to_pandas().set_index("time_h")
+        np.testing.assert_allclose(df["ketamine_ng_ml"], fine.loc[df["time_h"], "ketamine_ng_ml"], rtol=1e-12)
+        np.testing.assert_allclose(df["madrs"], fine.loc[df["time_h"], "madrs"], rtol=1e-12)
+
+
+def test_output_step_applies_to_streamed_populations(runner, tmp_path, monkeypatch):
+    import ketasim.services as services
+
+    monkeypatch.setattr(services, "STREAM_ABOVE_SUBJECTS", 2)
+    args = ["simulate", *STEP_DOSES, "--duration", "1 d", "--output-step", "2 h", "--subjects", "3", "--quiet"]
+    assert invoke(runner, *args, "--out", tmp_path / "streamed").exit_code == 0
+    monkeypatch.setattr(services, "STREAM_ABOVE_SUBJECTS", 10_000)
+    assert invoke(runner, *args, "--out", tmp_path / "memory").exit_code == 0
+    a = pd.read_parquet(tmp_path / "streamed" / "timecourse.parquet")
+    b = pd.read_parquet(tmp_path / "memory" / "timecourse.parquet")
+    expected = np.append(-0.75 + 2 * np.arange(13), 24.0)
+    np.testing.assert_allclose(a[a.id == a.id.iloc[0]]["time_h"].to_numpy(), expected, atol=1e-9)
+    assert len(a) == len(b) == 3 * len(expected)
+    np.testing.assert_allclose(a["madrs"].to_numpy(), b["madrs"].to_numpy(), rtol=1e-12)
+    sa = json.loads((tmp_path / "streamed" / "summary.json").read_text())["summary"]
+    sb = json.loads((tmp_path / "memory" / "summary.json").read_text())["summary"]
+    assert sa["ketamine_ng_ml"]["cmax"] == pytest.approx(sb["ketamine_ng_ml"]["cmax"], rel=1e-12)

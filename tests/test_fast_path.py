@@ -10,14 +10,17 @@ import ketasim as ks
 from ketasim.mechanisms import get_mechanism
 from ketasim.models import pk
 from ketasim.models.model import KetamineModel
-from ketasim.models.pd import relax, relax_reference
+from ketasim.models.outputs import columns as default_columns
 from ketasim.population import (PopulationResult, PopulationSpec, population_grid, sample_subjects,
                                 simulate_population, simulate_population_to_parquet)
-from ketasim.population._population import subject_etas
-from ketasim.population._simulate import DEFAULT_COLUMNS, _simulate_chunk_reference, simulate_chunk
+from ketasim.population._population import eta_arrays, subject_etas
+from ketasim.population._simulate import _simulate_chunk_reference, simulate_chunk
 from ketasim.regimens import Regimen
 from ketasim.simulation import Simulation
 from ketasim.solvers import fast
+from ketasim.solvers.relax import relax, relax_reference
+
+DEFAULT_COLUMNS = default_columns()
 
 P = ks.default_parameters()
 PK_COLUMNS = ("ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml", "naltrexone_ng_ml",
@@ -118,7 +121,7 @@ def test_results_do_not_depend_on_chunk_size():
 
 def test_individual_parameters_and_matrices_identical_to_scalar_path():
     subj = _subjects(20, 1)
-    ind = fast.individual_pk_batch(P, subj)
+    ind = pk.individual_pk(P, pk.CovariateArrays.from_frame(subj), eta_arrays(subj))
     model = KetamineModel()
     A = pk.build_pk_matrix(ind, model.index)
     assert A.shape == (20, len(model.index), len(model.index))
@@ -137,11 +140,11 @@ def test_ill_conditioned_subjects_use_matrix_exponentials(monkeypatch):
     t = population_grid(reg, 30.0)
     mech = get_mechanism("opioid")
     stats = fast.ChunkStats()
-    a = fast.simulate_chunk_fast(reg, subj, P, mech, t, columns=DEFAULT_COLUMNS, stats=stats)
+    a = simulate_chunk(reg, subj, P, mech, t, columns=DEFAULT_COLUMNS, stats=stats)
     assert stats.fallback_subjects == 0
     monkeypatch.setattr(fast, "COND_LIMIT", 0.0)   # every subject takes the fallback
     stats = fast.ChunkStats()
-    b = fast.simulate_chunk_fast(reg, subj, P, mech, t, columns=DEFAULT_COLUMNS, stats=stats)
+    b = simulate_chunk(reg, subj, P, mech, t, columns=DEFAULT_COLUMNS, stats=stats)
     assert stats.fallback_subjects == 3 * len(subj)
     for col in DEFAULT_COLUMNS:
         ok, worst = _close(a[col], b[col], 1e-9)

@@ -1,9 +1,11 @@
 """Scale-out: a Dask LocalCluster gives results identical to the in-process run; no Dask import by default."""
 
+import socket
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from ketasim.parallel import DaskExecutor, SerialExecutor, get_executor
 from ketasim.trials import load_trial, run_trial
@@ -19,7 +21,24 @@ def test_default_path_does_not_import_dask_distributed():
     assert out.stdout.strip() == "False"
 
 
-def test_dask_local_cluster_identical_to_in_process():
+@pytest.fixture
+def dask_default_dashboard_port_taken():
+    """Another program holds 8787, Dask's default dashboard port (a user's notebook cluster, a second test run).
+    ketasim must not depend on it: a warning about it would be an error under the suite's filterwarnings."""
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        holder.bind(("", 8787))
+        holder.listen()
+    except OSError:  # already held by something else: the condition under test holds anyway
+        pass
+    try:
+        yield
+    finally:
+        holder.close()
+
+
+def test_dask_local_cluster_identical_to_in_process(dask_default_dashboard_port_taken):
     cfg = load_trial("williams2018")
     ref = run_trial(cfg, "opioid", replicates=3, seed=9, chunk_size=256, executor=SerialExecutor())
     with get_executor("local:2") as ex:

@@ -6,18 +6,19 @@ from hypothesis import given, settings, strategies as st
 
 import ketasim as ks
 from ketasim.mechanisms import Mechanism, available, get_mechanism, register, MechanismError
-from ketasim.models.pd import Context, compute_pd, pd_parameters
+from ketasim.models.pd import Context
+from ketasim.simulation import pd_response
 
 K = "ketamine 0.5 mg/kg iv over 40 min"
 NTX = "naltrexone 50 mg oral at -45 min"
 PLACEBO = "placebo 0 mg iv over 40 min"
-CE_KEYS = ("ketamine_S", "ketamine_R", "norketamine_S", "norketamine_R", "hnk", "naltrexone", "naltrexol")
+CE_KEYS = ("ce_ketamine_S", "ce_ketamine_R", "ce_norketamine_S", "ce_norketamine_R", "ce_hnk", "ce_naltrexone",
+           "ce_naltrexol")
 
 
 def _pd(ce, mech="opioid", source=None):
     t = np.linspace(0, 48, len(next(iter(ce.values()))))
-    q = pd_parameters(ks.default_parameters(), get_mechanism(mech, source))
-    return compute_pd(t, ce, q, Context("none"), 32.0)
+    return pd_response(t, ce, mech, source, context=Context("none"), subject={"baseline_madrs": 32.0})
 
 
 conc = st.floats(min_value=0.0, max_value=50.0, allow_nan=False)
@@ -31,12 +32,12 @@ def test_occupancy_bounded_and_competitor_never_raises_occupancy(c, extra):
     for col in ("nmda_occupancy", "mor_occupancy", "kor_occupancy"):
         assert np.all((out[col] >= 0) & (out[col] <= 1))
     # adding naltrexone (a competitor) never raises the agonist signal at MOR, nor NMDA occupancy
-    more = dict(base, naltrexone=base["naltrexone"] + extra)
+    more = dict(base, ce_naltrexone=base["ce_naltrexone"] + extra)
     out2 = _pd(more)
     assert np.all(out2["mor_agonist_signal"] <= out["mor_agonist_signal"] + 1e-12)
     assert np.allclose(out2["nmda_occupancy"], out["nmda_occupancy"])
     # adding a second NMDA blocker (norketamine) never lowers total NMDA occupancy
-    more_nk = dict(base, norketamine_S=base["norketamine_S"] + extra)
+    more_nk = dict(base, ce_norketamine_S=base["ce_norketamine_S"] + extra)
     assert np.all(_pd(more_nk)["nmda_occupancy"] >= out["nmda_occupancy"] - 1e-12)
 
 
@@ -48,8 +49,7 @@ def test_mechanism_contract(key):
     assert cls.title and cls.description and len(cls.description) > 80
     bib = ks.citations.bibliography() if hasattr(ks, "citations") else __import__("ketasim.citations").citations.bibliography()
     assert all(s in bib for s in cls.sources)
-    w = m.weights(ks.default_parameters())
-    assert all(np.isfinite(v) and v >= 0 for v in w.values())
+    assert "mediator_drive" in {n.name for n in m.nodes()}
     zero = {k: np.zeros(4) for k in CE_KEYS}
     out = _pd(zero, key)
     assert np.allclose(out["madrs"], 32.0)
@@ -69,8 +69,10 @@ def test_user_can_add_a_hypothesis_without_editing_core():
         title: ClassVar[str] = "half"
         description: ClassVar[str] = "test"
 
-        def weights(self, params):
-            return {"plasticity_glutamate": 0.5}
+        def nodes(self):
+            from ketasim.models.spec import linear_drive
+
+            return [linear_drive({"plasticity_glutamate": (0.5, "glutamate.X50")})]
 
     register(HalfGlutamate)
     try:

@@ -46,7 +46,7 @@ def test_export_is_consistent_sbml_l3v2(hypothesis, source):
     text = export_sbml([IV, NTX], hypothesis=hypothesis, opioid_source=source)
     doc = _document(text)
     assert (doc.getLevel(), doc.getVersion()) == (3, 2)
-    _check(text)
+    assert _check(text) == []   # no unit warnings either: every literal and parameter carries its unit
 
 
 def test_units_provenance_and_clock():
@@ -71,7 +71,7 @@ def test_units_provenance_and_clock():
     # SBML time 0 is ketasim's first time (-45 min): the first dosing event fires at SBML time 0
     assert m.getParameter("time_offset_h").getValue() == pytest.approx(-0.75)
     triggers = sorted(libsbml.formulaToL3String(e.getTrigger().getMath()) for e in m.getListOfEvents())
-    assert triggers[0] == "time >= 0"
+    assert triggers[0] == "time >= 0 hour"   # literals carry their units (the unit check)
     # output columns are assignment rules, slow states rate rules
     for col in SHARED:
         assert m.getAssignmentRuleByVariable(col) is not None or m.getRateRuleByVariable(col) is not None, col
@@ -132,7 +132,11 @@ def test_export_file_from_doses_and_scenario(tmp_path):
     out = export_sbml_file(tmp_path / "sub" / "model.xml", [IV, NTX], None, "opioid", None, "80 kg")
     assert out.path.exists() and out.events >= 2 and out.reactions > 0 and out.species > 0
     text = out.path.read_text()
-    assert "80 kg" in text and not list(tmp_path.glob("sub/.model.xml.*"))
+    assert "80 kg" in text and not list(tmp_path.glob("sub/.*")) and not list(tmp_path.glob(".*"))
+    import os
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.path.stat().st_mode & 0o777 == 0o666 & ~umask   # as any other output file, not 0600
     scenario = tmp_path / "s.yaml"
     scenario.write_text("doses: ['esketamine 56 mg intranasal']\nhypothesis: hnk_ampa\nexpectation: none\n")
     out = export_sbml_file(tmp_path / "s.xml", None, scenario, None, None, "70 kg")

@@ -132,6 +132,7 @@ NO_BLOCKADE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.validation
 def test_hypothesis_ranking_follows_the_evidence(tmp_path):
     variants = (("opioid", "hnk_mor"), ("glutamate", None), ("hnk_ampa", None))
     only_williams = score_hypotheses([load_trial("williams2018")], variants, replicates=16, seed=2, bootstrap=20)
@@ -144,13 +145,29 @@ def test_hypothesis_ranking_follows_the_evidence(tmp_path):
     assert [s.label for s in both] != [s.label for s in only_williams]
 
 
+@pytest.mark.validation
 def test_hypotheses_cli_writes_outputs(tmp_path):
     r = runner.invoke(app, ["hypotheses", "--trial", "williams2018", "--replicates", "4", "--out",
-                            str(tmp_path / "h"), "--quiet"])
+                            str(tmp_path / "h")])
     assert r.exit_code == 0, r.output
+    assert "williams2018" in r.stdout and "null" in r.stdout and "…" not in r.stdout
     doc = json.loads((tmp_path / "h" / "hypotheses.json").read_text())
-    assert doc["ranking"][0]["rank"] == 1 and len(doc["ranking"]) == 6
+    assert doc["ranking"][0]["rank"] == 1 and len(doc["ranking"]) == 7
     assert (tmp_path / "h" / "hypotheses.png").stat().st_size > 1000
+    # null (expectation alone) is scored: the reference every drug hypothesis is read against
+    by_label = {r["hypothesis"]: r for r in doc["ranking"]}
+    assert "null" in by_label
+    assert doc["reference"] == "null"
+    for r in doc["ranking"]:
+        assert r["delta_loglik_vs_null"] == pytest.approx(r["loglik"] - by_label["null"]["loglik"], abs=1e-3)
+
+
+def test_every_listed_hypothesis_is_scored():
+    from ketasim import services
+    from ketasim.trials._scoring import default_variants
+
+    scored = {h for h, _ in default_variants()}
+    assert {h["key"] for h in services.list_hypotheses()} <= scored
 
 
 def test_power_grows_with_sample_size():
@@ -218,3 +235,54 @@ def test_simulate_population_cli(tmp_path):
                              "--seed", "3", "--duration", "2 d", "--out", str(tmp_path / "pop2"), "--quiet"])
     assert r2.exit_code == 0
     assert pd.read_parquet(tmp_path / "pop2" / "timecourse.parquet").equals(df)
+
+
+def test_ranking_table_shows_every_header_and_number_in_full(capsys):
+    from ketasim.cli._render import print_ranking
+
+    trials = ["murrough2013", "transform2", "williams2018", "zarate2006"]
+    rows = []
+    for i, (label, ll) in enumerate((("opioid[ketamine_mor]", -51.05), ("hnk_ampa", -410.39), ("null", -88.4))):
+        rows.append({"rank": i + 1, "hypothesis": label, "loglik": ll, "loglik_interval95": [-245418.64, ll],
+                     "delta_loglik": ll + 51.05, "delta_loglik_vs_null": ll + 88.4,
+                     "per_trial": {t: {"loglik": -363.21 if label == "hnk_ampa" else -7.65} for t in trials}})
+    print_ranking({"trials": trials, "ranking": rows, "reference": "null"})
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for text in (*trials, "opioid[ketamine_mor]", "log-likelihood", "-245418.64 to -51.05", "-410.39", "-363.21",
+                 "-359.34", "vs null", "+37.35"):
+        assert text in out, text
+
+
+def test_subjects_table_has_baselines_individual_parameters_and_random_effects(tmp_path):
+    from ketasim.models.pk import Covariates, individual_pk
+    from ketasim.trials._run import INDIVIDUAL_PARAMETER_COLUMNS
+
+    out = tmp_path / "t"
+    r = runner.invoke(app, ["trial", "williams2018", "--hypothesis", "opioid", "--replicates", "2", "--seed", "3",
+                            "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    subj = pd.read_parquet(out / "subjects.parquet")
+    # a peak endpoint has no responders: no always-False columns
+    assert "cadss_peak_value" in subj and "cadss_peak_responder" not in subj and "cadss_peak_remitter" not in subj
+    # HAM-D baseline beside MADRS, the subject's own and as rated at the period's baseline
+    p = ks.default_parameters()
+    np.testing.assert_allclose(subj.baseline_hamd17, subj.baseline_madrs * p.value("mood.hamd_per_madrs"), rtol=1e-9)
+    base, change = subj.hamd17_baseline_rated, subj.hamd17_day1_value
+    np.testing.assert_array_equal(subj.hamd17_day1_responder, base + change <= 0.5 * base + 1e-12)
+    # random effects and the individual parameters they give
+    for col in ("eta_ketamine_CL", "eta_ketamine_V1", "eta_naltrexone_CL", "drive_scale", "cadss_scale",
+                "placebo_scale"):
+        assert col in subj, col
+    assert subj.eta_ketamine_CL.std() > 0
+    row = subj.iloc[5]
+    eta = {"ketamine.CL": row.eta_ketamine_CL, "ketamine.V1": row.eta_ketamine_V1,
+           "norketamine.CL": row.eta_norketamine_CL, "hnk.CL": row.eta_hnk_CL, "route.Fgut": row.eta_Fgut,
+           "route.nasal_ka": row.eta_nasal_ka, "route.esketamine_FRn": row.eta_esketamine_FRn,
+           "naltrexone.CL": row.eta_naltrexone_CL}
+    ind = individual_pk(p, Covariates(weight_kg=row.weight_kg, age_y=row.age_y, sex=row.sex, cyp2b6=row.cyp2b6), eta)
+    for col, key in INDIVIDUAL_PARAMETER_COLUMNS.items():
+        assert row[col] == pytest.approx(ind[key], rel=1e-12), col
+    # crossover: one subject, the same individual parameters in both periods
+    both = subj[subj.hypothesis == subj.hypothesis.iloc[0]].groupby(["replicate", "id"])["ketamine_S_CL_L_h"]
+    assert (both.nunique() == 1).all() and (both.size() == 2).all()

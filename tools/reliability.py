@@ -333,7 +333,7 @@ def trial_file_texts() -> dict[str, tuple[str, str]]:
         "arm absurd total": (variant(**{f"arms.{arm}.doses": ["ketamine 2000 mg iv"] * 10}), "refuse"),
         "arm um/m": (variant(**{f"arms.{arm}.doses": ["ketamine 0.5 um/m iv"]}), "refuse"),
         "arm 201 lines": (variant(**{f"arms.{arm}.doses": ["ketamine 1 mg iv"] * 201}), "refuse"),
-        "one arm": (variant(arms={arm: base["arms"][arm]}), "refuse"),
+        "one arm": (variant(arms={arm: base["arms"][arm]}), "accept"),  # a single-arm series is a design
         "design x": (variant(design="x"), "refuse"),
         "washout 1 d": (variant(washout="1 d"), "refuse"),
         "female_fraction 2": (variant(**{"population.female_fraction": 2}), "refuse"),

@@ -3,7 +3,7 @@
 Research software, not a dosing tool.
 """
 
-__version__ = "0.1.0"
+from ketasim._version import __version__  # noqa: E402
 
 from ketasim.models.pk import Covariates  # noqa: E402
 from ketasim.parameters import ParameterSet, default_parameters  # noqa: E402

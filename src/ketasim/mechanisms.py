@@ -1,23 +1,28 @@
 """Mechanism hypotheses: which signalling state carries the antidepressant effect.
 
 Each hypothesis is a small class behind one interface, discoverable by name. All share layers L0-L3 and the
-immediate outcomes (dissociation is NMDA-driven in all). A hypothesis says
-- `weights`: how much each mediator (plasticity_glutamate, plasticity_hnk, opioid_signal) contributes to the
-  antidepressant drive (each mediator is normalised by its own half-effect excess, so weights are comparable);
-- `opioid_source`: which ligands act as MOR agonists (measured pharmacology unless the hypothesis says more);
-- `plasticity_source`: which plasticity state the `plasticity` output column shows.
+immediate outcomes (dissociation is NMDA-driven in all). A hypothesis contributes model nodes
+(`ketasim.models.spec`) to the core PD declaration of `ketasim.models.pd`:
+- always `mediator_drive`, the weighted, normalised excess of the mediators that carry the antidepressant effect
+  (`linear_drive` builds it from {mediator: (weight, half-effect excess)}), and, where its pathway can act at
+  once, `immediate_drive` (the immediate layer; `mechanism_drives` builds both for core mediators);
+- where the account needs them, nodes of its own (a pathway, a receptor signal, a slow state) or core nodes it
+  replaces (e.g. which ligands act as MOR agonists: the `opioid_source` option).
 
-Add a hypothesis without editing ketasim: subclass `Mechanism`, give it a `key`, and either call
-`register(MyMechanism)` or expose it under the entry-point group "ketasim.mechanisms".
+Add a hypothesis without editing ketasim: subclass `Mechanism`, give it a `key` and `nodes()` (and `parameters()`
+for numbers of its own), and either call `register(MyMechanism)` or expose it under the entry-point group
+"ketasim.mechanisms". Its nodes appear in every output, figure, the SBML export and the fast population path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from typing import ClassVar
 
-MEDIATORS = ("plasticity_glutamate", "plasticity_hnk", "opioid_signal")
+from ketasim.models.pd import core_node, mechanism_drives
+from ketasim.models.spec import Node, signal, state
+
 OPIOID_SOURCES = ("hnk_mor", "ketamine_mor", "endogenous")
 
 
@@ -27,7 +32,7 @@ class MechanismError(ValueError):
 
 @dataclass(frozen=True)
 class Mechanism:
-    """Base class. Subclasses set `key`, `title`, `description`, `sources` and override `weights`."""
+    """Base class. Subclasses set `key`, `title`, `description`, `sources` and define `nodes`."""
 
     key: ClassVar[str] = ""
     title: ClassVar[str] = ""
@@ -35,17 +40,24 @@ class Mechanism:
     sources: ClassVar[tuple[str, ...]] = ()
     naltrexone_prediction: ClassVar[str] = ""
 
-    def weights(self, params) -> dict[str, float]:
+    def nodes(self) -> list[Node]:
+        """The nodes this hypothesis adds to (or replaces in) the core PD model; must include `mediator_drive`."""
         raise NotImplementedError
 
-    @property
-    def opioid_source(self) -> str:
-        """'measured' (ketamine as a weak partial agonist, HNK no binding, no extra release) unless overridden."""
-        return "measured"
+    def parameters(self):
+        """A ParameterSet of this hypothesis's own numbers (each with unit, source, evidence and range), or None
+        where they already are in the default parameter sets."""
+        return None
 
-    @property
-    def plasticity_source(self) -> str:
-        return "plasticity_glutamate"
+    def validate(self, params) -> None:
+        """Raise MechanismError where the parameter values make the hypothesis meaningless."""
+
+    def with_parameters(self, params):
+        """`params` with this hypothesis's own parameters added (where not already there)."""
+        own = self.parameters()
+        if own is None or all(k in params for k in own):
+            return params
+        return params | own
 
     def label(self) -> str:
         return self.key
@@ -68,6 +80,9 @@ class _WithOpioidSource(Mechanism):
     def opioid_source(self) -> str:
         return self.source
 
+    def source_nodes(self) -> list[Node]:
+        return opioid_source_nodes(self.source)
+
     def label(self) -> str:
         return f"{self.key}[{self.source}]"
 
@@ -78,12 +93,13 @@ class _WithOpioidSource(Mechanism):
 @dataclass(frozen=True)
 class OpioidMediated(_WithOpioidSource):
     key: ClassVar[str] = "opioid"
-    title: ClassVar[str] = "Opioid-mediated (default; the mission's account)"
+    title: ClassVar[str] = "Opioid-mediated (default)"
     description: ClassVar[str] = (
         "The antidepressant effect is carried by mu-opioid receptor (MOR) signalling, which builds an opioid-"
         "signalling state that lowers depression severity. The source of MOR drive is an option: 'hnk_mor' "
-        "(hydroxynorketamine as a MOR agonist, as the mission states; measured binding finds no opioid affinity "
-        "for (2R,6R)-HNK (Bonaventura 2022), so its affinity is an assumption set to what the single-infusion "
+        "(hydroxynorketamine as a MOR agonist, the account ketasim is built around; measured binding finds no "
+        "opioid affinity for (2R,6R)-HNK (Bonaventura 2022), so its affinity is an assumption set to what the "
+        "single-infusion "
         "effect requires), 'ketamine_mor' (direct agonism by ketamine at its measured Ki ~42 uM (Hirota 1999), "
         "with the efficacy the effect requires) or 'endogenous' (NMDA blockade releases endogenous opioids; a "
         "permissive role, Klein 2020). Naltrexone competes at MOR under every source. Supported by the "
@@ -91,8 +107,8 @@ class OpioidMediated(_WithOpioidSource):
     sources: ClassVar[tuple[str, ...]] = ("Williams2018", "Klein2020", "Hirota1999", "Bonaventura2022")
     naltrexone_prediction: ClassVar[str] = "dissociation unchanged; antidepressant effect largely blocked"
 
-    def weights(self, params):
-        return {"opioid_signal": 1.0}
+    def nodes(self):
+        return [*mechanism_drives({"opioid_signal": (1.0, "opioid.X50")}), *self.source_nodes()]
 
 
 @dataclass(frozen=True)
@@ -107,8 +123,8 @@ class GlutamateMediated(Mechanism):
     sources: ClassVar[tuple[str, ...]] = ("Zanos2018",)
     naltrexone_prediction: ClassVar[str] = "both unchanged"
 
-    def weights(self, params):
-        return {"plasticity_glutamate": 1.0}
+    def nodes(self):
+        return mechanism_drives({"plasticity_glutamate": (1.0, "glutamate.X50")})
 
 
 @dataclass(frozen=True)
@@ -123,12 +139,10 @@ class HNKAmpaMediated(Mechanism):
     sources: ClassVar[tuple[str, ...]] = ("Zanos2016",)
     naltrexone_prediction: ClassVar[str] = "both unchanged; effect follows HNK exposure"
 
-    def weights(self, params):
-        return {"plasticity_hnk": 1.0}
-
-    @property
-    def plasticity_source(self) -> str:
-        return "plasticity_hnk"
+    def nodes(self):
+        shown = core_node("plasticity")  # the plasticity column shows the HNK/AMPA state
+        return [*mechanism_drives({"plasticity_hnk": (1.0, "hnk_ampa.X50")}),
+                replace(shown, inputs={"mediator": "plasticity_hnk"}, replaces=True)]
 
 
 @dataclass(frozen=True)
@@ -142,14 +156,16 @@ class MixedMechanism(_WithOpioidSource):
     sources: ClassVar[tuple[str, ...]] = ("Williams2018", "Zanos2018", "Zanos2016")
     naltrexone_prediction: ClassVar[str] = "partial block, by weight"
 
-    def weights(self, params):
-        w = {"plasticity_glutamate": params.value("mixed.w_glutamate"),
-             "opioid_signal": params.value("mixed.w_opioid"),
-             "plasticity_hnk": params.value("mixed.w_hnk_ampa")}
-        total = sum(w.values())
-        if total <= 0:
+    def nodes(self):
+        weights = [derived_share(f"mixed.share_{name}", name) for name in ("glutamate", "opioid", "hnk_ampa")]
+        drives = mechanism_drives({"plasticity_glutamate": ("mixed.share_glutamate", "glutamate.X50"),
+                                   "opioid_signal": ("mixed.share_opioid", "opioid.X50"),
+                                   "plasticity_hnk": ("mixed.share_hnk_ampa", "hnk_ampa.X50")})
+        return [*weights, *drives, *self.source_nodes()]
+
+    def validate(self, params):
+        if sum(params.value(f"mixed.w_{k}") for k in ("glutamate", "opioid", "hnk_ampa")) <= 0:
             raise MechanismError("mixed hypothesis weights must not all be zero")
-        return {k: v / total for k, v in w.items()}
 
 
 @dataclass(frozen=True)
@@ -160,8 +176,51 @@ class NullMechanism(Mechanism):
                                   "treatment do. A reference for what placebo alone predicts.")
     naltrexone_prediction: ClassVar[str] = "no drug effect to block"
 
-    def weights(self, params):
-        return {}
+    def nodes(self):
+        return mechanism_drives({})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the opioid-source option as nodes
+
+
+def hnk_mor_ratio(brain_hnk, Ki):
+    """HNK as a MOR agonist (the hnk_mor account; an assumption measured binding contradicts)."""
+    return brain_hnk / Ki
+
+
+def endogenous_release(glutamate_surge, gain):
+    """Endogenous opioid tone raised by the glutamate surge (the endogenous account)."""
+    return 1.0 + gain * glutamate_surge
+
+
+def opioid_source_nodes(source: str) -> list[Node]:
+    """Which ligands drive MOR signalling: HNK binds (hnk_mor), ketamine has the efficacy the effect needs
+    (ketamine_mor), or NMDA blockade releases endogenous opioids (endogenous)."""
+    mor = core_node("mor_agonist_signal")
+    if source == "hnk_mor":
+        return [signal("mor_hnk_ratio", hnk_mor_ratio, params={"Ki": "opioid.hnk_Ki_mor"}, layer="L3",
+                       label="HNK at MOR (ligand/Ki)", replaces=True),
+                mor.rebind(tau_hnk="opioid.hnk_tau")]
+    if source == "ketamine_mor":
+        return [mor.rebind(tau_ketamine="opioid.ketamine_tau")]
+    if source == "endogenous":
+        endo = core_node("endogenous_opioid")
+        return [state("endogenous_opioid", endogenous_release, rate=endo.rate, initial=endo.initial,
+                      params={"gain": "opioid.endogenous_gain"}, layer="L4", label=endo.label, replaces=True)]
+    raise MechanismError(f"opioid source must be one of {', '.join(OPIOID_SOURCES)}, not {source!r}")
+
+
+def share(weight, w_glutamate, w_opioid, w_hnk_ampa):
+    return weight / (w_glutamate + w_opioid + w_hnk_ampa)
+
+
+def derived_share(name: str, which: str) -> Node:
+    from ketasim.models.spec import derived
+
+    return derived(name, share, params={"weight": f"mixed.w_{which}", "w_glutamate": "mixed.w_glutamate",
+                                        "w_opioid": "mixed.w_opioid", "w_hnk_ampa": "mixed.w_hnk_ampa"},
+                   description=f"normalised weight of the {which} pathway")
 
 
 _REGISTRY: dict[str, type[Mechanism]] = {}

@@ -9,20 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ketasim import __version__
-
-CONCENTRATION_COLUMNS = ("ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml",
-                         "naltrexone_ng_ml", "naltrexol_ng_ml")
-
+from ketasim._version import __version__
 
 def _trapz(y: np.ndarray, t: np.ndarray) -> float:
     return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(t))) if len(t) > 1 else 0.0
 
 
-def summarise_series(t: np.ndarray, y: np.ndarray, unit: str) -> dict:
-    i = int(np.argmax(y))
-    return {"cmax": float(y[i]), "tmax_h": float(t[i]), "auc": _trapz(y, t),
-            "unit": unit, "auc_unit": f"{unit}·h"}
+def summarise_series(t: np.ndarray, y: np.ndarray, unit: str, column: str = "", dose_times=()) -> dict:
+    """Cmax, Tmax after the preceding dose, AUC (ng·h/mL for concentrations); effect outputs add baseline,
+    nadir, direction and a baseline-corrected AUEC (see ketasim.analysis.metrics.series_metrics)."""
+    from ketasim.analysis.metrics import series_metrics
+
+    if not column:  # no column name: judged by the unit
+        column = "value_ng_ml" if unit == "ng/mL" else "value"
+    return series_metrics(t, y, column, unit, np.asarray(dose_times, float))
 
 
 @dataclass
@@ -39,12 +39,18 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
     internal: dict = field(default_factory=dict)   # unlisted intermediate signals (surge, drive, expectation)
+    detail: frozenset = frozenset()                 # columns left out of tables and figures (S/R resolved)
+    output_info: dict = field(default_factory=dict)  # column -> models.spec.OutputInfo (label, panel, unit)
 
     @classmethod
-    def single(cls, t, outputs, **kw):
-        from ketasim.models.model import OUTPUT_UNITS
-        units = {k: OUTPUT_UNITS.get(k, "") for k in outputs}
-        return cls(np.asarray(t), outputs, units, **kw)
+    def single(cls, t, outputs, mechanism=None, **kw):
+        """A result whose units and detail columns come from the output catalogue of `mechanism`."""
+        from ketasim.models.outputs import catalogue
+
+        info = {o.name: o for o in catalogue(mechanism)}
+        units = {k: info[k].unit if k in info else "" for k in outputs}
+        detail = frozenset(k for k in outputs if k in info and info[k].detail)
+        return cls(np.asarray(t), outputs, units, detail=detail, output_info=info, **kw)
 
     # tables
     def to_pandas(self, resolved: bool = False):
@@ -52,34 +58,43 @@ class Result:
 
         cols = {"id": np.zeros(len(self.time_h), dtype=np.int64), "time_h": self.time_h}
         for k, v in self.outputs.items():
-            if not resolved and ("_S_" in k or "_R_" in k):
+            if not resolved and k in self.detail:
                 continue
             cols[k] = v
         return pd.DataFrame(cols)
 
     def summary(self) -> dict:
+        from ketasim.analysis.metrics import relevant_dose_times
+
+        doses = self.regimen.realize() if self.regimen is not None else ()
         s = {}
         for k, v in self.outputs.items():
-            if "_S_" in k or "_R_" in k:
+            if k in self.detail:
                 continue
-            s[k] = summarise_series(self.time_h, v, self.units.get(k, ""))
+            s[k] = summarise_series(self.time_h, v, self.units.get(k, ""), k, relevant_dose_times(k, doses))
         for scale in ("madrs", "hamd17"):
             if scale in self.outputs:
                 s[scale].update(self.mood_changes(scale))
         return s
 
     def mood_changes(self, scale: str = "madrs") -> dict:
-        """Change from baseline at 24 h and day 7 after the first session, and response (>= 50 % reduction)."""
+        """Change from baseline after the first session: each day through the first week, then weekly, and at
+        the end of the run (`change_24h` = day 1, `change_day7` = day 7), with response (>= 50 % reduction)."""
+        from ketasim.analysis.metrics import mood_time_points
+
         y = self.outputs[scale]
         t0 = self.meta.get("first_session_h", 0.0)
         base = float(y[0])
-        out = {"baseline": base}
-        for label, dt in (("change_24h", 24.0), ("change_day7", 168.0)):
-            tt = t0 + dt
-            if tt <= self.time_h[-1]:
-                val = float(np.interp(tt, self.time_h, y))
-                out[label] = val - base
-                out[label.replace("change", "responder")] = bool(val <= 0.5 * base)
+        out = {"baseline": base, "change_times_h": {}}
+        for label, tt in mood_time_points(t0, float(self.time_h[-1])):
+            val = float(np.interp(tt, self.time_h, y))
+            out[f"change_{label}"] = val - base
+            out[f"responder_{label}"] = bool(val <= 0.5 * base)
+            out["change_times_h"][label] = tt
+        for old, new in (("24h", "day1"), ("day7", "day7")):
+            if f"change_{new}" in out:
+                out[f"change_{old}"] = out[f"change_{new}"]
+                out[f"responder_{old}"] = out[f"responder_{new}"]
         return out
 
     def dosed_umol(self) -> float:

@@ -10,12 +10,13 @@ import numpy as np
 
 from ketasim.mechanisms import Mechanism, get_mechanism
 from ketasim.models.model import KetamineModel
-from ketasim.models.pd import SESSION_DRUGS, Context, compute_pd, pd_parameters
+from ketasim.models.pd import EXPECTATIONS, Context, context_for, pd_model
 from ketasim.models.pk import Covariates, is_amount_state
 from ketasim.parameters import ParameterSet, default_parameters
 from ketasim.regimens import Regimen, RegimenError, parse_dose
 from ketasim.results import Result
 from ketasim.solvers.linear import solve_linear
+from ketasim.solvers.reference import evaluate, subject_values
 from ketasim.units import UnitError, to_hours
 
 MAX_DURATION_H = 24 * 180.0  # half a year: beyond it no source says anything about the layers modelled
@@ -86,10 +87,27 @@ class Simulation:
     baseline_madrs: float | None = None
 
     def context(self) -> Context:
-        if self.expectation not in ("none", "saline", "active"):
-            raise SimulationError(f"expectation must be none, saline or active, not {self.expectation!r}")
-        sessions = tuple(d.time_h for d in self.regimen.realize() if d.drug in SESSION_DRUGS)
-        return Context(self.expectation, sessions, self.oral_antidepressant_start_h, self.baseline_madrs)
+        if self.expectation not in EXPECTATIONS:
+            raise SimulationError(f"expectation must be one of {', '.join(EXPECTATIONS)}, not {self.expectation!r}")
+        return context_for(self.regimen, self.expectation, self.oral_antidepressant_start_h, self.baseline_madrs)
+
+    def ode(self, covariates: Covariates | None = None, eta=None, subject: dict | None = None):
+        """The whole model of one subject as an ODE system (ketasim.solvers.ode.ModelODE), with its dosing inputs
+        and state index: for general-purpose solvers (solve_ivp) and accuracy references."""
+        from ketasim.solvers.ode import ModelODE
+
+        cov = covariates or Covariates()
+        params = self.mechanism.with_parameters(self.parameters)
+        ind, A = self.model.compile_subject(params, cov, eta)
+        inputs = self.model.inputs(self.regimen, ind, cov.weight_kg)
+        pdm = pd_model(self.mechanism, params)
+        values = pdm.values(params, self.context().values())
+        rows = self.model.effect_sites(np.eye(A.shape[0]))
+        given = dict(subject or {})
+        if self.baseline_madrs is not None:
+            given.setdefault("baseline_madrs", self.baseline_madrs)
+        return ModelODE(pdm, A, rows, values, given, readouts=lambda X: self.model.plasma_outputs(X, ind)), \
+            inputs, self.model.index
 
     def solve(self, duration: str = "7 d", covariates: Covariates | None = None,
               output_step: str | None = None, eta=None) -> Result:
@@ -115,21 +133,36 @@ class Simulation:
             self.parameters.value("mood.baseline_madrs")
         if not (0 < baseline <= 60):
             raise SimulationError(f"baseline MADRS must be in (0, 60], got {baseline!r}")
-        pd_out = compute_pd(t, self.model.effect_sites(X), pd_parameters(self.parameters, self.mechanism),
-                            self.context(), baseline)
-        internal = {k: pd_out.pop(k) for k in ("glutamate_surge", "plasticity_glutamate", "plasticity_hnk",
-                                               "endogenous_opioid", "antidepressant_drive", "expectation")}
-        outputs.update(pd_out)
+        params = self.mechanism.with_parameters(self.parameters)
+        pd = pd_model(self.mechanism, params)
+        ctx = self.context()
+        values = pd.values(params, ctx.values())
+        pd_out = evaluate(pd, t, self.model.effect_sites(X), subject_values(pd, {"baseline_madrs": baseline}, values),
+                          values)
+        shown = [o.name for o in pd.outputs()]
+        internal = {k: v for k, v in pd_out.items() if k not in shown}
+        outputs.update({k: pd_out[k] for k in shown})
         names = self.model.layout.names
         amount_idx = [i for i, n in enumerate(names) if is_amount_state(n)]
-        res = Result.single(t, outputs, states=X[:, amount_idx], state_names=tuple(names[i] for i in amount_idx),
+        res = Result.single(t, outputs, mechanism=self.mechanism, states=X[:, amount_idx], state_names=tuple(names[i] for i in amount_idx),
                             regimen=self.regimen, parameters=self.parameters, covariates=cov, inputs=inputs)
         res.internal = internal
-        ctx = self.context()
         res.meta.update(hypothesis=self.mechanism.label(), expectation=self.expectation,
                         baseline_madrs=baseline,
                         first_session_h=min(ctx.session_times_h) if ctx.session_times_h else 0.0)
         return res
+
+
+def pd_response(t, effect_sites: dict, hypothesis: str | Mechanism = "opioid", opioid_source: str | None = None,
+                parameters: ParameterSet | None = None, context: Context | None = None,
+                subject: dict | None = None) -> dict[str, np.ndarray]:
+    """Every PD node (L2-L5) on the grid t for given effect-site concentrations (µM; the model's effect-site
+    sources, e.g. ce_ketamine_S), without the PK layer: for receptor and mechanism studies."""
+    mech = get_mechanism(hypothesis, opioid_source)
+    params = mech.with_parameters(parameters or default_parameters())
+    model = pd_model(mech, params)
+    values = model.values(params, (context or Context()).values())
+    return evaluate(model, np.asarray(t, float), effect_sites, subject_values(model, subject or {}, values), values)
 
 
 def simulate(doses, duration: str = "7 d", weight: str | float = 70.0, parameters: ParameterSet | None = None,

@@ -16,6 +16,11 @@ import pint
 ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 # "d" is not a day in pint's default registry in every version; make it one explicitly.
 ureg.define("day_ = 24 * hour = d")
+# Rating scales as dimensions of their own, so that a model adding CADSS points to MADRS points fails its unit check
+ureg.define("MADRS_point = [madrs_score]")
+ureg.define("HAMD17_point = [hamd17_score]")
+ureg.define("CADSS_point = [cadss_score]")
+ureg.define("VAS_point = [vas_score]")   # 0-100 visual analogue scale (drug liking)
 Q_ = ureg.Quantity
 
 INTERNAL_UNITS = {

@@ -68,22 +68,22 @@ def live_server():
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="ketasim-test-server", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 300  # a bound on waiting (a busy machine), not a speed goal
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
-    thread.join(timeout=10)
+    thread.join(timeout=60)
 
 
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright. Missing Chromium is a failure, not a skip: CI installs it."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}; install it (apt-get install -y chromium) — "
-                    f".ci/run does this before `make test`", pytrace=False)
+        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs it (tools/bootstrap_browser.sh), "
+                    f"or run: sudo apt-get install -y chromium", pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -1,4 +1,4 @@
-"""Layer grouping by column name and population bands in the JSON the page draws."""
+"""Layer grouping by the outputs' declared panels and population bands in the JSON the page draws."""
 
 from __future__ import annotations
 
@@ -7,20 +7,23 @@ import math
 import numpy as np
 import pandas as pd
 
+from ketasim.models.outputs import catalogue
 from ketasim.web.present import layer_of, layers_for, result_to_json
 
+INFO = {o.name: o for o in catalogue()}
 
-def test_columns_group_into_layers_by_name():
+
+def test_columns_group_into_layers_by_declared_panel():
     cols = ["ketamine_ng_ml", "hnk_ng_ml", "nmda_occupancy", "mor_occupancy", "kor_occupancy", "cadss",
             "euphoria", "madrs", "hamd17", "plasticity", "opioid_signal", "mor_agonist_signal", "brand_new"]
-    assert [layer_of(c) for c in cols] == [
+    assert [layer_of(c, INFO) for c in cols] == [
         "concentrations", "concentrations", "occupancy", "occupancy", "occupancy", "effects", "effects", "mood",
         "mood", "mediators", "mediators", "mediators", "other"]
-    keys = [layer["key"] for layer in layers_for(cols)]
+    keys = [layer["key"] for layer in layers_for(cols, INFO)]
     assert keys == ["concentrations", "occupancy", "effects", "mood", "mediators", "other"]
     # the four core layers are always listed (empty where the package has no output yet); others only if used
-    assert [layer["key"] for layer in layers_for(["ketamine_ng_ml"])] == ["concentrations", "occupancy",
-                                                                          "effects", "mood"]
+    assert [layer["key"] for layer in layers_for(["ketamine_ng_ml"], INFO)] == ["concentrations", "occupancy",
+                                                                                "effects", "mood"]
 
 
 class FakePopulation:
@@ -36,6 +39,7 @@ class FakePopulation:
                                       "madrs": 30 - scale * t}))
         self.frame = pd.concat(rows, ignore_index=True)
         self.units = {"ketamine_ng_ml": "ng/mL", "nmda_occupancy": "1", "madrs": "points"}
+        self.output_info = INFO
         self.warnings = ["a dose outside the validated range"]
 
     def to_pandas(self):

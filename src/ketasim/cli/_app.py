@@ -8,12 +8,45 @@ import sys
 import click
 import typer
 from rich.console import Console
-from typer.core import TyperGroup
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
-class _OneLineUsageErrors(TyperGroup):
-    """Typer's group, with the argument parser's errors (an option out of range, an unknown option) as one plain
-    line on stderr and exit status 2, like every other error of ketasim."""
+from ketasim import __version__
+
+
+def _no_value_shown(option) -> None:
+    # typer shows every option's type (`--log <bool>`); a flag takes no value, so show none
+    if option is not None and getattr(option, "is_flag", False):
+        option.metavar = ""
+
+
+class KetasimCommand(TyperCommand):
+    """A command whose flags are shown as flags (`--quiet`, not `--quiet <bool>`), with -h as --help."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _no_value_shown(param)
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        _no_value_shown(option)
+        return option
+
+
+class KetasimGroup(TyperGroup):
+    """Typer's group, with flags shown as flags, and the argument parser's errors (an option out of range, an
+    unknown option) as one plain line on stderr and exit status 2, like every other error of ketasim."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _no_value_shown(param)
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        _no_value_shown(option)
+        return option
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
@@ -45,11 +78,31 @@ def plain_words(message: str) -> str:
     return plain_text(" ".join(message.split()))
 
 
-app = typer.Typer(cls=_OneLineUsageErrors, add_completion=False, no_args_is_help=True,
-                  help="ketasim: research simulator of ketamine's NMDA and opioid actions. "
-                       "Research software, not a dosing tool.")
+class _App(typer.Typer):
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or KetasimCommand, **kwargs)
+
+
+app = _App(cls=KetasimGroup, add_completion=False, no_args_is_help=True,
+           context_settings={"help_option_names": ["-h", "--help"]},
+           help="ketasim: research simulator of ketamine's NMDA and opioid actions. "
+                "Research software, not a dosing tool.")
 console = Console(width=None if sys.stdout.isatty() else 110)
 err_console = Console(stderr=True)
+
+
+def _print_version(value: bool):
+    if value:
+        console.print(f"ketasim {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", "-V", is_eager=True, callback=_print_version,
+                                       help="print ketasim's version and exit")):
+    # the options of `ketasim` itself; the help text is the app's
+    pass
+
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError)
 
@@ -112,25 +165,65 @@ def say(message: str, quiet: bool = False):
 
 
 def progress(description: str, quiet: bool):
-    """A rich progress bar as a callback(done, total); silent with --quiet."""
-    from rich.progress import Progress
-
+    """Progress of long work as a callback(done, total): a bar with percentage and time left on a terminal, a
+    plain line per tenth of the work when stderr is not a terminal (logs, CI, pipes); silent with --quiet."""
     if quiet:
-        class _Null:
-            def __enter__(self):
-                return lambda done, total: None
+        return _NoProgress()
+    if err_console.is_terminal:
+        return _ProgressBar(description)
+    return _ProgressLines(description)
 
-            def __exit__(self, *a):
-                return False
-        return _Null()
 
-    class _Bar:
-        def __enter__(self):
-            self.p = Progress(console=err_console, transient=True)
-            self.p.__enter__()
-            self.task = self.p.add_task(description, total=None)
-            return lambda done, total: self.p.update(self.task, completed=done, total=total)
+class _NoProgress:
+    def __enter__(self):
+        return lambda done, total: None
 
-        def __exit__(self, *a):
-            return self.p.__exit__(*a)
-    return _Bar()
+    def __exit__(self, *exc):
+        return False
+
+
+class _ProgressBar:
+    def __init__(self, description: str):
+        self.description = description
+
+    def __enter__(self):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.p = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                          MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                          console=err_console, transient=True)
+        self.p.__enter__()
+        self.task = self.p.add_task(self.description, total=None)
+        return lambda done, total: self.p.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc):
+        return self.p.__exit__(*exc)
+
+
+class _ProgressLines:
+    """One line per tenth of the work (and at the end), e.g. 'simulating population: 40 % (4 of 10 parts)'."""
+
+    def __init__(self, description: str):
+        self.description = description
+        self.shown = -1
+
+    def __enter__(self):
+        return self.update
+
+    def update(self, done, total):
+        try:
+            done, total = int(done), int(total)
+        except (TypeError, ValueError):
+            return
+        if total <= 0:
+            return
+        tenth = min(10, 10 * done // total)
+        if tenth <= self.shown:
+            return
+        self.shown = tenth
+        err_console.print(f"{escape(self.description)}: {100 * done // total} % ({done} of {total} parts)",
+                          highlight=False, soft_wrap=True)
+
+    def __exit__(self, *exc):
+        return False

@@ -8,38 +8,66 @@ from rich.table import Table
 from ._app import console, warn
 
 
+def range_text(low: float, high: float, digits: str = "g") -> str:
+    """'-7.31 to -0.64', never '-7.31--0.64'."""
+    return f"{low:{digits}} to {high:{digits}}"
+
+
 def fmt(x: float) -> str:
     if x == 0:
         return "0"
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
-def print_summary(result, quiet: bool = False):
+def _mood_label(key: str) -> str:
+    if key.startswith("day"):
+        return f"day {key[3:]}"
+    if key.startswith("week"):
+        return f"week {key[4:]}"
+    return key
+
+
+def print_summary(result, quiet: bool = False, summary: dict | None = None):
+    """The summary table: peak (or nadir, for outputs that fall) with the time after the dose, area (ng·h/mL
+    for concentrations, baseline-corrected for effects), and mood changes across the run."""
     if quiet:
         return
     table = Table(title="Summary (typical subject)", title_justify="left")
-    for col in ("output", "Cmax", "Tmax (h)", "AUC", "unit"):
-        table.add_column(col, justify="right" if col not in ("output", "unit") else "left")
-    summary = result.summary()
+    for col in ("output", "peak / nadir", "unit", "after dose (h)", "AUC / AUEC*", "AUC unit"):
+        table.add_column(col, justify="right" if col not in ("output", "unit", "AUC unit") else "left")
+    table.caption = "* effect outputs: area between the curve and its baseline (AUEC); times after the dose"
+    summary = summary if summary is not None else result.summary()
     if getattr(result, "subjects", None) is not None:
-        table.title = f"Summary ({len(result.subjects)} subjects: mean [5th-95th percentile])"
+        table.title = f"Summary ({len(result.subjects)} subjects: mean [5th to 95th percentile])"
     for k, s in summary.items():
-        if s["cmax"] <= 0 or k in ("madrs", "hamd17"):
+        if s.get("direction") == "falls":
+            value, when, label = s["nadir"], s["tnadir_h"], f"{k} (nadir)"
+            pkey = "nadir_percentiles"
+        else:
+            value, when, label = s["cmax"], s["tmax_h"], k
+            pkey = "cmax_percentiles"
+        if s.get("direction") is None and s["cmax"] <= 0:
             continue
-        cmax = fmt(s["cmax"])
-        if "cmax_percentiles" in s:
-            pc = s["cmax_percentiles"]
-            cmax += f" [{fmt(pc['p5'])}-{fmt(pc['p95'])}]"
-        table.add_row(k, cmax, f"{s['tmax_h']:.2f}", fmt(s["auc"]), s["unit"])
+        if s.get("direction") is not None and abs(s.get("peak_change", 0.0)) < 1e-9:
+            continue
+        text = fmt(value)
+        if pkey in s:
+            pc = s[pkey]
+            text += f" [{fmt(pc['p5'])} to {fmt(pc['p95'])}]"
+        table.add_row(label, text, s["unit"], f"{when:.2f}", fmt(s["auc"]),
+                      s.get("auc_unit", "").replace(" (baseline-corrected)", ""))
     console.print(table)
     if "madrs" in summary:
         m = summary["madrs"]
         parts = [f"hypothesis {result.meta.get('hypothesis')}", f"baseline MADRS {m['baseline']:.1f}"]
-        for key, label in (("change_24h", "change at 24 h"), ("change_day7", "change at day 7")):
-            if key in m:
-                parts.append(f"{label} {m[key]:+.1f}")
+        changes = [f"{_mood_label(label)} {m['change_' + label]:+.1f}" for label in m.get("change_times_h", {})
+                   if f"change_{label}" in m]
+        if changes:
+            parts.append("change " + ", ".join(changes))
         if "responders_24h" in m:
             parts.append(f"responders at 24 h {100 * m['responders_24h']:.0f} %")
+        elif "responder_24h" in m:
+            parts.append(f"responder at 24 h: {'yes' if m['responder_24h'] else 'no'}")
         console.print(escape("Mood: " + "; ".join(parts) + f"; peak CADSS {summary['cadss']['cmax']:.1f}"),
                       highlight=False)
     for w in result.warnings:
@@ -67,15 +95,31 @@ def print_hypothesis_list(rows: list[dict]):
 
 
 def print_ranking(doc: dict):
-    table = Table(title="Mechanism hypotheses vs " + ", ".join(doc["trials"]), title_justify="left")
-    for col in ("rank", "hypothesis", "log-likelihood", "95 % (bootstrap)", "Δ vs best", *doc["trials"]):
-        table.add_column(col, justify="right" if col not in ("hypothesis",) else "left",
-                         no_wrap=col in ("hypothesis", "95 % (bootstrap)"))
+    """Two tables, so that every header and number fits in full: the ranking, then each trial's part."""
+    has_ref = doc.get("reference") is not None
+    table = Table(title="Mechanism hypotheses vs " + ", ".join(doc["trials"]) + " (log-likelihood of the "
+                  "published results; higher is better)", title_justify="left")
+    cols = ["rank", "hypothesis", "log-likelihood", "95 % (bootstrap)", "vs best"] + (["vs null"] if has_ref else [])
+    for col in cols:
+        table.add_column(col, justify="left" if col == "hypothesis" else "right", no_wrap=True, overflow="fold")
     for r in doc["ranking"]:
-        table.add_row(str(r["rank"]), escape(r["hypothesis"]), f"{r['loglik']:.2f}",
-                      f"{r['loglik_interval95'][0]:.2f} to {r['loglik_interval95'][1]:.2f}",
-                      f"{r['delta_loglik']:.2f}", *[f"{r['per_trial'][t]['loglik']:.2f}" for t in doc["trials"]])
+        row = [str(r["rank"]), escape(r["hypothesis"]), f"{r['loglik']:.2f}",
+               f"{r['loglik_interval95'][0]:.2f} to {r['loglik_interval95'][1]:.2f}", f"{r['delta_loglik']:+.2f}"]
+        if has_ref:
+            row.append(f"{r['delta_loglik_vs_null']:+.2f}")
+        table.add_row(*row)
     console.print(table)
+    per_trial = Table(title="Log-likelihood per trial", title_justify="left")
+    per_trial.add_column("hypothesis", no_wrap=True, overflow="fold")
+    for t in doc["trials"]:
+        per_trial.add_column(escape(t), justify="right", no_wrap=True, overflow="fold")
+    for r in doc["ranking"]:
+        per_trial.add_row(escape(r["hypothesis"]), *[f"{r['per_trial'][t]['loglik']:.2f}" for t in doc["trials"]])
+    console.print(per_trial)
+    if has_ref:
+        console.print("vs null: log-likelihood minus that of 'null' (expectation and background treatment alone); "
+                      "> 0 means the hypothesis explains the published results better than placebo response "
+                      "alone.", highlight=False)
 
 
 def print_power(rows: list[dict], labels: tuple[str, str], trial: str):
@@ -110,20 +154,84 @@ def print_parameters(df):
     for col in ("key", "value", "unit", "source", "evidence", "range"):
         table.add_column(col)
     for r in df.itertuples():
-        table.add_row(r.key, f"{r.value:g}", r.unit, r.source, r.evidence, f"{r.low:g}-{r.high:g}")
+        table.add_row(r.key, f"{r.value:g}", r.unit, r.source, r.evidence, range_text(r.low, r.high))
     console.print(table)
 
 
 def print_validation(rows: list[dict], out):
-    table = Table(title="ketasim validate", title_justify="left")
-    for col in ("", "kind", "target", "model", "published", "accepted", "source"):
-        table.add_column(col)
-    for r in rows:
+    from ketasim.validation.report import with_texts
+
+    table = Table(title="ketasim validate", title_justify="left", expand=True)
+    for col, ratio in (("", None), ("kind", None), ("target", 4), ("model", 2), ("published", 2), ("accepted", 2),
+                       ("source", 1)):
+        table.add_column(col, ratio=ratio, overflow="fold", no_wrap=col in ("", "kind"))
+    for r in with_texts(rows):
         mark = "[green]pass[/]" if r["pass"] else "[red]FAIL[/]"
-        table.add_row(mark, r["kind"], r["description"], f"{r['model']:.3g} {r['unit']}", r["published"],
-                      f"{r['accepted_range'][0]:.3g}-{r['accepted_range'][1]:.3g}", r["source"])
+        table.add_row(mark, r["kind"], escape(r["description"]), escape(r["model_text"]), escape(r["published"]),
+                      escape(r["accepted_text"]), escape(r["source"]))
     console.print(table)
     n_pass = sum(r["pass"] for r in rows)
-    console.print(f"{n_pass}/{len(rows)} targets within their accepted range; "
+    console.print(f"{n_pass} of {len(rows)} targets within their accepted range; "
                   f"failures are disagreements to read, not hidden. Wrote {out}/validation.json, validation.html",
                   highlight=False)
+
+
+def print_nca(df):
+    table = Table(title=f"NCA ({df['id'].nunique()} subjects; times after dose; first subject shown)",
+                  title_justify="left")
+    cols = ("output", "dose", "Cmax / Emin", "Tmax (h)", "AUC0-t / AUEC", "AUCinf (ng·h/mL)", "t½ (h) [points]",
+            "CL/F (L/h)", "Vz/F (L)")
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("output",) else "right")
+    first = df[df["id"] == df["id"].iloc[0]]
+    num = lambda v: "" if v is None or v != v else fmt(float(v))  # noqa: E731
+    for r in first.to_dict("records"):
+        if r.get("auc_unit") == "ng·h/mL":
+            table.add_row(r["output"], str(r["dose_index"]), f"{num(r['cmax'])} {r['unit']}", f"{r['tmax_h']:.2f}",
+                          num(r["auc_0_t"]), num(r.get("auc_inf")),
+                          f"{num(r.get('half_life_h'))} [{r.get('lambda_z_points', 0):.0f}]",
+                          num(r.get("cl_f_l_h")), num(r.get("vz_f_l")))
+        else:
+            falls = abs(r["nadir_change"]) > abs(r["peak_change"])
+            table.add_row(r["output"], str(r["dose_index"]), f"{'min' if falls else 'max'} "
+                          f"{num(r['emin'] if falls else r['emax'])}", f"{r['tmin_h' if falls else 'tmax_h']:.2f}",
+                          num(r["auec"]), "", "", "", "")
+    console.print(table)
+
+
+def print_estimates(fit: dict):
+    from ketasim.estimation.run import estimates_table, summary_lines
+
+    est = estimates_table(fit)
+    table = Table(title="Population estimates (FOCE-I)", title_justify="left")
+    for c in ("layer", "parameter", "estimate", "unit", "RSE %", "95 % interval", "shrinkage %"):
+        table.add_column(c, justify="left" if c in ("layer", "parameter", "unit") else "right")
+    num = lambda v: "" if v != v else fmt(float(v))  # noqa: E731
+    for r in est.to_dict("records"):
+        table.add_row(r["layer"], r["parameter"], num(r["estimate"]), r["unit"], num(r["rse_pct"]),
+                      f"{num(r['ci95_low'])}-{num(r['ci95_high'])}", num(r.get("shrinkage_pct", float("nan"))))
+    console.print(table)
+    for line in summary_lines(fit):
+        console.print(line, highlight=False)
+
+
+def print_sensitivity(doc: dict):
+    if "sobol" in doc:
+        d = doc["sobol"].sort_values("ST", ascending=False).head(15)
+        info = doc["sobol_info"]
+        table = Table(title=f"Sobol indices of {doc['outcome']} ({info['runs']} runs, {doc['wall_s']:.0f} s; "
+                            f"sum S1 {info['sum_S1']:.2f}, sum ST {info['sum_ST']:.2f})", title_justify="left")
+        for c in ("parameter", "S1", "95 %", "ST", "95 % "):
+            table.add_column(c, justify="left" if c == "parameter" else "right")
+        for r in d.itertuples():
+            table.add_row(r.parameter, f"{r.S1:.3f}", f"±{r.S1_conf:.3f}", f"{r.ST:.3f}", f"±{r.ST_conf:.3f}")
+        console.print(table)
+    if "local" in doc:
+        d = doc["local"].assign(a=doc["local"]["elasticity"].abs()).sort_values("a", ascending=False).head(15)
+        table = Table(title=f"Elasticities of {doc['outcome']} (value at defaults {doc['outcome_at_default']:.3g} "
+                            f"{doc['unit']})", title_justify="left")
+        for c in ("parameter", "elasticity", "at range low", "at range high"):
+            table.add_column(c, justify="left" if c == "parameter" else "right")
+        for r in d.itertuples():
+            table.add_row(r.parameter, f"{r.elasticity:.3g}", f"{r.outcome_at_low:.3g}", f"{r.outcome_at_high:.3g}")
+        console.print(table)

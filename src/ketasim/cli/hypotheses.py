@@ -17,7 +17,7 @@ def hypotheses(
     trial: list[str] = typer.Option(None, "--trial", help="built-in trial name or YAML file; repeatable "
                                     "(default: every built-in trial)"),
     replicates: int = typer.Option(20, "--replicates", min=2, max=2000, help="replicate trials per hypothesis"),
-    seed: int = typer.Option(1, "--seed", min=0),
+    seed: int = typer.Option(1, "--seed", min=0, help="random seed of the replicate trials and the bootstrap"),
     include_unverified: bool = typer.Option(False, "--include-unverified",
                                             help="also score published numbers marked unverified"),
     uncertainty: bool = typer.Option(False, "--uncertainty", help="outer loop over parameter uncertainty"),
@@ -26,7 +26,7 @@ def hypotheses(
     list_: bool = typer.Option(False, "--list", help="print every hypothesis with its description and sources"),
     required_affinity: bool = typer.Option(False, "--required-affinity",
                                            help="the MOR affinity HNK would need under opioid[hnk_mor]"),
-    quiet: bool = typer.Option(False, "--quiet"),
+    quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors"),
 ):
     """Score every mechanism hypothesis against published trials (or --list them)."""
     from ketasim import services

@@ -8,6 +8,8 @@ import signal
 import sys
 
 from . import export_sbml, hypotheses, params, serve, simulate, trial, validate  # noqa: F401  (registration)
+from . import fit, nca, sensitivity, vpc  # noqa: F401  (registration)
+from . import optimize, scenarios  # noqa: F401  (registration: use patterns, regimen optimisation)
 from ._app import app
 
 __all__ = ["app", "main"]

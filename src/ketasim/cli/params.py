@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -11,27 +12,33 @@ import typer
 from ._app import app, user_errors
 from ._render import print_parameters
 
+FORMATS = ("table", "csv", "json")
+
 
 @app.command()
 @user_errors
 def params(
-    format: str = typer.Option("table", "--format", help="table or csv"),
-    out: Optional[Path] = typer.Option(None, "--out", help="write to this file instead of stdout"),
-    filter: Optional[str] = typer.Option(None, "--filter", help="only keys starting with this prefix"),
+    format: str = typer.Option("table", "--format", help="table (on screen), csv or json"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write to this file instead of stdout (with table: "
+                                       "also print the table, write CSV)"),
+    filter: Optional[str] = typer.Option(None, "--filter", help="only keys starting with this prefix, e.g. "
+                                         "'naltrexone.' or 'mood.'"),
 ):
     """Every parameter with value, unit, source, evidence and uncertainty range."""
     from ketasim import services
 
-    if format not in ("table", "csv"):
-        raise ValueError(f"--format must be table or csv, not {format!r}")
+    if format not in FORMATS:
+        raise ValueError(f"--format must be table, csv or json, not {format!r}")
     if out:
-        services.check_output_file(out, "--out", "params.csv")  # before any work: not a folder, its folder writable
+        services.check_output_file(out, "--out", f"params.{'json' if format == 'json' else 'csv'}")  # before work
     df = services.parameter_table(filter)
-    if format == "csv":
+    if format in ("csv", "json"):
+        text = df.to_csv(index=False) if format == "csv" else \
+            json.dumps(df.to_dict(orient="records"), indent=2, ensure_ascii=False) + "\n"
         if out:
-            services.write_parameter_table(df, out)
+            services.write_text_file(out, text)
         else:
-            sys.stdout.write(df.to_csv(index=False))
+            sys.stdout.write(text)
         return
     print_parameters(df)
     if out:

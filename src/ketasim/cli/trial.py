@@ -17,19 +17,24 @@ def trial_cmd(
     name: str = typer.Argument(..., help="built-in trial (williams2018, zarate2006, murrough2013, transform2) or a "
                                          "YAML file"),
     hypothesis: str = typer.Option("opioid", "--hypothesis", help="a hypothesis, a comma list, or 'all'"),
-    opioid_source: Optional[str] = typer.Option(None, "--opioid-source"),
+    opioid_source: Optional[str] = typer.Option(None, "--opioid-source",
+                                                help="opioid/mixed only: hnk_mor (default), ketamine_mor, endogenous"),
     subjects: Optional[str] = typer.Option(None, "--subjects", help="subjects per arm (default: the file's), or "
                                            "with --power a range 'MIN:MAX'"),
-    replicates: int = typer.Option(20, "--replicates", min=1, max=2000),
-    seed: int = typer.Option(1, "--seed", min=0),
-    chunk_size: int = typer.Option(256, "--chunk-size", min=1, max=100_000, help="subjects per work unit"),
+    replicates: int = typer.Option(20, "--replicates", min=1, max=2000,
+                                   help="replicate virtual trials per hypothesis (each at the trial's own size)"),
+    seed: int = typer.Option(1, "--seed", min=0, help="random seed: the same seed gives the same subjects and "
+                             "results, however the work is split"),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", min=1, max=100_000,
+                                             help="subjects per work unit (default: sized so that progress moves "
+                                                  "in about ten steps); results do not depend on it"),
     power: bool = typer.Option(False, "--power", help="power analysis over --subjects MIN:MAX"),
     compare: str = typer.Option("opioid,glutamate", "--compare", help="with --power: the two hypotheses"),
     uncertainty: bool = typer.Option(False, "--uncertainty", help="outer loop over parameter uncertainty: each "
                                      "replicate trial draws uncertain parameters from their ranges"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, or local:N"),
     out: Path = typer.Option(Path("out/trial"), "--out", help="output folder"),
-    quiet: bool = typer.Option(False, "--quiet"),
+    quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors"),
 ):
     """Run a virtual clinical trial: trial.json, subjects.parquet, report.html (or a power analysis)."""
     from ketasim import services

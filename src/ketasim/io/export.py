@@ -168,19 +168,21 @@ def atomic_output_dir(out_dir) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextmanager
+def atomic_output_file(path) -> Iterator[Path]:
+    """Yield a temporary path for one file; when the block ends without error it replaces `path` (through
+    `atomic_output_dir`, so a single file is written the same way as a folder of outputs, with the usual mode)."""
+    path = Path(path)
+    check_output_file(path, example=f"output{path.suffix or '.txt'}")
+    with atomic_output_dir(path.parent) as tmp:
+        yield tmp / path.name
+
+
 def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:
-    """Write a text file whole or not at all (a temporary file beside it, renamed at the end)."""
+    """Write a text file whole or not at all."""
     p = Path(path)
-    check_output_file(p)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-{_host_tag()}-", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding=encoding) as fh:
-            fh.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output_file(p) as tmp:
+        tmp.write_text(text, encoding=encoding)
     return p
 
 

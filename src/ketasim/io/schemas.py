@@ -305,13 +305,26 @@ class SubjectConfig(StrictModel):
         return to_unit(self.age, "year", "age")
 
 
+class PopulationConfig(StrictModel):
+    """How a virtual population's covariates are drawn (or read: `covariates_file`, one row per subject)."""
+
+    age_range: str | None = Field(None, max_length=200, description="ages drawn uniformly within, e.g. '18-65 yr'")
+    female_fraction: float | None = Field(None, ge=0, le=1, description="share of women, 0-1")
+    weight_sd: str | None = Field(None, max_length=200, description="SD of body weight with unit, e.g. '15 kg'")
+    weight_range: str | None = Field(None, max_length=200,
+                                     description="body weights truncated to, e.g. '45-150 kg'")
+    covariates_file: str | None = Field(None, max_length=4096, description="CSV of per-subject covariates "
+                                        "(weight_kg, age_y, sex, cyp2b6, baseline_madrs)")
+
+
 class ScenarioConfig(StrictModel):
     """A scenario: regimen, subject, duration, outputs and seed. Only a scenario that can be simulated validates:
     the regimen's limits (per dose, per 24 h, per regimen) and the size of the output are checked here, once, for
     every entry point."""
 
     name: str = Field("scenario", max_length=200)
-    doses: list[str] = Field(..., min_length=1, description="regimen text lines (design.md §3)")
+    doses: list[str] = Field(..., min_length=1,
+                             description="regimen text lines, e.g. 'ketamine 0.5 mg/kg iv over 40 min'")
     duration: str = "7 d"
     subject: SubjectConfig = Field(default_factory=SubjectConfig)
     output_step: str | None = None
@@ -320,9 +333,13 @@ class ScenarioConfig(StrictModel):
     hypothesis: str = Field("opioid", max_length=80, description="mechanism hypothesis (ketasim hypotheses --list)")
     opioid_source: str | None = Field(None, max_length=40,
                                       description="hnk_mor, ketamine_mor or endogenous (opioid, mixed)")
-    expectation: Literal["none", "saline", "active"] = "active"
+    expectation: Literal["none", "saline", "spray", "active", "open_label"] = Field(
+        "active", description="what the sessions lead subjects to expect: none, saline (inert control they can "
+                              "tell apart), spray (blinded nasal spray), active (active placebo or blinded "
+                              "ketamine), open_label")
     baseline_madrs: float | None = Field(None, gt=0, le=60)
     oral_antidepressant_start: str | None = None
+    population: PopulationConfig | None = None
 
     @model_validator(mode="after")
     def _simulable(self):

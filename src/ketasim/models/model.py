@@ -11,27 +11,22 @@ from ketasim.regimens import Regimen
 from ketasim.units import umol_per_l_to_ng_per_ml
 
 from . import pk
+from .spec import OutputInfo
 
-# Plasma concentration outputs: column -> (species prefix, molar-mass key)
-PLASMA_OUTPUTS = {
-    "ketamine_ng_ml": ("ketamine", "ketamine"),
-    "norketamine_ng_ml": ("norketamine", "norketamine"),
-    "hnk_ng_ml": ("hnk", "hnk"),
-    "dhnk_ng_ml": ("dhnk", "dhnk"),
-}
-PD_OUTPUT_UNITS = {
-    "nmda_occupancy": "fraction", "mor_occupancy": "fraction", "kor_occupancy": "fraction",
-    "mor_agonist_signal": "relative to baseline", "plasticity": "relative to baseline",
-    "opioid_signal": "relative to baseline", "cadss": "CADSS points", "euphoria": "VAS 0-100",
-    "madrs": "MADRS points", "hamd17": "HAM-D17 points",
-}
-OUTPUT_UNITS = {**PD_OUTPUT_UNITS,
-    "ketamine_ng_ml": "ng/mL", "norketamine_ng_ml": "ng/mL", "hnk_ng_ml": "ng/mL", "dhnk_ng_ml": "ng/mL",
-    "naltrexone_ng_ml": "ng/mL", "naltrexol_ng_ml": "ng/mL",
-}
-for _sp in ("ketamine", "norketamine", "hnk", "dhnk"):
-    for _e in pk.ENANTIOMERS:
-        OUTPUT_UNITS[f"{_sp}_{_e}_ng_ml"] = "ng/mL"
+# Plasma concentration outputs: species -> (molar-mass key, label); each is also resolved by enantiomer
+_RACEMIC_SPECIES = {"ketamine": "ketamine", "norketamine": "norketamine", "hnk": "2,6-HNK", "dhnk": "DHNK"}
+_OTHER_SPECIES = {"naltrexone": "naltrexone", "naltrexol": "6\u03b2-naltrexol"}
+
+
+def _plasma(name: str, label: str, detail: bool = False) -> OutputInfo:
+    return OutputInfo(name, "ng/mL", "L1", "L1 plasma", label, f"venous plasma concentration of {label}", detail)
+
+
+PK_OUTPUTS: tuple[OutputInfo, ...] = tuple(
+    [_plasma(f"{sp}_ng_ml", lab) for sp, lab in _RACEMIC_SPECIES.items()]
+    + [_plasma(f"{sp}_ng_ml", lab) for sp, lab in _OTHER_SPECIES.items()]
+    + [_plasma(f"{sp}_{e}_ng_ml", f"{lab} ({e})", detail=True) for sp, lab in _RACEMIC_SPECIES.items()
+       for e in pk.ENANTIOMERS])
 
 
 @dataclass(frozen=True)
@@ -70,33 +65,38 @@ class KetamineModel:
         out = []
         for dose in regimen.realize():
             out += pk.dose_inputs(dose, ind, weight_kg)
-        return out
+        return out + pk.session_inputs(regimen)
 
     def effect_sites(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Effect-site concentrations (µM, plasma-equivalent) that the receptor layer reads."""
         ix = self.index
         g = lambda n: X[..., ix[n]]  # noqa: E731
         return {
-            "ketamine_S": g("ce.ketamine_S"), "ketamine_R": g("ce.ketamine_R"),
-            "norketamine_S": g("ce.norketamine_S"), "norketamine_R": g("ce.norketamine_R"),
-            "hnk": g("ce.hnk_S") + g("ce.hnk_R"),
-            "naltrexone": g("ce.naltrexone_fast") + g("ce.naltrexone_slow"),
-            "naltrexol": g("ce.naltrexol_fast") + g("ce.naltrexol_slow"),
+            "ce_ketamine_S": g("ce.ketamine_S"), "ce_ketamine_R": g("ce.ketamine_R"),
+            "ce_norketamine_S": g("ce.norketamine_S"), "ce_norketamine_R": g("ce.norketamine_R"),
+            "ce_hnk": g("ce.hnk_S") + g("ce.hnk_R"),
+            "ce_naltrexone": g("ce.naltrexone_fast") + g("ce.naltrexone_slow"),
+            "ce_naltrexol": g("ce.naltrexol_fast") + g("ce.naltrexol_slow"),
+            "session_memory": g(pk.SESSION_STATE),
         }
+
+    @staticmethod
+    def plasma_columns() -> list[str]:
+        return [o.name for o in PK_OUTPUTS]
 
     def plasma_outputs(self, X: np.ndarray, ind: pk.PKIndividual) -> dict[str, np.ndarray]:
         """Venous plasma concentrations (ng/mL) from state amounts (µmol)."""
         ix = self.index
         out: dict[str, np.ndarray] = {}
         volume = {"ketamine": "V1", "norketamine": "NK_V1", "hnk": "HNK_V1", "dhnk": "DHNK_V"}
-        for col, (sp, mw) in PLASMA_OUTPUTS.items():
+        for sp in _RACEMIC_SPECIES:
             total = 0.0
             for e in pk.ENANTIOMERS:
                 c = X[..., ix[f"{sp}_{e}.central"]] / ind[f"{e}.{volume[sp]}"]
-                ng = umol_per_l_to_ng_per_ml(c, mw)
+                ng = umol_per_l_to_ng_per_ml(c, sp)
                 out[f"{sp}_{e}_ng_ml"] = ng
                 total = total + ng
-            out[col] = total
+            out[f"{sp}_ng_ml"] = total
         out["naltrexone_ng_ml"] = umol_per_l_to_ng_per_ml(X[..., ix["naltrexone.central"]] / ind["NTX_V"],
                                                           "naltrexone")
         out["naltrexol_ng_ml"] = umol_per_l_to_ng_per_ml(X[..., ix["naltrexol.central"]] / ind["NXL_V"],

@@ -1,284 +1,493 @@
-"""Layers L3-L5 on top of effect-site concentrations: receptor occupancy (competitive, all ligands at once),
-MOR agonist signal (operational model), slow mediators (L4) and outcomes (L5).
+"""Layers L2-L5, declared once as nodes of `ketasim.models.spec`: brain concentrations, receptor occupancy
+(competitive, all ligands at once), the MOR agonist signal (operational model), slow mediators (L4) and outcomes
+(L5). The sources of every value are in the parameter files each node reads; docs/model.md has the equations.
 
-Every function works on arrays over time (and, for populations, over subjects in the last axis), so one
-code path serves a typical subject and a population. The slow states are linear in themselves given their
-drive, so they are integrated exactly for drives interpolated by a parabola on each step between grid points
-(from the neighbouring grid values: no extra evaluations; see `relax_reference`).
+A mechanism hypothesis contributes its own nodes (`Mechanism.nodes()`): at least the `mediator_drive` (which
+mediators carry the antidepressant effect), and any pathway of its own; a node that replaces a core node says so
+(`replaces=True`, or `Node.rebind` for the same equation with other parameters). `pd_model(mechanism)` assembles
+and checks the variant.
 """
 
 from __future__ import annotations
 
-import math
-import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
-import numpy as np
+from . import ops
+from .pk import SESSION_DRUGS
+from .spec import Node, PDModel, Source, derived, immediate_drive, linear_drive, signal, state
+LN2 = 0.6931471805599453  # math.log(2), written out: node functions take no globals
 
-from ketasim.mechanisms import MEDIATORS, Mechanism
+SOURCES = (
+    Source("time", "time", "h", "time"),
+    Source("ce_ketamine_S", "effect_site", "uM", "S-ketamine, effect site (plasma-equivalent)"),
+    Source("ce_ketamine_R", "effect_site", "uM", "R-ketamine, effect site (plasma-equivalent)"),
+    Source("ce_norketamine_S", "effect_site", "uM", "S-norketamine, effect site"),
+    Source("ce_norketamine_R", "effect_site", "uM", "R-norketamine, effect site"),
+    Source("ce_hnk", "effect_site", "uM", "2,6-HNK (S + R), effect site"),
+    Source("ce_naltrexone", "effect_site", "uM", "naltrexone, apparent brain concentration (fast + slow pools)"),
+    Source("ce_naltrexol", "effect_site", "uM", "6beta-naltrexol, apparent brain concentration"),
+    Source("session_memory", "effect_site", "dimensionless", "treatment sessions, each fading as expectation wanes"),
+    Source("baseline_madrs", "subject", "MADRS_point", "baseline MADRS", default="mood.baseline_madrs"),
+    Source("drive_scale", "subject", "dimensionless", "sensitivity to the antidepressant drive", default=1.0),
+    Source("cadss_scale", "subject", "dimensionless", "sensitivity of dissociation", default=1.0),
+    Source("placebo_scale", "subject", "dimensionless", "strength of expectation", default=1.0),
+)
+EFFECT_SITE_SOURCES = tuple(s.name for s in SOURCES if s.kind == "effect_site")
+SUBJECT_SOURCES = tuple(s.name for s in SOURCES if s.kind == "subject")
 
-LN2 = math.log(2.0)
-SESSION_DRUGS = ("ketamine", "esketamine", "arketamine", "placebo")
-
-
-def relax(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
-    """Solve dx/dt = k (u(t) - x) with u interpolated by a parabola on each step between grid points (k > 0,
-    scalar or per subject); the convolution with e^{-k t} is integrated exactly on every step (phi-functions),
-    so the only error is the interpolation of u: third/fourth order in the step where u is smooth, never
-    interpolated across a kink. See `relax_reference` for the rule.
-
-    Large arrays (or any array once numba is loaded) go through the compiled loop of
-    `ketasim.solvers._numba_kernels.relax_kernel`; `relax_reference` is the same recurrence in NumPy and the
-    reference it is tested against (agreement to rounding)."""
-    target = np.asarray(target)
-    if target.ndim in (1, 2) and len(target) > 1 and (target.size >= 50_000 or "numba" in sys.modules):
-        try:
-            from ketasim.solvers._numba_kernels import relax_compiled
-        except ImportError:  # pragma: no cover - numba is a dependency
-            return relax_reference(t, target, k, x0)
-        out = relax_compiled(t, target, k, x0)
-        if out is not None:
-            return out
-    return relax_reference(t, target, k, x0)
-
-
-PHI_TAYLOR = 0.1  # |z| below which phi_1..4 come from their Taylor series (9 terms: error < 1e-15 relative)
-
-
-def relax_coefficients(k, h):
-    """(A1, A2, A3, rho) of one step of `relax` (length h, rate k; broadcasts): with z = -k h and phi_n the
-    phi-functions, A1 = k h phi1(z), A2 = k h^2 phi2(z), A3 = k h^3 (2 phi3(z) - phi2(z)) (the weights of
-    u_{i-1} - x_{i-1}, the slope and the curvature), and rho = h (6 phi4 - 2 phi3) / (2 phi3 - phi2) (-> h/2 as
-    k h -> 0), which sets the weights of the two curvature estimates that reproduce the cubic."""
-    kh = np.asarray(k, float) * np.asarray(h, float)
-    h = np.asarray(h, float)
-    z = -kh
-    small = np.abs(z) < PHI_TAYLOR
-    zs = np.where(small, z, 0.0)
-    # Taylor series phi_n(z) = sum_j z^j / (j + n)!, Horner
-    p1 = p2 = p3 = p4 = 0.0
-    for j in range(8, -1, -1):
-        p1 = p1 * zs + 1.0 / math.factorial(j + 1)
-        p2 = p2 * zs + 1.0 / math.factorial(j + 2)
-        p3 = p3 * zs + 1.0 / math.factorial(j + 3)
-        p4 = p4 * zs + 1.0 / math.factorial(j + 4)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zl = np.where(small, 1.0, z)
-        q1 = np.expm1(zl) / zl
-        q2 = (q1 - 1.0) / zl
-        q3 = (q2 - 0.5) / zl
-        q4 = (q3 - 1.0 / 6.0) / zl
-    p1 = np.where(small, p1, q1)
-    p2 = np.where(small, p2, q2)
-    p3 = np.where(small, p3, q3)
-    p4 = np.where(small, p4, q4)
-    c2 = 2.0 * p3 - p2
-    return kh * p1, kh * h * p2, kh * h * h * c2, h * (6.0 * p4 - 2.0 * p3) / c2
-
-
-def relax_reference(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
-    """`relax` as a plain NumPy loop over time (the reference).
-
-    On the step [t_{i-1}, t_i] (length h, slope s of u) u is taken as the parabola
-    u_{i-1} + s tau + c tau (tau - h), and x_i = x_{i-1} + A1 (u_{i-1} - x_{i-1}) + A2 s + A3 c
-    (`relax_coefficients`) is exact for it. c blends the second divided differences cb of (t_{i-2}, t_{i-1}, t_i)
-    and cf of (t_{i-1}, t_i, t_{i+1}): c = (gb |cf| cb + gf |cb| cf) / (gb |cf| + gf |cb|) with
-    gf = (t_{i-1} - t_{i-2} + rho) / (t_{i+1} - t_{i-2}), gb = 1 - gf. The weights gb, gf make gb cb + gf cf
-    reproduce the cubic through the four points (fourth order) where cb ~ cf (smooth u); where one of them is
-    much larger (a kink in the drive at t_{i-1} or t_i, e.g. an infusion's start or end) its weight vanishes,
-    and c is 0 where they differ in sign (a van Leer harmonic mean: |c| <= max(1/gb, 1/gf) min(|cb|, |cf|), so
-    a kink is never interpolated across). One-sided steps (first, last, next to a zero-length step) use the one
-    parabola available; a single step, the linear rule."""
-    t = np.asarray(t, float)
-    u = np.asarray(target, float)
-    x = np.empty_like(u)
-    T = len(t)
-    if T == 0:
-        return x
-    x[0] = x0
-    k = np.asarray(k, float)
-    for i in range(1, T):
-        h = t[i] - t[i - 1]
-        if h <= 0:
-            x[i] = x[i - 1]
-            continue
-        a1, a2, a3, rho = relax_coefficients(k, h)
-        s = (u[i] - u[i - 1]) / h
-        back = i >= 2 and t[i - 1] - t[i - 2] > 0
-        fwd = i + 1 < T and t[i + 1] - t[i] > 0
-        if back:
-            cb = (s - (u[i - 1] - u[i - 2]) / (t[i - 1] - t[i - 2])) / (t[i] - t[i - 2])
-        if fwd:
-            cf = ((u[i + 1] - u[i]) / (t[i + 1] - t[i]) - s) / (t[i + 1] - t[i - 1])
-        if back and fwd:
-            gf = np.clip((t[i - 1] - t[i - 2] + rho) / (t[i + 1] - t[i - 2]), 0.0, 1.0)
-            wb = (1.0 - gf) * np.abs(cf)
-            wf = gf * np.abs(cb)
-            den = wb + wf
-            c = np.where(den > 0, (wb * cb + wf * cf) / np.where(den > 0, den, 1.0), 0.0)
-        elif back:
-            c = cb
-        elif fwd:
-            c = cf
-        else:
-            c = 0.0
-        x[i] = x[i - 1] + a1 * (u[i - 1] - x[i - 1]) + a2 * s + a3 * c
-    return x
-
-
-def accumulate(t, drive, k_form, k_decay, baseline=1.0):
-    """dX/dt = k_form * drive(t) - k_decay (X - baseline), X(t0) = baseline."""
-    return relax(t, baseline + k_form * drive / k_decay, k_decay, baseline)
-
-
-@dataclass(frozen=True)
-class PDParams:
-    v: dict
-
-    def __getitem__(self, k):
-        return self.v[k]
-
-
-def pd_parameters(p, mech: Mechanism) -> PDParams:
-    g = p.value
-    src = mech.opioid_source
-    v = {
-        "bf": g("biophase.brain_factor"),
-        "Ki_nmda_S": g("nmda.Ki_S_ketamine"), "Ki_nmda_R": g("nmda.Ki_R_ketamine"),
-        "Ki_nmda_NKS": g("nmda.Ki_S_norketamine"), "Ki_nmda_NKR": g("nmda.Ki_R_norketamine"),
-        "Ki_nmda_HNK": g("nmda.IC50_hnk"),
-        "Ki_mor_S": g("mor.Ki_S_ketamine"), "Ki_mor_R": g("mor.Ki_R_ketamine"),
-        "Ki_kor_S": g("kor.Ki_S_ketamine"), "Ki_kor_R": g("kor.Ki_R_ketamine"),
-        "Ki_mor_ntx": g("mor.Ki_naltrexone"),
-        "Ki_mor_nxl": g("mor.Ki_naltrexone") * g("mor.naltrexol_Ki_ratio"),
-        "Ki_kor_ntx": g("mor.Ki_naltrexone") * g("kor.naltrexone_Ki_ratio"),
-        "Ki_kor_nxl": g("mor.Ki_naltrexone") * g("mor.naltrexol_Ki_ratio") * g("kor.naltrexol_Ki_ratio"),
-        "glu_occ50": g("glutamate.occupancy50"), "glu_hill": g("glutamate.hill"),
-        "k_form": g("mediator.formation_rate"), "k_med": LN2 / g("mediator.t_half"),
-        "ampa_EC50": g("hnk_ampa.EC50"),
-        "basal": g("opioid.basal_tone"), "tau_endo": g("opioid.tau_endogenous"),
-        "k_endo": LN2 / g("opioid.endogenous_t_half"),
-        # MOR drive by source: measured pharmacology unless the hypothesis says otherwise
-        "tau_ket": g("opioid.tau_ketamine_measured"), "hnk_binds": 0.0, "Ki_mor_HNK": 1.0, "tau_hnk": 0.0,
-        "endo_gain": 0.0,
-        "X50": {"plasticity_glutamate": g("glutamate.X50"), "plasticity_hnk": g("hnk_ampa.X50"),
-                "opioid_signal": g("opioid.X50")},
-        "weights": mech.weights(p),
-        "plasticity_source": mech.plasticity_source,
-        "cadss_Emax": g("dissociation.Emax"), "cadss_occ50": g("dissociation.occupancy50"),
-        "cadss_hill": g("dissociation.hill"), "tol_max": g("dissociation.tolerance_max"),
-        "k_tol": LN2 / g("dissociation.tolerance_t_half"),
-        "eu_C50": g("euphoria.C50"), "eu_R": g("euphoria.R_potency"),
-        "hamd_per_madrs": g("mood.hamd_per_madrs"), "k_mood": LN2 / g("mood.response_t_half"),
-        "mood_Emax": g("mood.Emax"),
-        "pl_saline": g("placebo.saline"), "pl_active": g("placebo.active"),
-        "k_pl": LN2 / g("placebo.onset_t_half"),
-        "pl_oral_ad": g("placebo.oral_ad"), "k_ad": LN2 / g("placebo.oral_ad_t_half"),
-    }
-    if src == "hnk_mor":
-        v.update(hnk_binds=1.0, Ki_mor_HNK=g("opioid.hnk_Ki_mor"), tau_hnk=g("opioid.hnk_tau"))
-    elif src == "ketamine_mor":
-        v.update(tau_ket=g("opioid.ketamine_tau"))
-    elif src == "endogenous":
-        v.update(endo_gain=g("opioid.endogenous_gain"))
-    return PDParams(v)
+# what surrounds the drug, as numbers (see Context.values)
+EXPECTATIONS = ("none", "saline", "spray", "active", "open_label")
+CONTEXT_UNITS = {
+    **{f"context.expectation_{e}": "dimensionless" for e in EXPECTATIONS if e != "none"},
+    "context.oral_ad_start_h": "h", "context.has_oral_ad": "dimensionless",
+}
 
 
 @dataclass(frozen=True)
 class Context:
     """What surrounds the drug: expectation level, when sessions happen, background oral antidepressant."""
 
-    expectation: str = "active"          # 'none', 'saline', 'active'
+    expectation: str = "active"          # one of EXPECTATIONS: what the sessions lead a subject to expect
     session_times_h: tuple[float, ...] = ()
     oral_ad_start_h: float | None = None
     baseline_madrs: float | None = None  # None: the parameter's typical value
 
+    def values(self) -> dict[str, float]:
+        if self.expectation not in EXPECTATIONS:
+            raise ValueError(f"expectation must be one of {', '.join(EXPECTATIONS)}, not {self.expectation!r}")
+        return {
+            **{f"context.expectation_{e}": 1.0 if self.expectation == e else 0.0 for e in EXPECTATIONS
+               if e != "none"},
+            "context.oral_ad_start_h": 0.0 if self.oral_ad_start_h is None else float(self.oral_ad_start_h),
+            "context.has_oral_ad": 0.0 if self.oral_ad_start_h is None else 1.0,
+        }
 
-def compute_pd(t: np.ndarray, ce: dict[str, np.ndarray], q: PDParams, ctx: Context,
-               baseline_madrs) -> dict[str, np.ndarray]:
-    """All L3-L5 outputs on the grid t. `ce` holds effect-site concentrations in µM (plasma-equivalent):
-    ketamine_S, ketamine_R, norketamine_S, norketamine_R, hnk, naltrexone, naltrexol."""
-    bf = q["bf"]
-    kS, kR = bf * ce["ketamine_S"], bf * ce["ketamine_R"]
-    nkS, nkR, hnk = bf * ce["norketamine_S"], bf * ce["norketamine_R"], bf * ce["hnk"]
-    ntx, nxl = ce["naltrexone"], ce["naltrexol"]  # apparent brain concentrations (calibrated with their Ki)
 
-    # L3 NMDA: channel blockers compete for the PCP site
-    x_nmda = kS / q["Ki_nmda_S"] + kR / q["Ki_nmda_R"] + nkS / q["Ki_nmda_NKS"] + nkR / q["Ki_nmda_NKR"] \
-        + hnk / q["Ki_nmda_HNK"]
-    nmda_occ = x_nmda / (1.0 + x_nmda)
-    h = q["glu_hill"]
-    surge = nmda_occ ** h / (q["glu_occ50"] ** h + nmda_occ ** h)
+def context_for(regimen, expectation: str = "active", oral_ad_start_h: float | None = None,
+                baseline_madrs: float | None = None) -> Context:
+    sessions = tuple(d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS)
+    return Context(expectation, sessions, oral_ad_start_h, baseline_madrs)
 
-    # endogenous opioid tone (baseline 1), raised by the surge only under the 'endogenous' account
-    endo = accumulate(t, surge * q["endo_gain"], q["k_endo"], q["k_endo"], baseline=1.0)
 
-    # L3 MOR: agonists (ketamine S/R, HNK if it binds, endogenous) and antagonists compete
-    x_ket = kS / q["Ki_mor_S"] + kR / q["Ki_mor_R"]
-    x_hnk = q["hnk_binds"] * hnk / q["Ki_mor_HNK"]
-    x_endo = q["basal"] * endo
-    y_ant = ntx / q["Ki_mor_ntx"] + nxl / q["Ki_mor_nxl"]
-    denom = 1.0 + x_ket + x_hnk + x_endo + y_ant
-    stim = (q["tau_ket"] * x_ket + q["tau_hnk"] * x_hnk + q["tau_endo"] * x_endo) / denom
+# ---------------------------------------------------------------------------------------------------------
+# derived values (computed once per parameter set and context)
+
+def k_from_half_life(t_half, ln2):
+    return ln2 / t_half
+
+
+def product(a, b):
+    return a * b
+
+
+def product3(a, b, c):
+    return a * b * c
+
+
+def baseline_mor_effect(tau, basal):
+    """Operational-model effect of the endogenous tone alone (the MOR signal's baseline)."""
+    stim = tau * basal / (1.0 + basal)
+    return stim / (1.0 + stim)
+
+
+def expectation_level(saline, spray, active, open_label, level_saline, level_spray, level_active, level_open_label):
+    return saline * level_saline + spray * level_spray + active * level_active + open_label * level_open_label
+
+
+def gated(flag, value):
+    return flag * value
+
+
+def _k(name, half_life_key, what):
+    return derived(name, k_from_half_life, params={"t_half": half_life_key, "ln2": LN2},
+                   unit="1/h", description=f"rate constant of {what} (ln 2 / half-life)")
+
+
+DERIVED = [
+    derived("mor.Ki_naltrexol", product, params={"a": "mor.Ki_naltrexone", "b": "mor.naltrexol_Ki_ratio"},
+            unit="uM", description="6beta-naltrexol Ki at MOR"),
+    derived("kor.Ki_naltrexone", product, params={"a": "mor.Ki_naltrexone", "b": "kor.naltrexone_Ki_ratio"},
+            unit="uM", description="naltrexone Ki at KOR"),
+    derived("kor.Ki_naltrexol", product3, params={"a": "mor.Ki_naltrexone", "b": "mor.naltrexol_Ki_ratio",
+                                                  "c": "kor.naltrexol_Ki_ratio"},
+            unit="uM", description="6beta-naltrexol Ki at KOR"),
+    _k("mediator.k_decay", "mediator.t_half", "mediator decay"),
+    _k("opioid.k_endogenous", "opioid.endogenous_t_half", "endogenous opioid tone"),
+    _k("dissociation.k_tolerance", "dissociation.tolerance_t_half", "acute dissociation tolerance"),
+    _k("tolerance.k_acute", "tolerance.acute_t_half", "acute (within-session) tolerance of subjective effects"),
+    _k("tolerance.k_heavy_use", "tolerance.heavy_use_t_half", "the heavy-use exposure memory"),
+    _k("mood.k_response", "mood.response_t_half", "the mood rating's response"),
+    _k("placebo.k_onset", "placebo.onset_t_half", "expectation onset"),
+    _k("consolidation.k_decay", "consolidation.t_half", "the consolidated (long-term) antidepressant state"),
+    _k("placebo.k_oral_ad", "placebo.oral_ad_t_half", "the oral antidepressant's build-up"),
+    derived("mor.baseline_effect", baseline_mor_effect,
+            params={"tau": "opioid.tau_endogenous", "basal": "opioid.basal_tone"}, unit="dimensionless",
+            description="MOR effect of the endogenous tone alone"),
+    derived("placebo.level", expectation_level,
+            params={"saline": "context.expectation_saline", "spray": "context.expectation_spray",
+                    "active": "context.expectation_active", "open_label": "context.expectation_open_label",
+                    "level_saline": "placebo.saline", "level_spray": "placebo.spray",
+                    "level_active": "placebo.active", "level_open_label": "placebo.open_label"},
+            unit="dimensionless",
+            description="expectation potency of one session in this context (none, saline, placebo spray, active "
+                        "placebo or blinded active drug, open label)"),
+    derived("placebo.oral_ad_level", gated, params={"flag": "context.has_oral_ad", "value": "placebo.oral_ad"},
+            unit="dimensionless", description="background oral antidepressant's share, where one is given"),
+]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# L2 brain concentrations
+
+
+def brain(effect_site, brain_factor):
+    return brain_factor * effect_site
+
+
+def _brain(species: str, label: str) -> Node:
+    return signal(f"brain_{species}", brain, inputs={"effect_site": f"ce_{species}"},
+                  params={"brain_factor": "biophase.brain_factor"}, unit="uM", layer="L2",
+                  label=f"{label}, brain", description="effect-site concentration times the brain factor")
+
+
+# L3 receptors
+
+def nmda_occupancy(brain_ketamine_S, brain_ketamine_R, brain_norketamine_S, brain_norketamine_R, brain_hnk,
+                   Ki_S, Ki_R, Ki_NK_S, Ki_NK_R, IC50_hnk):
+    """Channel blockers compete for the PCP site."""
+    x = brain_ketamine_S / Ki_S + brain_ketamine_R / Ki_R + brain_norketamine_S / Ki_NK_S \
+        + brain_norketamine_R / Ki_NK_R + brain_hnk / IC50_hnk
+    return x / (1.0 + x)
+
+
+def hill_of(occupancy, half, n):
+    return ops.hill(occupancy, half, n)
+
+
+def ketamine_ratio(brain_ketamine_S, brain_ketamine_R, Ki_S, Ki_R):
+    """Ligand-to-Ki ratio of S- and R-ketamine at a receptor."""
+    return brain_ketamine_S / Ki_S + brain_ketamine_R / Ki_R
+
+
+def no_binding():
+    return 0.0
+
+
+def endogenous_ratio(endogenous_opioid, basal_tone):
+    return basal_tone * endogenous_opioid
+
+
+def antagonist_ratio(ce_naltrexone, ce_naltrexol, Ki_naltrexone, Ki_naltrexol):
+    return ce_naltrexone / Ki_naltrexone + ce_naltrexol / Ki_naltrexol
+
+
+def mor_agonist_signal(mor_ketamine_ratio, mor_hnk_ratio, mor_endogenous_ratio, mor_antagonist_ratio,
+                       tau_ketamine, tau_hnk, tau_endogenous, baseline_effect):
+    """Operational model over every agonist, with competition from the antagonists; baseline 1."""
+    denom = 1.0 + mor_ketamine_ratio + mor_hnk_ratio + mor_endogenous_ratio + mor_antagonist_ratio
+    stim = (tau_ketamine * mor_ketamine_ratio + tau_hnk * mor_hnk_ratio
+            + tau_endogenous * mor_endogenous_ratio) / denom
     effect = stim / (1.0 + stim)
-    stim0 = q["tau_endo"] * q["basal"] / (1.0 + q["basal"])
-    effect0 = stim0 / (1.0 + stim0)
-    mor_signal = effect / effect0
-    mor_occ = (x_ket + x_hnk + y_ant) / (1.0 + x_ket + x_hnk + x_endo + y_ant)
-    x_kor = kS / q["Ki_kor_S"] + kR / q["Ki_kor_R"] + ntx / q["Ki_kor_ntx"] + nxl / q["Ki_kor_nxl"]
-    kor_occ = x_kor / (1.0 + x_kor)
-
-    # L4 mediators (baseline 1)
-    kf, km = q["k_form"], q["k_med"]
-    p_glu = accumulate(t, surge, kf, km)
-    ampa = hnk / (q["ampa_EC50"] + hnk)
-    p_hnk = accumulate(t, ampa, kf, km)
-    opioid = accumulate(t, np.maximum(mor_signal - 1.0, 0.0), kf, km)
-    mediators = {"plasticity_glutamate": p_glu, "plasticity_hnk": p_hnk, "opioid_signal": opioid}
-
-    # L5 immediate effects
-    hc = q["cadss_hill"]
-    diss_drive = nmda_occ ** hc / (q["cadss_occ50"] ** hc + nmda_occ ** hc)
-    tol = accumulate(t, diss_drive, 1.0, q["k_tol"], baseline=0.0)
-    cadss = q["cadss_Emax"] * q.v.get("cadss_scale", 1.0) * diss_drive * (1.0 - q["tol_max"] * tol / (1.0 + tol))
-    s_eq = kS + q["eu_R"] * kR
-    euphoria = 100.0 * s_eq / (q["eu_C50"] + s_eq)
-
-    # L5 mood: the mechanism's weighted, normalised mediator excess drives a fractional reduction
-    z = np.zeros_like(p_glu)
-    for m, w in q["weights"].items():
-        if m not in MEDIATORS:
-            raise ValueError(f"mechanism weight on unknown mediator {m!r}")
-        z = z + w * (mediators[m] - 1.0) / q["X50"][m]
-    z = z * q.v.get("drive_scale", 1.0)  # between-subject sensitivity to the mediator (populations)
-    drug_effect = q["mood_Emax"] * z / (1.0 + z)
-    expectation = _expectation(t, q, ctx, population=np.ndim(p_glu) == 2)
-    target = baseline_madrs * (1.0 - expectation) * (1.0 - drug_effect)
-    madrs = relax(t, target, q["k_mood"], baseline_madrs)
-    return {
-        "nmda_occupancy": nmda_occ, "mor_occupancy": mor_occ, "kor_occupancy": kor_occ,
-        "mor_agonist_signal": mor_signal, "plasticity": mediators[q["plasticity_source"]],
-        "opioid_signal": opioid, "cadss": cadss, "euphoria": euphoria, "madrs": madrs,
-        "hamd17": madrs * q["hamd_per_madrs"],
-        # internal, useful for reports
-        "glutamate_surge": surge, "plasticity_glutamate": p_glu, "plasticity_hnk": p_hnk,
-        "endogenous_opioid": endo, "antidepressant_drive": drug_effect, "expectation": expectation,
-    }
+    return effect / baseline_effect
 
 
-def _expectation(t, q, ctx: Context, population: bool = False):
-    """Fractional severity reduction from expectation and background treatment. Levels may be per subject."""
-    tt = t[:, None] if population else t
-    scale = q.v.get("placebo_scale", 1.0)
-    frac = np.zeros_like(tt * np.asarray(scale), dtype=float)
-    level = {"none": 0.0, "saline": q["pl_saline"], "active": q["pl_active"]}[ctx.expectation]
-    if ctx.session_times_h and ctx.expectation != "none":
-        t0 = min(ctx.session_times_h)
-        rise = np.where(tt >= t0, 1.0 - np.exp(-q["k_pl"] * np.clip(tt - t0, 0, None)), 0.0)
-        frac = np.clip(level * scale, 0.0, 0.95) * rise
-    if ctx.oral_ad_start_h is not None:
-        t_ad = ctx.oral_ad_start_h
-        rise = np.where(tt >= t_ad, 1.0 - np.exp(-q["k_ad"] * np.clip(tt - t_ad, 0, None)), 0.0)
-        ad = np.clip(q["pl_oral_ad"] * scale, 0.0, 0.95) * rise
-        frac = 1.0 - (1.0 - frac) * (1.0 - ad)
-    return frac
+def mor_occupancy(mor_ketamine_ratio, mor_hnk_ratio, mor_endogenous_ratio, mor_antagonist_ratio):
+    """Share of MOR held by exogenous ligands (agonists and antagonists)."""
+    exogenous = mor_ketamine_ratio + mor_hnk_ratio + mor_antagonist_ratio
+    return exogenous / (1.0 + mor_ketamine_ratio + mor_hnk_ratio + mor_endogenous_ratio + mor_antagonist_ratio)
+
+
+def kor_occupancy(brain_ketamine_S, brain_ketamine_R, ce_naltrexone, ce_naltrexol, Ki_S, Ki_R, Ki_naltrexone,
+                  Ki_naltrexol):
+    x = brain_ketamine_S / Ki_S + brain_ketamine_R / Ki_R + ce_naltrexone / Ki_naltrexone \
+        + ce_naltrexol / Ki_naltrexol
+    return x / (1.0 + x)
+
+
+# L4 mediators
+
+def no_release():
+    return 1.0
+
+
+def formation_target(drive, k_form, k_decay):
+    """Target of a mediator dX/dt = k_form drive - k_decay (X - 1): 1 + k_form drive / k_decay."""
+    return 1.0 + k_form * drive / k_decay
+
+
+def ampa_activation(brain_hnk, EC50):
+    return brain_hnk / (EC50 + brain_hnk)
+
+
+def excess(signal):
+    """A signal's excess over its baseline of 1 (never negative)."""
+    return ops.positive_part(signal - 1.0)
+
+
+def shown(mediator):
+    return mediator
+
+
+# L5 immediate effects: dissociation, euphoria and drug liking, with acute and chronic (heavy-use) tolerance.
+# Tolerance acts on the immediate effects only, never on the mood pathway (weekly maintenance keeps its effect,
+# Phillips 2019; SUSTAIN-3).
+
+def chronic_tolerance(heavy_use_exposure, tolerance_max, exposure50, n):
+    """Chronic tolerance as a potency shift: 1 + this is the fold rise in concentration needed for the same
+    immediate effect. A steep function of the averaged exposure: frequent heavy use builds it, clinical dosing
+    twice a week hardly does."""
+    return tolerance_max * ops.hill(heavy_use_exposure, exposure50, n)
+
+
+def dissociative_occupancy(nmda_occupancy, chronic_tolerance):
+    """NMDA occupancy as the dissociative pathway reads it after the potency shift: the ligand/Ki ratio
+    occ / (1 - occ) divided by (1 + tolerance), written so that it stays finite at full occupancy."""
+    return nmda_occupancy / (nmda_occupancy + (1.0 - nmda_occupancy) * (1.0 + chronic_tolerance))
+
+
+def tolerance_target(dissociative_drive, k_form, k_tolerance):
+    return k_form * dissociative_drive / k_tolerance
+
+
+def cadss(dissociative_drive, dissociation_tolerance, cadss_scale, Emax, tolerance_max):
+    return Emax * cadss_scale * dissociative_drive * (1.0 - tolerance_max * dissociation_tolerance
+                                                      / (1.0 + dissociation_tolerance))
+
+
+def s_equivalent(brain_ketamine_S, brain_ketamine_R, R_potency):
+    """S-ketamine-equivalent brain concentration for the subjective effects (R is less potent)."""
+    return brain_ketamine_S + R_potency * brain_ketamine_R
+
+
+def subjective_drive(s_equivalent, C50):
+    """The drug high before any tolerance (0-1): what acute and chronic tolerance build from."""
+    return s_equivalent / (C50 + s_equivalent)
+
+
+def acute_tolerance_target(subjective_drive, tolerance_max):
+    """Acute tolerance of the subjective effects builds with the high itself and fades within hours."""
+    return tolerance_max * subjective_drive
+
+
+def exposure_target(subjective_drive):
+    """The heavy-use exposure memory follows the untolerated high, averaged over weeks (dM/dt = k (drive - M)):
+    how often and how long a person is high, not how much drug lingers between sessions."""
+    return subjective_drive
+
+
+def euphoria(s_equivalent, acute_tolerance, chronic_tolerance, scale_max, C50):
+    """Drug high on a unipolar 0-100 VAS (0 = none), of the tolerance-shifted concentration."""
+    shifted = s_equivalent / ((1.0 + acute_tolerance) * (1.0 + chronic_tolerance))
+    return scale_max * shifted / (C50 + shifted)
+
+
+def drug_liking(s_equivalent, acute_tolerance, chronic_tolerance, neutral, scale_max, C50, n):
+    """Drug liking on the bipolar 0-100 VAS of abuse-potential studies (50 = neutral): a sigmoid Emax from the
+    neutral point up to the top of the scale, which it can approach but never pass (the ceiling)."""
+    ratio = s_equivalent / ((1.0 + acute_tolerance) * (1.0 + chronic_tolerance) * C50)
+    return neutral + (scale_max - neutral) * ops.hill(ratio, 1.0, n)
+
+
+# L5 mood
+
+def induced_drive(mediator_drive, n):
+    """The intermediate layer: the mediator drive z acts through an induction step with a threshold, z^n (n >= 1:
+    weak drives induce disproportionately little, so a low dose repeated stays below a full one)."""
+    return ops.positive_part(mediator_drive) ** n
+
+
+def consolidation_target(induced_drive, k_form, k_decay):
+    """The long-term layer: dC/dt = k_form P - k_decay C, built by the induced potency P over days to weeks."""
+    return k_form * induced_drive / k_decay
+
+
+def antidepressant_drive(immediate_drive, induced_drive, consolidation, drive_scale):
+    """The drug's antidepressant potency, its three layers summed (immediate: minutes-hours; intermediate: hours-
+    days; long-term: days-weeks), times the subject's sensitivity (a responder or not: the same at every session)."""
+    return drive_scale * (immediate_drive + induced_drive + consolidation)
+
+
+def expectation_target(session_memory, placebo_scale, level, renewal_half):
+    """Sessions renew expectation with diminishing returns: one fresh session gives `level`, many at most
+    (1 + renewal_half) times it."""
+    renewed = session_memory * (1.0 + renewal_half) / (session_memory + renewal_half)
+    return level * placebo_scale * renewed
+
+
+def rise(time, start, k):
+    """1 - e^{-k (t - start)} from `start` on, 0 before."""
+    return ops.where(time >= start, 1.0 - ops.exp(-ops.positive_part(k * (time - start))), 0.0)
+
+
+def background_treatment(oral_ad_rise, placebo_scale, level):
+    return level * placebo_scale * oral_ad_rise
+
+
+def improvement(expectation, background_treatment, antidepressant_drive, Rmax):
+    """Every treatment acts on one final common pathway: their potencies add, and the fractional improvement
+    saturates at Rmax (so the drug adds less where expectation and background treatment already do much)."""
+    s = expectation + background_treatment + antidepressant_drive
+    return Rmax * s / (1.0 + s)
+
+
+def madrs_target(baseline_madrs, improvement):
+    return baseline_madrs * (1.0 - improvement)
+
+
+def scaled(x, factor):
+    return x * factor
+
+
+MEDIATOR_PARAMS = {"k_form": "mediator.formation_rate", "k_decay": "mediator.k_decay"}
+FRACTION, RELATIVE = "fraction", "relative to baseline"
+
+CORE = [
+    *(_brain(sp, lab) for sp, lab in (("ketamine_S", "S-ketamine"), ("ketamine_R", "R-ketamine"),
+                                      ("norketamine_S", "S-norketamine"), ("norketamine_R", "R-norketamine"),
+                                      ("hnk", "2,6-HNK"))),
+    signal("nmda_occupancy", nmda_occupancy, params={
+        "Ki_S": "nmda.Ki_S_ketamine", "Ki_R": "nmda.Ki_R_ketamine", "Ki_NK_S": "nmda.Ki_S_norketamine",
+        "Ki_NK_R": "nmda.Ki_R_norketamine", "IC50_hnk": "nmda.IC50_hnk"},
+        layer="L3", label="NMDA", output=True, display_unit=FRACTION, description="NMDA receptor occupancy"),
+    signal("glutamate_surge", hill_of, inputs={"occupancy": "nmda_occupancy"},
+           params={"half": "glutamate.occupancy50", "n": "glutamate.hill"}, layer="L4", label="glutamate surge"),
+    state("endogenous_opioid", no_release, rate="opioid.k_endogenous", initial=1.0, layer="L4",
+          label="endogenous opioid tone", description="baseline 1; raised only where a hypothesis says so"),
+    signal("mor_ketamine_ratio", ketamine_ratio, params={"Ki_S": "mor.Ki_S_ketamine", "Ki_R": "mor.Ki_R_ketamine"},
+           layer="L3", label="ketamine at MOR (ligand/Ki)"),
+    signal("mor_hnk_ratio", no_binding, layer="L3", label="HNK at MOR (ligand/Ki)",
+           description="0: measured binding finds no MOR affinity for HNK"),
+    signal("mor_endogenous_ratio", endogenous_ratio, params={"basal_tone": "opioid.basal_tone"}, layer="L3",
+           label="endogenous opioids at MOR (ligand/Ki)"),
+    signal("mor_antagonist_ratio", antagonist_ratio, params={"Ki_naltrexone": "mor.Ki_naltrexone",
+                                                             "Ki_naltrexol": "mor.Ki_naltrexol"},
+           layer="L3", label="naltrexone and 6beta-naltrexol at MOR (ligand/Ki)"),
+    signal("mor_occupancy", mor_occupancy, layer="L3", label="MOR", output=True, display_unit=FRACTION,
+           description="mu-opioid receptor occupancy by all exogenous ligands"),
+    signal("kor_occupancy", kor_occupancy, params={
+        "Ki_S": "kor.Ki_S_ketamine", "Ki_R": "kor.Ki_R_ketamine", "Ki_naltrexone": "kor.Ki_naltrexone",
+        "Ki_naltrexol": "kor.Ki_naltrexol"},
+        layer="L3", label="KOR", output=True, display_unit=FRACTION, description="kappa-opioid receptor occupancy"),
+    signal("mor_agonist_signal", mor_agonist_signal, params={
+        "tau_ketamine": "opioid.tau_ketamine_measured", "tau_hnk": 0.0, "tau_endogenous": "opioid.tau_endogenous",
+        "baseline_effect": "mor.baseline_effect"},
+        layer="L3", panel="L4 mediators", label="MOR agonist signal", output=True, display_unit=RELATIVE,
+        description="MOR agonist signal (operational model), baseline 1"),
+    state("plasticity_glutamate", formation_target, rate="mediator.k_decay", initial=1.0,
+          inputs={"drive": "glutamate_surge"}, params=MEDIATOR_PARAMS, layer="L4", label="plasticity (glutamate)",
+          description="glutamate surge -> BDNF/mTOR-like plasticity state, baseline 1"),
+    signal("ampa_activation", ampa_activation, params={"EC50": "hnk_ampa.EC50"}, layer="L4",
+           label="HNK AMPA activation"),
+    state("plasticity_hnk", formation_target, rate="mediator.k_decay", initial=1.0,
+          inputs={"drive": "ampa_activation"}, params=MEDIATOR_PARAMS, layer="L4", label="plasticity (HNK/AMPA)",
+          description="HNK -> AMPA-dependent plasticity state, baseline 1"),
+    signal("plasticity", shown, inputs={"mediator": "plasticity_glutamate"}, layer="L4", label="plasticity",
+           output=True, display_unit=RELATIVE, description="the plasticity state of the hypothesis, baseline 1"),
+    signal("opioid_excess", excess, inputs={"signal": "mor_agonist_signal"}, layer="L3",
+           label="MOR agonist signal above baseline"),
+    state("opioid_signal", formation_target, rate="mediator.k_decay", initial=1.0,
+          inputs={"drive": "opioid_excess"}, params=MEDIATOR_PARAMS,
+          layer="L4", label="opioid signalling", output=True, display_unit=RELATIVE,
+          description="opioid-signalling state built by MOR agonist signal above baseline, baseline 1"),
+    # -- immediate effects and their tolerance (one block) -------------------------------------------------
+    signal("dissociative_occupancy", dissociative_occupancy, layer="L5",
+           label="NMDA occupancy after chronic tolerance"),
+    signal("dissociative_drive", hill_of, inputs={"occupancy": "dissociative_occupancy"},
+           params={"half": "dissociation.occupancy50", "n": "dissociation.hill"}, layer="L5",
+           label="dissociative drive"),
+    state("dissociation_tolerance", tolerance_target, rate="dissociation.k_tolerance", initial=0.0,
+          params={"k_form": "dissociation.tolerance_formation_rate", "k_tolerance": "dissociation.k_tolerance"},
+          layer="L5", label="acute dissociation tolerance"),
+    signal("cadss", cadss, params={"Emax": "dissociation.Emax", "tolerance_max": "dissociation.tolerance_max"},
+           unit="CADSS_point", layer="L5", panel="L5 immediate", label="dissociation (CADSS)", output=True,
+           display_unit="CADSS points", description="dissociation (CADSS total)"),
+    signal("s_equivalent", s_equivalent, params={"R_potency": "euphoria.R_potency"}, unit="uM", layer="L5",
+           label="S-ketamine-equivalent brain concentration"),
+    signal("subjective_drive", subjective_drive, params={"C50": "euphoria.C50"}, layer="L5",
+           label="untolerated subjective drive"),
+    signal("euphoria", euphoria, params={"scale_max": "euphoria.scale_max", "C50": "euphoria.C50"},
+           unit="VAS_point", layer="L5", panel="L5 immediate", label="euphoria / drug high (VAS)", output=True,
+           display_unit="VAS 0-100", description="euphoria / drug high (unipolar 0-100 VAS, 0 = none)"),
+    signal("drug_liking", drug_liking, params={"neutral": "liking.neutral", "scale_max": "euphoria.scale_max",
+                                               "C50": "liking.C50", "n": "liking.hill"},
+           unit="VAS_point", layer="L5", panel="L5 immediate", label="drug liking (bipolar VAS)", output=True,
+           display_unit="VAS 0-100, 50 neutral",
+           description="drug liking at the moment (bipolar 0-100 VAS of abuse-potential studies, 50 = neutral)"),
+    state("acute_tolerance", acute_tolerance_target, rate="tolerance.k_acute", initial=0.0,
+          params={"tolerance_max": "tolerance.acute_max"}, layer="L5",
+          panel="L5 tolerance", label="acute tolerance of subjective effects", output=True,
+          display_unit="potency shift (fold - 1)",
+          description="within-session tolerance of euphoria and liking, as a potency shift (fades within hours)"),
+    state("heavy_use_exposure", exposure_target, rate="tolerance.k_heavy_use", initial=0.0, layer="L5",
+          label="heavy-use exposure memory", description="the untolerated high averaged over weeks (0 = drug-naive)"),
+    signal("chronic_tolerance", chronic_tolerance, params={
+        "tolerance_max": "tolerance.heavy_use_max", "exposure50": "tolerance.heavy_use_exposure50",
+        "n": "tolerance.heavy_use_hill"}, layer="L5", panel="L5 tolerance", label="chronic (heavy-use) tolerance",
+        output=True, display_unit="potency shift (fold - 1)",
+        description="chronic tolerance of the immediate effects: 1 + this = fold dose needed for the same effect"),
+    # -- end of the immediate-effect block -------------------------------------------------------------------
+    signal("immediate_drive", no_binding, layer="L5", label="immediate antidepressant potency",
+           description="0 unless the mechanism declares an immediate layer (its pathway signal acting at once)"),
+    signal("induced_drive", induced_drive, params={"n": "mood.induction_hill"}, layer="L4",
+           label="induced antidepressant potency (intermediate layer)",
+           description="the mediator drive through the induction threshold"),
+    state("consolidation", consolidation_target, rate="consolidation.k_decay", initial=0.0,
+          params={"k_form": "consolidation.formation_rate", "k_decay": "consolidation.k_decay"}, layer="L4",
+          label="consolidated antidepressant state",
+          description="long-term layer: built by the induced potency over repeated sessions, fades over weeks"),
+    signal("antidepressant_drive", antidepressant_drive, layer="L5", label="antidepressant potency",
+           description="the drug's antidepressant potency (immediate, intermediate and long-term layers, times "
+                       "sensitivity)"),
+    state("expectation", expectation_target, rate="placebo.k_onset", initial=0.0,
+          params={"level": "placebo.level", "renewal_half": "placebo.renewal_half"}, layer="L5",
+          label="expectation (placebo) potency",
+          description="rises within hours of a session, wanes over days, renewed by each session"),
+    signal("oral_ad_rise", rise, params={"start": "context.oral_ad_start_h", "k": "placebo.k_oral_ad"},
+           layer="L5", label="oral antidepressant build-up"),
+    signal("background_treatment", background_treatment, params={"level": "placebo.oral_ad_level"}, layer="L5",
+           label="background oral antidepressant potency"),
+    signal("improvement", improvement, params={"Rmax": "mood.Rmax"}, layer="L5",
+           label="fractional improvement (all treatments)"),
+    state("madrs", madrs_target, rate="mood.k_response", initial="baseline_madrs", unit="MADRS_point", layer="L5",
+          panel="L5 mood", label="MADRS", output=True, display_unit="MADRS points",
+          description="depression severity (MADRS)"),
+    signal("hamd17", scaled, inputs={"x": "madrs"}, params={"factor": "mood.hamd_per_madrs"}, unit="HAMD17_point",
+           layer="L5", panel="L5 mood", label="HAM-D17", output=True, display_unit="HAM-D17 points",
+           description="depression severity (HAM-D17, linked from MADRS)"),
+]
+CORE_BY_NAME: Mapping[str, Node] = {n.name: n for n in CORE}
+
+
+def core_node(name: str) -> Node:
+    return CORE_BY_NAME[name]
+
+
+def mechanism_drives(terms: Mapping[str, tuple[str | float, str]]) -> list[Node]:
+    """A mechanism's antidepressant drive from core mediators (see `linear_drive`): the mediator drive and the
+    immediate layer, the same pathway signals acting at once."""
+    drivers = {m: core_node(m).inputs["drive"] for m in terms}
+    return [linear_drive(terms), immediate_drive(terms, drivers)]
+
+
+@lru_cache(maxsize=64)
+def _assemble(mechanism) -> PDModel:
+    nodes = list(DERIVED) + list(CORE) + list(mechanism.nodes())
+    return PDModel(SOURCES, nodes, CONTEXT_UNITS, label=mechanism.label())
+
+
+_CHECKED: set = set()
+
+
+def pd_model(mechanism, parameters=None) -> PDModel:
+    """The PD layers under `mechanism`: core nodes plus the mechanism's, ordered and checked (inputs, cycles,
+    parameter keys and units against `parameters`, once per mechanism and parameter set)."""
+    model = _assemble(mechanism)
+    if parameters is not None:
+        key = (model.signature(), parameters.content_hash(), tuple(sorted(parameters)))
+        if key not in _CHECKED:
+            model.check(parameters)
+            mechanism.validate(parameters)
+            _CHECKED.add(key)
+    return model

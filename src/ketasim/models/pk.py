@@ -38,6 +38,10 @@ METABOLITE_STATES = {
 }
 NALTREXONE_STATES = ("naltrexone.gut", "naltrexone.central", "naltrexone.eliminated",
                      "naltrexol.central", "naltrexol.eliminated")
+# The memory of treatment sessions (not an amount): each session adds 1, which fades with the waning of
+# expectation. It lives here because sessions are dose events, so it is propagated exactly with the PK.
+SESSION_STATE = "marker.session"
+SESSION_DRUGS = ("ketamine", "esketamine", "arketamine", "placebo")
 
 
 def _ket(e: str, s: str) -> str:
@@ -60,11 +64,13 @@ def pk_state_blocks() -> dict[str, list[str]]:
         blocks[f"ketamine_{e}"] = names
     blocks["naltrexone"] = list(NALTREXONE_STATES) + ["ce.naltrexone_fast", "ce.naltrexone_slow",
                                                       "ce.naltrexol_fast", "ce.naltrexol_slow"]
+    blocks["session"] = [SESSION_STATE]
     return blocks
 
 
 def is_amount_state(name: str) -> bool:
-    return not name.startswith("ce.")
+    """Amounts (µmol, mass balance) as opposed to effect-site concentrations and the session marker."""
+    return not name.startswith(("ce.", "marker."))
 
 
 @dataclass(frozen=True)
@@ -81,9 +87,9 @@ class Covariates:
             raise ValueError(f"body weight must be 20-250 kg, got {self.weight_kg!r} kg")
         if not (math.isfinite(self.age_y) and 12.0 <= self.age_y <= 100.0):
             raise ValueError(f"age must be 12-100 years, got {self.age_y!r}")
-        if self.sex not in ("female", "male", "unspecified"):
+        if self.sex not in SEXES:
             raise ValueError(f"sex must be female, male or unspecified, got {self.sex!r}")
-        if self.cyp2b6 not in ("*1/*1", "*1/*6", "*6/*6"):
+        if self.cyp2b6 not in CYP2B6_GENOTYPES:
             raise ValueError(f"CYP2B6 genotype must be *1/*1, *1/*6 or *6/*6, got {self.cyp2b6!r}")
 
 
@@ -99,85 +105,151 @@ class PKIndividual:
 
 # Multiplicative between-subject effects that a population may apply (key -> applies to)
 PK_ETA_KEYS = ("ketamine.CL", "ketamine.V1", "norketamine.CL", "hnk.CL", "route.Fgut", "route.nasal_ka",
-               "route.esketamine_FRn", "naltrexone.CL")
+               "route.esketamine_FRn", "naltrexone.CL", "route.nasal_fraction_other")
+SEXES = ("female", "male", "unspecified")
+CYP2B6_GENOTYPES = ("*1/*1", "*1/*6", "*6/*6")
 
 
-def individual_pk(p: ParameterSet, cov: Covariates, eta: dict[str, float] | None = None) -> PKIndividual:
-    """Typical values + covariates (+ between-subject multipliers `eta`, each exp(eta_i))."""
+@dataclass(frozen=True)
+class CovariateArrays:
+    """Covariates of many subjects, one array entry per subject (the batched form of `Covariates`)."""
+
+    weight_kg: np.ndarray
+    age_y: np.ndarray
+    sex: np.ndarray
+    cyp2b6: np.ndarray
+
+    @classmethod
+    def from_frame(cls, subjects) -> "CovariateArrays":
+        """From a subject table with columns weight_kg, age_y, sex, cyp2b6 (population.sample_subjects)."""
+        weight = subjects["weight_kg"].to_numpy(float)
+        age = subjects["age_y"].to_numpy(float)
+        sex = subjects["sex"].astype(str).to_numpy()
+        cyp = subjects["cyp2b6"].astype(str).to_numpy()
+        for name, col, allowed in (("sex", sex, SEXES), ("CYP2B6 genotype", cyp, CYP2B6_GENOTYPES)):
+            bad = set(col) - set(allowed)
+            if bad:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {sorted(bad)[0]!r}")
+        if not (np.all(np.isfinite(weight)) and np.all((weight >= 20.0) & (weight <= 250.0))):
+            raise ValueError("body weight must be 20-250 kg")
+        if not (np.all(np.isfinite(age)) and np.all((age >= 12.0) & (age <= 100.0))):
+            raise ValueError("age must be 12-100 years")
+        return cls(weight, age, sex, cyp)
+
+
+def _each(f, x):
+    """A scalar function (math.exp, float pow) element by element: the same bits for one subject and many."""
+    if np.ndim(x) == 0:
+        return f(float(x)) if isinstance(x, (int, float, np.number)) else f(x)
+    return np.fromiter((f(float(v)) for v in x), float, len(x))
+
+
+def _sqrt(x):
+    return math.sqrt(x) if isinstance(x, (int, float, np.number)) else x ** 0.5
+
+
+def _maximum(a, b):
+    return np.maximum(a, b) if np.ndim(a) or np.ndim(b) else max(a, b)
+
+
+def _minimum(a, b):
+    return np.minimum(a, b) if np.ndim(a) or np.ndim(b) else min(a, b)
+
+
+def _lookup(table: dict, keys):
+    return table[keys] if isinstance(keys, str) else np.array([table[k] for k in keys])
+
+
+def individual_pk(p: ParameterSet, cov: "Covariates | CovariateArrays",
+                  eta: dict[str, float] | None = None) -> PKIndividual:
+    """Typical values + covariates (+ between-subject multipliers `eta`, each exp(eta_i)), for one subject
+    (`Covariates`, scalar entries) or many (`CovariateArrays` and arrays of eta, array entries where the value
+    depends on the subject). The same operations either way, so one subject of a batch has the bits of the
+    single-subject path. `p` needs only `.value(key)`: the SBML export passes symbols to read dependencies."""
     eta = eta or {}
-    m = lambda k: math.exp(eta.get(k, 0.0))  # noqa: E731
+    m = lambda k: _each(math.exp, eta.get(k, 0.0))  # noqa: E731
+    g = p.value
     w = cov.weight_kg / 70.0
-    fcl = w ** p.value("ketamine.CL_allometric_exponent")
+    expo = g("ketamine.CL_allometric_exponent")
+    fcl = _each(lambda x: x ** expo, w)
     fv = w
-    sex = {"female": math.sqrt(p.value("ketamine.female_CL_factor")),
-           "male": 1.0 / math.sqrt(p.value("ketamine.female_CL_factor")),
-           "unspecified": 1.0}[cov.sex]
-    cyp = {"*1/*1": 1.0, "*1/*6": p.value("ketamine.cyp2b6_1_6_factor"),
-           "*6/*6": p.value("ketamine.cyp2b6_6_6_factor")}[cov.cyp2b6]
-    v: dict[str, float] = {}
-    fm_nk = p.value("norketamine.fm")
+    ff = g("ketamine.female_CL_factor")
+    sex = _lookup({"female": _sqrt(ff), "male": 1.0 / _sqrt(ff), "unspecified": 1.0}, cov.sex)
+    cyp = _lookup({"*1/*1": 1.0, "*1/*6": g("ketamine.cyp2b6_1_6_factor"),
+                   "*6/*6": g("ketamine.cyp2b6_6_6_factor")}, cov.cyp2b6)
+    v: dict = {}
+    fm_nk = g("norketamine.fm")
     # CYP2B6 scales the norketamine-forming part of clearance only
     cl_scale = (1.0 - fm_nk) + fm_nk * cyp
-    fm_nk_eff = fm_nk * cyp / cl_scale
-    v["fm_nk"] = fm_nk_eff
-    qh = max(p.value("route.Qh") - p.value("ketamine.age_Qh_slope") * max(0.0, cov.age_y - 60.0), 10.0)
+    v["fm_nk"] = fm_nk * cyp / cl_scale
+    qh = _maximum(g("route.Qh") - g("ketamine.age_Qh_slope") * _maximum(0.0, cov.age_y - 60.0), 10.0)
     for e in ENANTIOMERS:
-        clf, vf = p.value(f"ketamine.{e}_CL_factor"), p.value(f"ketamine.{e}_V_factor")
-        v[f"{e}.CL"] = p.value("ketamine.CL") * clf * fcl * sex * cl_scale * m("ketamine.CL")
-        v[f"{e}.V1"] = p.value("ketamine.V1") * vf * fv * m("ketamine.V1")
-        v[f"{e}.Q"] = p.value("ketamine.Q") * vf * fcl
-        v[f"{e}.V2"] = p.value("ketamine.V2") * vf * fv
-        # Otto 2021 norketamine values are apparent (fm = 1): true volume/clearance = apparent x fm
-        fm = fm_nk  # the published fit's scaling uses the typical fm, not the genotype-changed one
-        v[f"{e}.NK_V1"] = p.value("norketamine.V1_apparent") * fm * fv
-        v[f"{e}.NK_CL"] = p.value("norketamine.CL_apparent") * fm * fcl * sex * m("norketamine.CL")
-        v[f"{e}.NK_V2"] = p.value("norketamine.V2_apparent") * fm * fv
-        v[f"{e}.NK_Q"] = p.value("norketamine.Q_apparent") * fm * fcl
-        v[f"{e}.HNK_V1"] = p.value("hnk.V1") * fv
-        v[f"{e}.HNK_V2"] = p.value("hnk.V2") * fv
-        v[f"{e}.HNK_Q"] = p.value("hnk.Q") * fcl
-        v[f"{e}.HNK_CL"] = p.value(f"hnk.{e}_CL") * fcl * m("hnk.CL")
-        v[f"{e}.DHNK_V"] = p.value("dhnk.V") * fv
-        v[f"{e}.DHNK_CL"] = p.value("dhnk.CL") * fcl
-    v["fm_hnk"] = p.value("hnk.fm")
-    v["fm_dhnk"] = p.value("dhnk.fm")
+        clf, vf = g(f"ketamine.{e}_CL_factor"), g(f"ketamine.{e}_V_factor")
+        v[f"{e}.CL"] = g("ketamine.CL") * clf * fcl * sex * cl_scale * m("ketamine.CL")
+        v[f"{e}.V1"] = g("ketamine.V1") * vf * fv * m("ketamine.V1")
+        v[f"{e}.Q"] = g("ketamine.Q") * vf * fcl
+        v[f"{e}.V2"] = g("ketamine.V2") * vf * fv
+        # Otto 2021 norketamine values are apparent (fm = 1): true volume/clearance = apparent x fm; the
+        # published fit's scaling uses the typical fm, not the genotype-changed one
+        fm = fm_nk
+        v[f"{e}.NK_V1"] = g("norketamine.V1_apparent") * fm * fv
+        v[f"{e}.NK_CL"] = g("norketamine.CL_apparent") * fm * fcl * sex * m("norketamine.CL")
+        v[f"{e}.NK_V2"] = g("norketamine.V2_apparent") * fm * fv
+        v[f"{e}.NK_Q"] = g("norketamine.Q_apparent") * fm * fcl
+        v[f"{e}.HNK_V1"] = g("hnk.V1") * fv
+        v[f"{e}.HNK_V2"] = g("hnk.V2") * fv
+        v[f"{e}.HNK_Q"] = g("hnk.Q") * fcl
+        v[f"{e}.HNK_CL"] = g(f"hnk.{e}_CL") * fcl * m("hnk.CL")
+        v[f"{e}.DHNK_V"] = g("dhnk.V") * fv
+        v[f"{e}.DHNK_CL"] = g("dhnk.CL") * fcl
+    v["fm_hnk"] = g("hnk.fm")
+    v["fm_dhnk"] = g("dhnk.fm")
     if v["fm_hnk"] + v["fm_dhnk"] > 1.0:
         raise ValueError("hnk.fm + dhnk.fm exceed 1: norketamine cannot form more than itself")
     v["Qh"] = qh * fcl
-    v["Vh"] = p.value("route.Vh") * fv
-    v["k_hep"] = p.value("route.k_hepatic") * cl_scale
-    v["Fgut"] = min(p.value("route.Fgut") * m("route.Fgut"), 1.0)
-    v["oral_ka"] = p.value("route.oral_ka")
-    v["oral_D"] = p.value("route.oral_D")
-    v["nasal_ka"] = p.value("route.nasal_ka") * m("route.nasal_ka")
-    v["FRn"] = min(p.value("route.esketamine_FRn") * m("route.esketamine_FRn"), 1.0)
-    v["FRn_later"] = p.value("route.esketamine_FRn_later_factor")
-    v["device_mg"] = p.value("route.esketamine_device_mg")
-    v["device_interval"] = p.value("route.esketamine_device_interval")
-    v["swallowed_D"] = p.value("route.swallowed_D")
-    v["swallowed_ka"] = p.value("route.swallowed_ka")
-    v["nasal_fraction_other"] = p.value("route.nasal_fraction_other")
-    v["im_F"] = p.value("route.im_F")
-    v["im_ka"] = p.value("route.im_ka")
-    v["sl_fraction"] = p.value("route.sublingual_mucosal_fraction")
-    v["sl_ka"] = p.value("route.sublingual_ka")
-    v["sl_D"] = p.value("route.sublingual_D")
+    v["Vh"] = g("route.Vh") * fv
+    v["k_hep"] = g("route.k_hepatic") * cl_scale
+    v["Fgut"] = _minimum(g("route.Fgut") * m("route.Fgut"), 1.0)
+    v["oral_ka"] = g("route.oral_ka")
+    v["oral_D"] = g("route.oral_D")
+    v["nasal_ka"] = g("route.nasal_ka") * m("route.nasal_ka")
+    v["FRn"] = _minimum(g("route.esketamine_FRn") * m("route.esketamine_FRn"), 1.0)
+    v["FRn_later"] = g("route.esketamine_FRn_later_factor")
+    v["device_mg"] = g("route.esketamine_device_mg")
+    v["device_interval"] = g("route.esketamine_device_interval")
+    v["swallowed_D"] = g("route.swallowed_D")
+    v["swallowed_ka"] = g("route.swallowed_ka")
+    v["nasal_fraction_other"] = _minimum(g("route.nasal_fraction_other") * m("route.nasal_fraction_other"), 1.0)
+    v["nasal_reference_mg"] = g("route.nasal_reference_mg")
+    v["nasal_dose_exponent"] = g("route.nasal_dose_exponent")
+    v["im_F"] = g("route.im_F")
+    v["im_ka"] = g("route.im_ka")
+    v["sl_fraction"] = g("route.sublingual_mucosal_fraction")
+    v["sl_ka"] = g("route.sublingual_ka")
+    v["sl_D"] = g("route.sublingual_D")
     # naltrexone: one compartment each, V from clearance and half-life
-    v["NTX_CL"] = p.value("naltrexone.CL") * fcl * m("naltrexone.CL")
-    v["NTX_V"] = p.value("naltrexone.CL") * fcl * p.value("naltrexone.t_half") / math.log(2.0) * 1.0
-    v["NTX_F"] = p.value("naltrexone.F")
-    v["NTX_ka"] = p.value("naltrexone.ka")
-    v["NXL_fm"] = p.value("naltrexol.fm")
-    v["NXL_CL"] = p.value("naltrexol.CL") * fcl
-    v["NXL_V"] = p.value("naltrexol.CL") * fcl * p.value("naltrexol.t_half") / math.log(2.0)
+    v["NTX_CL"] = g("naltrexone.CL") * fcl * m("naltrexone.CL")
+    v["NTX_V"] = g("naltrexone.CL") * fcl * g("naltrexone.t_half") / math.log(2.0) * 1.0
+    v["NTX_F"] = g("naltrexone.F")
+    v["NTX_ka"] = g("naltrexone.ka")
+    v["NXL_fm"] = g("naltrexol.fm")
+    v["NXL_CL"] = g("naltrexol.CL") * fcl
+    v["NXL_V"] = g("naltrexol.CL") * fcl * g("naltrexol.t_half") / math.log(2.0)
     # biophase (L2): equilibration rate constants
-    v["ke0_ket"] = math.log(2.0) / p.value("biophase.ketamine_t_half_ke0")
-    v["ke0_nk"] = math.log(2.0) / p.value("biophase.norketamine_t_half_ke0")
-    v["ke0_hnk"] = math.log(2.0) / p.value("biophase.hnk_t_half_ke0")
-    v["ke0_ntx_fast"] = math.log(2.0) / p.value("biophase.naltrexone_t_half_fast")
-    v["k_ntx_slow_in"] = p.value("biophase.naltrexone_slow_k_in")
-    v["k_ntx_slow_out"] = p.value("biophase.naltrexone_slow_k_out")
+    v["ke0_ket"] = math.log(2.0) / g("biophase.ketamine_t_half_ke0")
+    v["ke0_nk"] = math.log(2.0) / g("biophase.norketamine_t_half_ke0")
+    v["ke0_hnk"] = math.log(2.0) / g("biophase.hnk_t_half_ke0")
+    v["ke0_ntx_fast"] = math.log(2.0) / g("biophase.naltrexone_t_half_fast")
+    v["k_ntx_slow_in"] = g("biophase.naltrexone_slow_k_in")
+    v["k_ntx_slow_out"] = g("biophase.naltrexone_slow_k_out")
+    # the session marker fades as expectation wanes without a new session
+    v["k_session"] = math.log(2.0) / g("placebo.waning_t_half")
     return PKIndividual(v)
+
+
+def subject_slice(ind: PKIndividual, i: int) -> PKIndividual:
+    """Subject i of a batch of individual parameters (scalar entries)."""
+    return PKIndividual({k: (float(x[i]) if np.ndim(x) else x) for k, x in ind.values.items()})
 
 
 class LinearBuilder:
@@ -186,17 +258,19 @@ class LinearBuilder:
     Rate constants may be arrays of one shape (a batch of subjects): A then has that shape followed by
     (n, n), and every entry is computed with the same operations as for scalars."""
 
-    def __init__(self, index: dict[str, int], batch_shape: tuple[int, ...] = ()):
+    def __init__(self, index: dict[str, int], batch_shape: tuple[int, ...] = (), dtype=float):
         self.index = index
-        self.A = np.zeros(tuple(batch_shape) + (len(index), len(index)))
+        self.A = np.zeros(tuple(batch_shape) + (len(index), len(index)), dtype=dtype)
+        self.numeric = dtype is float
 
     def flow(self, src: str, k: float, targets: dict[str, float]):
         """Amount leaves `src` at rate k*x_src and arrives split among targets (fractions summing to 1)."""
-        if np.any(np.asarray(k) < 0) or not np.all(np.isfinite(k)):
-            raise ValueError(f"rate constant for {src} must be finite and >= 0, got {k}")
-        total = sum(targets.values())
-        if np.any(np.abs(total - 1.0) > 1e-12):
-            raise ValueError(f"flow split from {src} sums to {total}, not 1")
+        if self.numeric:  # symbolic entries (the SBML export's tracing) carry their numbers, checked on export
+            if np.any(np.asarray(k) < 0) or not np.all(np.isfinite(k)):
+                raise ValueError(f"rate constant for {src} must be finite and >= 0, got {k}")
+            total = sum(targets.values())
+            if np.any(np.abs(total - 1.0) > 1e-12):
+                raise ValueError(f"flow split from {src} sums to {total}, not 1")
         i = self.index[src]
         self.A[..., i, i] -= k
         for dst, f in targets.items():
@@ -208,7 +282,8 @@ def build_pk_matrix(ind: PKIndividual, index: dict[str, int]) -> np.ndarray:
     """The rate matrix A. With array-valued individual parameters (one entry per subject, e.g. from
     `ketasim.solvers.fast.individual_pk_batch`) it returns the stack of the subjects' matrices."""
     batch = np.broadcast_shapes(*(np.shape(v) for v in ind.values.values()))
-    b = LinearBuilder(index, batch)
+    numeric = all(isinstance(v, (int, float, np.number, np.ndarray)) for v in ind.values.values())
+    b = LinearBuilder(index, batch, float if numeric else object)
     fm_nk, fm_hnk, fm_dhnk = ind["fm_nk"], ind["fm_hnk"], ind["fm_dhnk"]
     for e in ENANTIOMERS:
         K = lambda s: _ket(e, s)  # noqa: E731
@@ -266,6 +341,7 @@ def build_pk_matrix(ind: PKIndividual, index: dict[str, int]) -> np.ndarray:
     for sp, vol in (("naltrexone", ind["NTX_V"]), ("naltrexol", ind["NXL_V"])):
         effect_site(f"ce.{sp}_fast", f"{sp}.central", vol, ind["ke0_ntx_fast"], ind["ke0_ntx_fast"])
         effect_site(f"ce.{sp}_slow", f"{sp}.central", vol, ind["k_ntx_slow_in"], ind["k_ntx_slow_out"])
+    A[..., ix[SESSION_STATE], ix[SESSION_STATE]] -= ind["k_session"]
     return A
 
 
@@ -277,6 +353,24 @@ class Input:
     amount_umol: float
     time_h: float
     duration_h: float = 0.0
+
+
+def session_inputs(regimen) -> list[Input]:
+    """One unit into the session marker at each time a session drug is given (several lines at one time are
+    one session)."""
+    times = sorted({d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS})
+    return [Input(SESSION_STATE, 1.0, t) for t in times]
+
+
+def nasal_fraction(ind: PKIndividual, mg):
+    """Share of a non-device intranasal dose absorbed through the nasal mucosa (the rest is swallowed): the
+    individual share at the reference dose, falling with dose as (reference / dose)^exponent (exponent 0: the same
+    share at every dose), at most 1."""
+    f = ind["nasal_fraction_other"]
+    exponent = ind["nasal_dose_exponent"]
+    if np.all(np.asarray(exponent) == 0.0):
+        return f
+    return _minimum(f * (ind["nasal_reference_mg"] / mg) ** exponent, 1.0)
 
 
 def dose_inputs(dose: Dose, ind: PKIndividual, weight_kg: float) -> list[Input]:
@@ -314,7 +408,7 @@ def dose_inputs(dose: Dose, ind: PKIndividual, weight_kg: float) -> list[Input]:
                     out.append(Input(K("nasal"), per * frn, tj))
                     out.append(Input(K("gut_swallowed"), per * (1 - frn), tj, ind["swallowed_D"]))
             else:
-                f = ind["nasal_fraction_other"]
+                f = nasal_fraction(ind, mg)
                 out.append(Input(K("nasal"), umol * f, t))
                 out.append(Input(K("gut_swallowed"), umol * (1 - f), t, ind["swallowed_D"]))
         else:  # pragma: no cover - Dose validates routes

@@ -105,6 +105,7 @@ class DaskExecutor:
                 raise ValueError(f"--scheduler local:N needs a whole number of workers, got {address!r}") from None
             if not 1 <= n <= 64:
                 raise ValueError(f"--scheduler local:N needs 1-64 workers, got {n}")
+            # loopback only; the dashboard on a free port ("0"): Dask's default 8787 may be held by another program
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                                         dashboard_address="127.0.0.1:0")
             self.client = Client(self.cluster)

@@ -28,6 +28,11 @@ _INTERNAL_BY_DIMENSION = {
     "[mass] / [length] ** 3": "ng/mL",
     "": "dimensionless",
     "1 / [substance]": "1/umol",
+    "[madrs_score]": "MADRS_point",
+    "[hamd17_score]": "HAMD17_point",
+    "[cadss_score]": "CADSS_point",
+    "[vas_score]": "VAS_point",
+    "[hamd17_score] / [madrs_score]": "HAMD17_point/MADRS_point",
 }
 
 
@@ -165,11 +170,17 @@ class ParameterSet(Mapping[str, Parameter]):
 
 def load_parameter_file(path: Path | str) -> ParameterSet:
     path = Path(path)
+    return parameters_from_toml(path.read_text(encoding="utf-8"), path.name)
+
+
+def parameters_from_toml(text: str, label: str = "parameters") -> ParameterSet:
+    """A ParameterSet from TOML text in the format of ketasim's parameter files (a [set] table and one
+    [parameters."key"] table per value, with unit, source, evidence, range and description)."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(text)
         spec = _FileSchema.model_validate(raw)
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
-        raise ValueError(f"parameter file {path.name}: {exc}") from None
+        raise ValueError(f"parameter file {label}: {exc}") from None
     params = {}
     for key, ps in spec.parameters.items():
         internal = to_internal(ps.value, ps.unit, key)

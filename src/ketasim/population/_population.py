@@ -20,7 +20,11 @@ PK_RANDOM_EFFECTS = {
     "eta_nasal_ka": ("route.nasal_ka", "bsv.nasal_ka"),
     "eta_esketamine_FRn": ("route.esketamine_FRn", "bsv.esketamine_FRn"),
     "eta_naltrexone_CL": ("naltrexone.CL", "bsv.naltrexone_CL"),
+    "eta_nasal_fraction": ("route.nasal_fraction_other", "bsv.nasal_fraction"),
 }
+# random effects added after the first release: drawn after every other column, so that adding them left the
+# subjects of every earlier seed unchanged
+LATE_RANDOM_EFFECTS = ("eta_nasal_fraction",)
 # multiplicative PD scales (median 1) -> CV parameter
 PD_SCALES = {"drive_scale": "bsv.drive_scale", "cadss_scale": "bsv.cadss_scale",
              "placebo_scale": "bsv.placebo_scale"}
@@ -101,17 +105,34 @@ def sample_subjects(spec: PopulationSpec, n: int, seed: int | np.random.SeedSequ
     df["eta_ketamine_CL"] = on * eta_cv[:, 0]
     df["eta_ketamine_V1"] = on * eta_cv[:, 1]
     for col, (_, cv_key) in PK_RANDOM_EFFECTS.items():
-        if col in df:
+        if col in df or col in LATE_RANDOM_EFFECTS:
             continue
         df[col] = on * rng.normal(0.0, _lognormal_sd(p.value(cv_key)), n)
     for col, cv_key in PD_SCALES.items():
         sd = _lognormal_sd(p.value(cv_key))
-        # median-1 log-normal multiplier, mean-corrected so the population mean equals the typical value
+        # log-normal multiplier, mean-corrected so the population mean equals the typical value
         df[col] = np.exp(on * (rng.normal(0.0, sd, n) - 0.5 * sd * sd))
+    # sensitivity to the antidepressant drive and strength of expectation: responders and non-responders (two-group
+    # mixtures, mean 1); a subject keeps its group at every session
+    for col, prefix in (("drive_scale", "bsv.drive"), ("placebo_scale", "bsv.placebo")):
+        share = p.value(f"{prefix}_responder_share")
+        ratio = p.value(f"{prefix}_nonresponder_ratio")
+        responder = rng.random(n) < share
+        group = np.where(responder, 1.0, ratio) / (share + (1.0 - share) * ratio)
+        df[col.replace("_scale", "_responder")] = responder if spec.variability else np.ones(n, bool)
+        df[col] = df[col] * group if spec.variability else df[col]
     # independent draws for rating error, per subject (the trial layer draws per assessment from this stream)
     df["rating_seed"] = rng.integers(0, 2 ** 31 - 1, n)
+    for col in LATE_RANDOM_EFFECTS:
+        df[col] = on * rng.normal(0.0, _lognormal_sd(p.value(PK_RANDOM_EFFECTS[col][1])), n)
     return df
 
 
 def subject_etas(row) -> dict[str, float]:
     return {key: float(row[col]) for col, (key, _) in PK_RANDOM_EFFECTS.items()}
+
+
+def eta_arrays(subjects: pd.DataFrame) -> dict[str, np.ndarray]:
+    """PK random effects of a subject table by the key individual_pk reads (0 where a column is missing)."""
+    return {key: subjects[col].to_numpy(float) if col in subjects else np.zeros(len(subjects))
+            for col, (key, _) in PK_RANDOM_EFFECTS.items()}

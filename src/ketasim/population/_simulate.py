@@ -16,22 +16,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import expm
 
 from ketasim.mechanisms import Mechanism
-from ketasim.models.model import OUTPUT_UNITS, KetamineModel
-from ketasim.models.pd import SESSION_DRUGS, Context, compute_pd, pd_parameters
-from ketasim.models.pk import Covariates, PKIndividual, build_pk_matrix, individual_pk
+from ketasim.models import outputs as output_catalogue
+from ketasim.models.model import KetamineModel
+from ketasim.models.pd import SESSION_DRUGS, context_for, pd_model
+from ketasim.models.pk import Covariates, CovariateArrays, PKIndividual, build_pk_matrix, individual_pk
 from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
-from ketasim.solvers.linear import event_grid
+from ketasim.solvers.linear import solve_linear
+from ketasim.solvers.reference import evaluate
 
-from ._population import subject_etas
+from ._population import eta_arrays, subject_etas
 from ._summary import SummaryAccumulator
 
-DEFAULT_COLUMNS = ("ketamine_ng_ml", "norketamine_ng_ml", "hnk_ng_ml", "dhnk_ng_ml", "naltrexone_ng_ml",
-                   "naltrexol_ng_ml", "nmda_occupancy", "mor_occupancy", "kor_occupancy", "mor_agonist_signal",
-                   "plasticity", "opioid_signal", "cadss", "euphoria", "madrs", "hamd17")
 
 
 def population_grid(regimen: Regimen, duration_h: float, step_h: float = 1.0, fine_step_h: float = 5 / 60,
@@ -53,71 +51,37 @@ def _stack(inds: list[PKIndividual]) -> PKIndividual:
     return PKIndividual({k: np.array([i.values[k] for i in inds]) for k in inds[0].values})
 
 
-def _propagate_block(A: np.ndarray, inputs_per_subject, index: dict[str, int], t: np.ndarray) -> np.ndarray:
-    """Exact batched solution for one block: A (N, n, n); returns states (T, N, n)."""
-    N, n, _ = A.shape
-    grid = event_grid(t, [i for inp in inputs_per_subject for i in inp])
-    boluses: dict[float, np.ndarray] = {}
-    rates: dict[float, np.ndarray] = {}
-    for s, inputs in enumerate(inputs_per_subject):
-        for inp in inputs:
-            j = index[inp.state]
-            if inp.duration_h <= 0:
-                boluses.setdefault(inp.time_h, np.zeros((N, n)))[s, j] += inp.amount_umol
-            else:
-                r = inp.amount_umol / inp.duration_h
-                rates.setdefault(inp.time_h, np.zeros((N, n)))[s, j] += r
-                rates.setdefault(inp.time_h + inp.duration_h, np.zeros((N, n)))[s, j] -= r
-    aug = np.zeros((N, 2 * n, 2 * n))
-    aug[:, :n, :n] = A
-    aug[:, :n, n:] = np.eye(n)
-    cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-    out_pos = {tt: i for i, tt in enumerate(t)}
-    X = np.zeros((len(t), N, n))
-    x = np.zeros((N, n))
-    rate = np.zeros((N, n))
-    prev = grid[0]
-    for k, tt in enumerate(grid):
-        if k > 0:
-            h = tt - prev
-            if h > 0:
-                key = round(h, 12)
-                if key not in cache:
-                    E = expm(aug * h)
-                    cache[key] = (E[:, :n, :n], E[:, :n, n:])
-                Phi, Gam = cache[key]
-                x = np.einsum("sij,sj->si", Phi, x) + np.einsum("sij,sj->si", Gam, rate)
-            prev = tt
-        if tt in boluses:
-            x = x + boluses[tt]
-        if tt in rates:
-            rate = rate + rates[tt]
-            rate[np.abs(rate) < 1e-15] = 0.0
-        i = out_pos.get(tt)
-        if i is not None:
-            X[i] = x
-    return X
-
-
 def simulate_chunk(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism: Mechanism,
                    t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
-                   columns=DEFAULT_COLUMNS, model: KetamineModel | None = None) -> dict[str, np.ndarray]:
-    """Outputs (T, N) for one chunk of subjects (the compiled path of ketasim.solvers.fast)."""
+                   columns=None, model: KetamineModel | None = None, stats=None) -> dict[str, np.ndarray]:
+    """Outputs (T, N) for one chunk of subjects (the compiled path of ketasim.solvers.fast); `columns` default
+    to every output of the mechanism's model (models.outputs.columns)."""
+    columns = columns if columns is not None else output_catalogue.columns(mechanism)
     try:
         from ketasim.solvers.fast import simulate_chunk_fast
     except ImportError:  # pragma: no cover - numba is a dependency
         return _simulate_chunk_reference(regimen, subjects, parameters, mechanism, t, expectation, oral_ad_start_h,
                                          columns, model)
-    return simulate_chunk_fast(regimen, subjects, parameters, mechanism, t, expectation, oral_ad_start_h, columns,
-                               model)
+    return simulate_chunk_fast(regimen, CovariateArrays.from_frame(subjects), eta_arrays(subjects),
+                               subject_sources(subjects), parameters, mechanism, t, expectation, oral_ad_start_h,
+                               columns, model, stats)
+
+
+def subject_sources(subjects: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The per-subject PD inputs a subject table holds (baseline MADRS, sensitivity scales)."""
+    from ketasim.models.pd import SUBJECT_SOURCES
+
+    return {s: subjects[s].to_numpy(float) for s in SUBJECT_SOURCES if s in subjects}
 
 
 def _simulate_chunk_reference(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet,
                               mechanism: Mechanism, t: np.ndarray, expectation: str = "active",
-                              oral_ad_start_h: float | None = None, columns=DEFAULT_COLUMNS,
+                              oral_ad_start_h: float | None = None, columns=None,
                               model: KetamineModel | None = None) -> dict[str, np.ndarray]:
-    """Outputs (T, N) for one chunk of subjects: batched matrix exponentials and compute_pd on (T, N) arrays
-    (the fast path's fallback where numba is missing)."""
+    """Outputs (T, N) for one chunk of subjects: batched matrix exponentials and the reference evaluator on (T, N)
+    arrays (the fast path's fallback where numba is missing)."""
+    columns = columns if columns is not None else output_catalogue.columns(mechanism)
+    parameters = mechanism.with_parameters(parameters)
     model = model or KetamineModel()
     names = model.layout.names
     inds, inputs = [], []
@@ -135,15 +99,14 @@ def _simulate_chunk_reference(regimen: Regimen, subjects: pd.DataFrame, paramete
         if not any(block_inputs):
             continue
         A = np.stack([build_pk_matrix(ind, model.index)[np.ix_(idx, idx)] for ind in inds])
-        X[:, :, idx] = _propagate_block(A, block_inputs, sub_index, t)
+        X[:, :, idx] = solve_linear(A, block_inputs, t, sub_index)
     stacked = _stack(inds)
     out = model.plasma_outputs(X, stacked)
-    q = pd_parameters(parameters, mechanism)
-    q.v.update(drive_scale=subjects["drive_scale"].to_numpy(), cadss_scale=subjects["cadss_scale"].to_numpy(),
-               placebo_scale=subjects["placebo_scale"].to_numpy())
-    sessions = tuple(d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS)
-    ctx = Context(expectation, sessions, oral_ad_start_h)
-    out.update(compute_pd(t, model.effect_sites(X), q, ctx, subjects["baseline_madrs"].to_numpy()))
+    pdm = pd_model(mechanism, parameters)
+    values = pdm.values(parameters, context_for(regimen, expectation, oral_ad_start_h).values())
+    subject = subject_sources(subjects)
+    wanted = [c for c in columns if c in pdm.nodes]
+    out.update(evaluate(pdm, t, model.effect_sites(X), subject, values, wanted=wanted))
     return {c: out[c] for c in columns}
 
 
@@ -155,10 +118,16 @@ class PopulationResult:
     regimen: Regimen | None = None
     meta: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    mechanism: Mechanism | None = None
+
+    @property
+    def output_info(self) -> dict:
+        return {o.name: o for o in output_catalogue.catalogue(self.mechanism)}
 
     @property
     def units(self):
-        return {k: OUTPUT_UNITS.get(k, "") for k in self.outputs}
+        known = output_catalogue.units(self.mechanism)
+        return {k: known.get(k, "") for k in self.outputs}
 
     def to_pandas(self) -> pd.DataFrame:
         T, N = len(self.time_h), len(self.subjects)
@@ -170,7 +139,8 @@ class PopulationResult:
     def summary(self) -> dict:
         """Per output: percentiles (5/50/95) of each subject's Cmax, Tmax and AUC; mood changes and responders.
         The same per-subject accumulator serves the streamed path, so both summaries agree by construction."""
-        acc = SummaryAccumulator(self.time_h, list(self.outputs), self.meta.get("first_session_h", 0.0))
+        acc = SummaryAccumulator(self.time_h, list(self.outputs), self.meta.get("first_session_h", 0.0), self.units,
+                                 self.regimen.realize() if self.regimen is not None else ())
         acc.add(self.outputs)
         return acc.summary()
 
@@ -185,7 +155,7 @@ class PopulationResult:
         import json
         from pathlib import Path
 
-        from ketasim import __version__
+        from ketasim._version import __version__
         from ketasim.io.export import atomic_output_dir
 
         with atomic_output_dir(out_dir) as tmp:
@@ -207,7 +177,7 @@ def _chunk_job(job):
 
 def simulate_population(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism: Mechanism,
                         t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
-                        columns=DEFAULT_COLUMNS, chunk_size: int = 256,
+                        columns=None, chunk_size: int = 256,
                         progress: Callable[[int, int], None] | None = None,
                         executor=None) -> PopulationResult:
     """All subjects, in chunks: in-process by default, or mapped by `executor` (ketasim.parallel)."""
@@ -215,6 +185,7 @@ def simulate_population(regimen: Regimen, subjects: pd.DataFrame, parameters: Pa
         raise ValueError("chunk size must be at least 1")
     from ketasim.parallel import SerialExecutor
 
+    columns = tuple(columns) if columns is not None else output_catalogue.columns(mechanism)
     chunks = [subjects.iloc[i:i + chunk_size] for i in range(0, len(subjects), chunk_size)]
     jobs = [(regimen, ch, parameters, mechanism, t, expectation, oral_ad_start_h, tuple(columns)) for ch in chunks]
     parts = (executor or SerialExecutor()).map(_chunk_job, jobs, progress)
@@ -222,4 +193,4 @@ def simulate_population(regimen: Regimen, subjects: pd.DataFrame, parameters: Pa
     sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
     meta = {"hypothesis": mechanism.label(), "expectation": expectation,
             "first_session_h": min(sessions) if sessions else 0.0}
-    return PopulationResult(t, outputs, subjects.reset_index(drop=True), regimen, meta)
+    return PopulationResult(t, outputs, subjects.reset_index(drop=True), regimen, meta, mechanism=mechanism)

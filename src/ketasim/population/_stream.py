@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 
 from ketasim.mechanisms import Mechanism
+from ketasim.models import outputs as output_catalogue
 from ketasim.models.model import KetamineModel
 from ketasim.models.pd import SESSION_DRUGS
 from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
 
-from ._simulate import DEFAULT_COLUMNS, simulate_chunk
+from ._simulate import simulate_chunk
 from ._summary import SummaryAccumulator
 
 
@@ -34,15 +35,18 @@ def _stream_job(job):
 
 
 def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet,
-                                   mechanism: Mechanism, t: np.ndarray, path, columns=DEFAULT_COLUMNS,
+                                   mechanism: Mechanism, t: np.ndarray, path, columns=None,
                                    chunk_size: int = 1000, progress: Callable[[int, int], None] | None = None,
                                    expectation: str = "active", oral_ad_start_h: float | None = None,
-                                   compression: str = "snappy", float32: bool = False, executor=None,
-                                   window: int | None = None) -> dict:
+                                   compression: str = "snappy", float32: bool = False, keep=None,
+                                   summary_doses=(), executor=None, window: int | None = None) -> dict:
     """Simulate `subjects` chunk by chunk into one Parquet file at `path` (written whole or not at all: a
     temporary file beside it is renamed at the end). Memory stays bounded by one chunk (about
     chunk_size x len(t) x (len(columns) + 2) x 8 bytes, twice over while a chunk is converted). Returns the
     summary dict of PopulationResult.summary(). `float32` stores the output columns in single precision.
+    `keep` (a boolean mask over t) writes and summarises only those times; the model is still solved on all of
+    t (a user's output step with the solver's fine windows after each dose). `summary_doses`
+    (Regimen.realize()) makes the summary's times count from the preceding dose.
     `executor` (ketasim.parallel) computes the chunks elsewhere, at most `window` at a time (default: twice its
     workers); results are identical to the in-process run."""
     import pyarrow as pa
@@ -50,20 +54,23 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
 
     if chunk_size < 1:
         raise ValueError("chunk size must be at least 1")
-    columns = list(columns)
+    columns = list(columns) if columns is not None else list(output_catalogue.columns(mechanism))
     t = np.asarray(t, float)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     model = KetamineModel()
     sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
-    acc = SummaryAccumulator(t, columns, min(sessions) if sessions else 0.0)
+    keep = np.ones(len(t), bool) if keep is None else np.asarray(keep, bool)
+    t_out = t[keep]
+    acc = SummaryAccumulator(t_out, columns, min(sessions) if sessions else 0.0, output_catalogue.units(mechanism),
+                             summary_doses)
     ftype = pa.float32() if float32 else pa.float64()
     schema = pa.schema([("id", pa.int64()), ("time_h", pa.float64())] + [(c, ftype) for c in columns])
     n = len(subjects)
     n_chunks = (n + chunk_size - 1) // chunk_size
     ids = subjects["id"].to_numpy(np.int64)
-    T = len(t)
+    T = len(t_out)
     bounds = [(c * chunk_size, min((c + 1) * chunk_size, n)) for c in range(n_chunks)]
     from ketasim.parallel import SerialExecutor
 
@@ -79,9 +86,11 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
         # plain encoding anyway, after building dictionaries whose memory the allocator keeps chunk after chunk
         with pq.ParquetWriter(tmp, schema, compression=compression, use_dictionary=["id", "time_h"]) as writer:
             for c, ((a, b), out) in enumerate(zip(bounds, chunks)):
+                if T < len(t):
+                    out = {col: out[col][keep] for col in columns}
                 acc.add(out)
                 m = b - a
-                arrays = [pa.array(np.repeat(ids[a:b], T)), pa.array(np.tile(t, m))]
+                arrays = [pa.array(np.repeat(ids[a:b], T)), pa.array(np.tile(t_out, m))]
                 for col in columns:
                     flat = out[col].T.reshape(-1)
                     arrays.append(pa.array(flat.astype(np.float32) if float32 else flat))

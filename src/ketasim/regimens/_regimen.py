@@ -1,9 +1,11 @@
-"""Doses and regimens as immutable values, and the regimen text language of design.md §3.
+"""Doses and regimens as immutable values, and the regimen text language
+(DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses]).
 
-    DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses]
+    DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses] [, repeated every INTERVAL for M sessions]
 
 e.g. "ketamine 0.5 mg/kg iv over 40 min", "naltrexone 50 mg oral at -45 min",
-"esketamine 56 mg intranasal every 3.5 d for 8 doses".
+"esketamine 56 mg intranasal every 3.5 d for 8 doses",
+"ketamine 50 mg intranasal every 20 min for 6 doses, repeated every 7 d for 12 sessions" (session blocks: `_sessions`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ketasim.units import UnitError, excerpt, parse_quantity, to_hours, ureg
+
+from ._sessions import session_clause, session_offsets, session_problem, split_session_clause
 
 DRUGS = ("ketamine", "esketamine", "arketamine", "naltrexone", "placebo")
 ROUTES = ("iv", "im", "intranasal", "oral", "sublingual")
@@ -78,9 +82,10 @@ class ValidatedRangeWarning(UserWarning):
 
 @dataclass(frozen=True, order=True)
 class Dose:
-    """One administration (or a repeated series of identical ones).
+    """One administration (or a repeated series of identical ones, optionally repeated as sessions).
 
-    amount is in `amount_unit` ('mg' or 'mg/kg'); times are in hours.
+    amount is in `amount_unit` ('mg' or 'mg/kg'); times are in hours. `count` doses `every_h` apart make one
+    session; `sessions` sessions start `session_every_h` apart.
     """
 
     time_h: float
@@ -91,6 +96,8 @@ class Dose:
     duration_h: float = 0.0
     every_h: float = 0.0
     count: int = 1
+    session_every_h: float = 0.0
+    sessions: int = 1
 
     def __post_init__(self):
         if self.drug not in DRUGS:
@@ -123,6 +130,10 @@ class Dose:
             raise RegimenError("infusion duration is longer than the dosing interval")
         if abs(self.time_h) > MAX_TIME_H or self.time_h + self.every_h * (self.count - 1) > MAX_TIME_H:
             raise RegimenError(f"dose times must lie within one year of time 0")
+        problem = session_problem(self.time_h, self.every_h, self.count, self.duration_h, self.session_every_h,
+                                  self.sessions, MAX_TIME_H)
+        if problem:
+            raise RegimenError(problem)
 
     def amount_mg(self, weight_kg: float | None) -> float:
         if self.amount_unit == "mg/kg":
@@ -132,9 +143,10 @@ class Dose:
         return self.amount
 
     def realize(self) -> tuple["Dose", ...]:
-        """The single administrations this dose stands for (repeats expanded)."""
-        return tuple(replace(self, time_h=self.time_h + i * self.every_h, every_h=0.0, count=1)
-                     for i in range(self.count))
+        """The single administrations this dose stands for (repeats and sessions expanded)."""
+        return tuple(replace(self, time_h=self.time_h + start + i * self.every_h, every_h=0.0, count=1,
+                             session_every_h=0.0, sessions=1)
+                     for start in session_offsets(self.session_every_h, self.sessions) for i in range(self.count))
 
     def to_text(self) -> str:
         parts = [self.drug, _fmt(self.amount), self.amount_unit, self.route]
@@ -144,7 +156,7 @@ class Dose:
             parts += ["at", _fmt_time(self.time_h)]
         if self.count > 1:
             parts += ["every", _fmt_time(self.every_h), "for", str(self.count), "doses"]
-        return " ".join(parts)
+        return " ".join(parts) + session_clause(self.session_every_h, self.sessions, _fmt_time)
 
 
 def _fmt(x: float) -> str:
@@ -174,7 +186,7 @@ class Regimen:
     doses: tuple[Dose, ...] = field(default_factory=tuple)
 
     def __post_init__(self):
-        _check_size(len(self.doses), sum(d.count for d in self.doses))
+        _check_size(len(self.doses), sum(d.count * d.sessions for d in self.doses))
         object.__setattr__(self, "doses", tuple(sorted(self.doses)))
 
     @classmethod
@@ -279,7 +291,7 @@ class Regimen:
             if worst > validated and worst > single:
                 note(f"{drug}: {worst:g} mg within 24 h (from {_fmt_time(start)}) lies above the {validated:g} mg a "
                      f"day the default parameters rest on; results are an extrapolation")
-            total = sum(d.amount_mg(weight_kg) * d.count for d in doses)
+            total = sum(d.amount_mg(weight_kg) * d.count * d.sessions for d in doses)
             if total > TOTAL_HARD_LIMIT_MG[drug]:
                 raise RegimenError(f"{drug}: {total:g} mg over the whole regimen is far beyond any studied amount "
                                    f"(limit {TOTAL_HARD_LIMIT_MG[drug]:g} mg); refusing to extrapolate. "
@@ -360,6 +372,9 @@ def parse_dose(text: str) -> Dose:
     if len(text) > 1000:
         raise RegimenError(f"dose text of {len(text)} characters ({_excerpt(text, 40)}); one dose line is "
                            f"'DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses]'")
+    line, session_every, sessions = split_session_clause(text)
+    if session_every is not None:
+        return _with_sessions(parse_dose(line), session_every, sessions, text)
     m = _PATTERN.match(text)
     q_text = _excerpt(text)
     if not m:
@@ -418,3 +433,17 @@ def _is_per_body_weight(unit_text: str) -> bool:
         return num.check("[mass]") and den.check("[mass]") and den.to("g").magnitude >= 1.0
     except Exception:  # noqa: BLE001 - an unknown unit is not a mass
         return False
+
+
+def _with_sessions(dose: Dose, every_text: str, count_text: str, text: str) -> Dose:
+    """A parsed dose line repeated as sessions ('..., repeated every 7 d for 12 sessions')."""
+    every = to_hours(every_text, f"session interval in {_excerpt(text)}")
+    try:
+        count = int(count_text)
+    except ValueError:
+        raise RegimenError(f"number of sessions {_excerpt(count_text, 30)} in {_excerpt(text)} is not a whole "
+                           f"number") from None
+    if dose.sessions > 1:
+        raise RegimenError(f"{_excerpt(text)} repeats its sessions twice; give one 'repeated every ... for ... "
+                           f"sessions'")
+    return replace(dose, session_every_h=every, sessions=count)

@@ -1,9 +1,9 @@
 """Fast population path: the same model as `Simulation.solve`, computed for a chunk of subjects at once.
 
 What makes it fast (each step checked against the reference path in tests/test_fast_path.py):
-- individual parameters are computed for all subjects as arrays (`individual_pk_batch`, the twin of
-  `pk.individual_pk`, bit-identical to it) and the rate matrices as one stack (`pk.build_pk_matrix` on
-  array-valued parameters);
+- individual parameters are computed for all subjects as arrays (`pk.individual_pk` on `CovariateArrays`, the
+  same operations as for one subject) and the rate matrices as one stack (`pk.build_pk_matrix` on array-valued
+  parameters);
 - each independent PK block is reduced to the states that the inputs reach and that the requested outputs
   read (sinks and unused depots drop out), and the outputs are linear read-outs of those states;
 - the exact propagators of each distinct step, Phi = e^{Ah} and Gamma = int_0^h e^{As} ds, come from one
@@ -13,139 +13,26 @@ What makes it fast (each step checked against the reference path in tests/test_f
 - the propagation over the grid and the receptor/mediator/outcome layers run in compiled loops (numba),
   parallel over subjects; every subject's arithmetic is independent of the others', so results do not
   depend on chunk size or thread count.
-The PD kernel mirrors `models.pd.compute_pd` term by term; the reference stays `compute_pd` itself.
+The PD kernel is generated from the declared model (`solvers.kernel`); the reference is `solvers.reference`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy.linalg import expm
 
-from ketasim.mechanisms import MEDIATORS, Mechanism
 from ketasim.models import pk
 from ketasim.models.model import KetamineModel
-from ketasim.models.pd import SESSION_DRUGS, Context, pd_parameters, relax_coefficients
+from ketasim.models.pd import context_for, pd_model
 from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
 
-from ._numba_kernels import pd_kernel, pk_kernel, propagators_from_eig
+from ._numba_kernels import pk_kernel, propagators_from_eig
+from .kernel import compiled
 
 COND_LIMIT = 1e7  # eigenvector matrices worse than this use matrix exponentials (error ~ cond x 1e-16)
-
-PD_NAMES = ("nmda_occupancy", "mor_occupancy", "kor_occupancy", "mor_agonist_signal", "plasticity",
-            "opioid_signal", "cadss", "euphoria", "madrs", "hamd17", "glutamate_surge", "plasticity_glutamate",
-            "plasticity_hnk", "endogenous_opioid", "antidepressant_drive", "expectation")
-CE_NAMES = ("ketamine_S", "ketamine_R", "norketamine_S", "norketamine_R", "hnk", "naltrexone", "naltrexol")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# individual parameters for many subjects
-def _each(f, values) -> np.ndarray:
-    """Apply a scalar function element by element (math.exp, float pow): bit-identical to the scalar path."""
-    return np.fromiter((f(float(v)) for v in values), float, len(values))
-
-
-def individual_pk_batch(p: ParameterSet, subjects: pd.DataFrame) -> pk.PKIndividual:
-    """`pk.individual_pk` for every row of `subjects` (columns weight_kg, age_y, sex, cyp2b6 and the eta
-    columns of population.sample_subjects), as arrays over subjects; entries that do not depend on the
-    subject stay scalars. Term by term the same operations as individual_pk, so the values are identical."""
-    from ketasim.population._population import PK_RANDOM_EFFECTS
-
-    weight = subjects["weight_kg"].to_numpy(float)
-    age = subjects["age_y"].to_numpy(float)
-    sex_col = subjects["sex"].astype(str).to_numpy()
-    cyp_col = subjects["cyp2b6"].astype(str).to_numpy()
-    for name, col, allowed in (("sex", sex_col, ("female", "male", "unspecified")),
-                               ("CYP2B6 genotype", cyp_col, ("*1/*1", "*1/*6", "*6/*6"))):
-        bad = set(col) - set(allowed)
-        if bad:
-            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {sorted(bad)[0]!r}")
-    if not (np.all(np.isfinite(weight)) and np.all((weight >= 20.0) & (weight <= 250.0))):
-        raise ValueError("body weight must be 20-250 kg")
-    if not (np.all(np.isfinite(age)) and np.all((age >= 12.0) & (age <= 100.0))):
-        raise ValueError("age must be 12-100 years")
-    mult = {}
-    for col, (key, _) in PK_RANDOM_EFFECTS.items():
-        eta = subjects[col].to_numpy(float) if col in subjects else np.zeros(len(subjects))
-        mult[key] = _each(math.exp, eta)
-    m = mult.__getitem__
-    g = p.value
-    w = weight / 70.0
-    expo = g("ketamine.CL_allometric_exponent")
-    fcl = _each(lambda x: x ** expo, w)
-    fv = w
-    ff = g("ketamine.female_CL_factor")
-    sex_map = {"female": math.sqrt(ff), "male": 1.0 / math.sqrt(ff), "unspecified": 1.0}
-    sex = np.array([sex_map[s] for s in sex_col])
-    cyp_map = {"*1/*1": 1.0, "*1/*6": g("ketamine.cyp2b6_1_6_factor"), "*6/*6": g("ketamine.cyp2b6_6_6_factor")}
-    cyp = np.array([cyp_map[c] for c in cyp_col])
-    v: dict = {}
-    fm_nk = g("norketamine.fm")
-    cl_scale = (1.0 - fm_nk) + fm_nk * cyp
-    v["fm_nk"] = fm_nk * cyp / cl_scale
-    qh = np.maximum(g("route.Qh") - g("ketamine.age_Qh_slope") * np.maximum(0.0, age - 60.0), 10.0)
-    for e in pk.ENANTIOMERS:
-        clf, vf = g(f"ketamine.{e}_CL_factor"), g(f"ketamine.{e}_V_factor")
-        v[f"{e}.CL"] = g("ketamine.CL") * clf * fcl * sex * cl_scale * m("ketamine.CL")
-        v[f"{e}.V1"] = g("ketamine.V1") * vf * fv * m("ketamine.V1")
-        v[f"{e}.Q"] = g("ketamine.Q") * vf * fcl
-        v[f"{e}.V2"] = g("ketamine.V2") * vf * fv
-        fm = fm_nk
-        v[f"{e}.NK_V1"] = g("norketamine.V1_apparent") * fm * fv
-        v[f"{e}.NK_CL"] = g("norketamine.CL_apparent") * fm * fcl * sex * m("norketamine.CL")
-        v[f"{e}.NK_V2"] = g("norketamine.V2_apparent") * fm * fv
-        v[f"{e}.NK_Q"] = g("norketamine.Q_apparent") * fm * fcl
-        v[f"{e}.HNK_V1"] = g("hnk.V1") * fv
-        v[f"{e}.HNK_V2"] = g("hnk.V2") * fv
-        v[f"{e}.HNK_Q"] = g("hnk.Q") * fcl
-        v[f"{e}.HNK_CL"] = g(f"hnk.{e}_CL") * fcl * m("hnk.CL")
-        v[f"{e}.DHNK_V"] = g("dhnk.V") * fv
-        v[f"{e}.DHNK_CL"] = g("dhnk.CL") * fcl
-    v["fm_hnk"] = g("hnk.fm")
-    v["fm_dhnk"] = g("dhnk.fm")
-    if v["fm_hnk"] + v["fm_dhnk"] > 1.0:
-        raise ValueError("hnk.fm + dhnk.fm exceed 1: norketamine cannot form more than itself")
-    v["Qh"] = qh * fcl
-    v["Vh"] = g("route.Vh") * fv
-    v["k_hep"] = g("route.k_hepatic") * cl_scale
-    v["Fgut"] = np.minimum(g("route.Fgut") * m("route.Fgut"), 1.0)
-    v["oral_ka"] = g("route.oral_ka")
-    v["oral_D"] = g("route.oral_D")
-    v["nasal_ka"] = g("route.nasal_ka") * m("route.nasal_ka")
-    v["FRn"] = np.minimum(g("route.esketamine_FRn") * m("route.esketamine_FRn"), 1.0)
-    v["FRn_later"] = g("route.esketamine_FRn_later_factor")
-    v["device_mg"] = g("route.esketamine_device_mg")
-    v["device_interval"] = g("route.esketamine_device_interval")
-    v["swallowed_D"] = g("route.swallowed_D")
-    v["swallowed_ka"] = g("route.swallowed_ka")
-    v["nasal_fraction_other"] = g("route.nasal_fraction_other")
-    v["im_F"] = g("route.im_F")
-    v["im_ka"] = g("route.im_ka")
-    v["sl_fraction"] = g("route.sublingual_mucosal_fraction")
-    v["sl_ka"] = g("route.sublingual_ka")
-    v["sl_D"] = g("route.sublingual_D")
-    v["NTX_CL"] = g("naltrexone.CL") * fcl * m("naltrexone.CL")
-    v["NTX_V"] = g("naltrexone.CL") * fcl * g("naltrexone.t_half") / math.log(2.0) * 1.0
-    v["NTX_F"] = g("naltrexone.F")
-    v["NTX_ka"] = g("naltrexone.ka")
-    v["NXL_fm"] = g("naltrexol.fm")
-    v["NXL_CL"] = g("naltrexol.CL") * fcl
-    v["NXL_V"] = g("naltrexol.CL") * fcl * g("naltrexol.t_half") / math.log(2.0)
-    v["ke0_ket"] = math.log(2.0) / g("biophase.ketamine_t_half_ke0")
-    v["ke0_nk"] = math.log(2.0) / g("biophase.norketamine_t_half_ke0")
-    v["ke0_hnk"] = math.log(2.0) / g("biophase.hnk_t_half_ke0")
-    v["ke0_ntx_fast"] = math.log(2.0) / g("biophase.naltrexone_t_half_fast")
-    v["k_ntx_slow_in"] = g("biophase.naltrexone_slow_k_in")
-    v["k_ntx_slow_out"] = g("biophase.naltrexone_slow_k_out")
-    return pk.PKIndividual(v)
-
-
-def subject_slice(ind: pk.PKIndividual, i: int) -> pk.PKIndividual:
-    return pk.PKIndividual({k: (float(x[i]) if np.ndim(x) else x) for k, x in ind.values.items()})
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -177,10 +64,11 @@ def batch_inputs(regimen: Regimen, ind: pk.PKIndividual, weight_kg: np.ndarray) 
             continue
         merged: dict[tuple, np.ndarray] = {}
         for s in range(N):
-            for i in pk.dose_inputs(dose, subject_slice(ind, s), float(weight_kg[s])):
+            for i in pk.dose_inputs(dose, pk.subject_slice(ind, s), float(weight_kg[s])):
                 key = (i.state, float(i.time_h), float(i.duration_h))
                 merged.setdefault(key, np.zeros(N))[s] += i.amount_umol
         out += [BatchInput(k[0], a, k[1], k[2]) for k, a in merged.items()]
+    out += [BatchInput(i.state, np.full(N, i.amount_umol), i.time_h, i.duration_h) for i in pk.session_inputs(regimen)]
     return out
 
 
@@ -257,7 +145,7 @@ def _pk_outputs(model: KetamineModel, ind: pk.PKIndividual, N: int, pk_cols: lis
     ce = model.effect_sites(I)
     C = np.zeros((N, len(pk_cols), n))
     for j, c in enumerate(pk_cols):
-        arr = ce[c[3:]] if c.startswith("ce:") else plasma[c]
+        arr = ce[c] if c in ce else plasma[c]
         C[:, j, :] = np.broadcast_to(np.asarray(arr, float).reshape(n, -1), (n, N)).T
     return C
 
@@ -354,125 +242,40 @@ def propagate_pk(model: KetamineModel, A_full: np.ndarray, inputs: list[BatchInp
 
 
 # ----------------------------------------------------------------------------------------------------------
-# the receptor, mediator and outcome layers
-def _rise(t: np.ndarray, t0: float, k: float) -> np.ndarray:
-    return np.where(t >= t0, 1.0 - np.exp(-k * np.clip(t - t0, 0, None)), 0.0)
-
-
-def relax_geometry(t: np.ndarray):
-    """The grid's part of models.pd.relax_reference for the compiled _relax_line: IH[i] = 1/(t_i - t_{i-1}) (0 if
-    not > 0), IW[j] = 1/(t_{j+1} - t_{j-1}), MODE[i] = 1 (backward curvature only), 2 (forward only), 3 (both),
-    0 (linear); hb[i] = t_{i-1} - t_{i-2} and span[i] = t_{i+1} - t_{i-2} where MODE is 3."""
-    T = len(t)
-    dt = np.diff(t)
-    IH = np.zeros(T)
-    IW = np.zeros(T)
-    pos = dt > 0
-    IH[1:][pos] = 1.0 / dt[pos]
-    if T > 2:
-        IW[1:-1] = 1.0 / (t[2:] - t[:-2])
-    ok = np.concatenate([[False], pos])          # step i has positive length
-    back = np.zeros(T, bool)
-    fwd = np.zeros(T, bool)
-    back[2:] = ok[2:] & ok[1:-1]
-    fwd[1:-1] = ok[1:-1] & ok[2:]
-    MODE = (back * 1 + fwd * 2).astype(np.int64)
-    MODE[~ok] = 0
-    hb = np.zeros(T)
-    span = np.ones(T)
-    hb[2:] = t[1:-1] - t[:-2]
-    span[2:-1] = t[3:] - t[:-3]
-    return IH, IW, MODE, hb, span
-
-
-def run_pd(t: np.ndarray, ce: np.ndarray, q, ctx: Context, baseline: np.ndarray, drive_scale: np.ndarray,
-           cadss_scale: np.ndarray, placebo_scale: np.ndarray, wanted: list[str]) -> dict[str, np.ndarray]:
-    """`compute_pd` for effect-site arrays ce (7, N, T) in CE_NAMES order; returns the wanted outputs, (T, N) each
-    (views of subject-major arrays)."""
-    N, T = ce.shape[1], ce.shape[2]
-    v = q.v
-    weights = q["weights"]
-    for m in weights:
-        if m not in MEDIATORS:
-            raise ValueError(f"mechanism weight on unknown mediator {m!r}")
-    med_of = {"plasticity_glutamate": 0, "plasticity_hnk": 1, "opioid_signal": 2}
-    w_idx = np.array([med_of[m] for m in weights], np.int64)
-    w_val = np.array([float(w) for w in weights.values()])
-    w_x50 = np.array([float(q["X50"][m]) for m in weights])
-    plast = med_of[q["plasticity_source"]]
-    level = {"none": 0.0, "saline": q["pl_saline"], "active": q["pl_active"]}[ctx.expectation]
-    if ctx.session_times_h and ctx.expectation != "none":
-        rise_pl, has_pl = _rise(t, min(ctx.session_times_h), q["k_pl"]), True
-    else:
-        rise_pl, has_pl = np.zeros(T), False
-    if ctx.oral_ad_start_h is not None:
-        rise_ad, has_ad = _rise(t, ctx.oral_ad_start_h, q["k_ad"]), True
-    else:
-        rise_ad, has_ad = np.zeros(T), False
-    # relax coefficients per rate constant on the grid (step i at index i; models.pd.relax_coefficients)
-    dt = np.diff(t)
-    ks = np.array([q["k_endo"], q["k_med"], q["k_tol"], q["k_mood"]], float)
-    IH, IW, MODE, hb, span = relax_geometry(t)
-    A1, A2, A3, GF = (np.zeros((4, T)) for _ in range(4))
-    for j, k in enumerate(ks):
-        A1[j, 1:], A2[j, 1:], A3[j, 1:], rho = relax_coefficients(k, np.maximum(dt, 0.0))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            GF[j, 1:] = np.where(MODE[1:] == 3, np.clip((hb[1:] + rho) / span[1:], 0.0, 1.0), 0.0)
-    scal = np.array([
-        v["bf"], v["Ki_nmda_S"], v["Ki_nmda_R"], v["Ki_nmda_NKS"], v["Ki_nmda_NKR"], v["Ki_nmda_HNK"],
-        v["glu_hill"], v["glu_occ50"], v["endo_gain"], v["k_endo"],
-        v["Ki_mor_S"], v["Ki_mor_R"], v["hnk_binds"], v["Ki_mor_HNK"], v["basal"], v["Ki_mor_ntx"],
-        v["Ki_mor_nxl"], v["tau_ket"], v["tau_hnk"], v["tau_endo"],
-        v["Ki_kor_S"], v["Ki_kor_R"], v["Ki_kor_ntx"], v["Ki_kor_nxl"],
-        v["k_form"], v["k_med"], v["ampa_EC50"], v["cadss_hill"], v["cadss_occ50"], v["k_tol"],
-        v["cadss_Emax"], v["tol_max"], v["eu_R"], v["eu_C50"], v["mood_Emax"], v["hamd_per_madrs"],
-        level, v["pl_oral_ad"],
-    ], float)
-    out_map = np.full(len(PD_NAMES), -1, np.int64)
-    for j, name in enumerate(wanted):
-        out_map[PD_NAMES.index(name)] = j
-    out = np.empty((len(wanted), N, T))
-    f = lambda a: np.ascontiguousarray(np.broadcast_to(np.asarray(a, float), (N,)))  # noqa: E731
-    pd_kernel(IH, IW, MODE, ce, scal, A1, A2, A3, GF, w_idx, w_val, w_x50, plast, rise_pl, has_pl, rise_ad, has_ad,
-              f(baseline), f(drive_scale), f(cadss_scale), f(placebo_scale), out_map, out)
-    return {name: out[j].T for j, name in enumerate(wanted)}
-
-
-# ----------------------------------------------------------------------------------------------------------
-def simulate_chunk_fast(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism: Mechanism,
-                        t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
-                        columns=None, model: KetamineModel | None = None,
-                        stats: ChunkStats | None = None) -> dict[str, np.ndarray]:
-    """Outputs (T, N) for one chunk of subjects; the same results as population._simulate's reference."""
-    from ketasim.models.model import OUTPUT_UNITS
-
+def simulate_chunk_fast(regimen: Regimen, covariates: pk.CovariateArrays, eta: dict[str, np.ndarray],
+                        subject: dict[str, np.ndarray], parameters: ParameterSet, mechanism, t: np.ndarray,
+                        expectation: str = "active", oral_ad_start_h: float | None = None, columns=(),
+                        model: KetamineModel | None = None, stats: ChunkStats | None = None) -> dict[str, np.ndarray]:
+    """Outputs (T, N) for one chunk of subjects: covariates and PK random effects (eta key -> array) per subject,
+    `subject` the per-subject PD sources (baseline MADRS, sensitivity scales). The same results as the
+    reference paths (population._simulate)."""
     model = model or KetamineModel()
     t = np.asarray(t, float)
     columns = list(columns)
-    N = len(subjects)
-    pd_wanted = [c for c in columns if c in PD_NAMES]
-    plasma_names = [c for c in OUTPUT_UNITS if c not in PD_NAMES]
-    unknown = [c for c in columns if c not in PD_NAMES and c not in plasma_names]
+    N = len(covariates.weight_kg)
+    parameters = mechanism.with_parameters(parameters)
+    pdm = pd_model(mechanism, parameters)
+    dynamic = {n.name for n in pdm.dynamic}
+    plasma_names = model.plasma_columns()
+    unknown = [c for c in columns if c not in dynamic and c not in plasma_names]
     if unknown:
         raise KeyError(unknown[0])
+    pd_wanted = [c for c in columns if c in dynamic]
+    effect_sites = [s.name for s in pdm.sources.values() if s.kind == "effect_site"]
     pk_cols = list(dict.fromkeys(c for c in columns if c in plasma_names))
+    n_plasma = len(pk_cols)
     if pd_wanted:
-        pk_cols += [f"ce:{c}" for c in CE_NAMES]
-    ind = individual_pk_batch(parameters, subjects)
-    weight = subjects["weight_kg"].to_numpy(float)
+        pk_cols += effect_sites
+    ind = pk.individual_pk(parameters, covariates, eta)
     A = pk.build_pk_matrix(ind, model.index)
     if A.ndim == 2:
         A = np.broadcast_to(A, (N,) + A.shape)
-    inputs = batch_inputs(regimen, ind, weight)
+    inputs = batch_inputs(regimen, ind, covariates.weight_kg)
     C = _pk_outputs(model, ind, N, pk_cols)
     Y = propagate_pk(model, A, inputs, C, t, stats)
-    res = {c: Y[j].T for j, c in enumerate(pk_cols) if not c.startswith("ce:")}
+    res = {c: Y[j].T for j, c in enumerate(pk_cols[:n_plasma])}
     if pd_wanted:
-        q = pd_parameters(parameters, mechanism)
-        sessions = tuple(d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS)
-        ctx = Context(expectation, sessions, oral_ad_start_h)
-        ce = Y[len(pk_cols) - len(CE_NAMES):]
-        res.update(run_pd(t, ce, q, ctx, subjects["baseline_madrs"].to_numpy(float),
-                          subjects["drive_scale"].to_numpy(float), subjects["cadss_scale"].to_numpy(float),
-                          subjects["placebo_scale"].to_numpy(float), pd_wanted))
+        ctx = context_for(regimen, expectation, oral_ad_start_h)
+        values = pdm.values(parameters, ctx.values())
+        res.update(compiled(pdm).run(t, Y[n_plasma:], subject, values, pd_wanted))
     return {c: res[c] for c in columns}

@@ -3,7 +3,8 @@
 Between consecutive event or output times the input is constant, so
     x(t + h) = Phi(h) x(t) + Gamma(h) r,   Phi = e^{Ah},  Gamma = int_0^h e^{As} ds,
 both read off one matrix exponential of the augmented matrix [[A, I], [0, 0]] h (Van Loan).
-Step lengths repeat (a uniform output grid), so the exponentials are cached by step length.
+Step lengths repeat (a uniform output grid), so the exponentials are cached by step length. One subject or a
+batch: the batched NumPy population path and Simulation.solve share this code.
 This path has no tolerance: its error is the matrix exponential's (~1e-13 relative).
 """
 
@@ -20,68 +21,61 @@ def event_grid(t_out: np.ndarray, inputs) -> np.ndarray:
     return np.unique(np.concatenate(pts))
 
 
-class _PropagatorCache:
-    def __init__(self, A: np.ndarray):
-        self.A = A
-        self.n = A.shape[0]
-        self._cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-
-    def get(self, h: float):
-        key = round(h, 12)
-        hit = self._cache.get(key)
-        if hit is None:
-            n = self.n
-            M = np.zeros((2 * n, 2 * n))
-            M[:n, :n] = self.A
-            M[:n, n:] = np.eye(n)
-            E = expm(M * h)
-            hit = (E[:n, :n].copy(), E[:n, n:].copy())
-            self._cache[key] = hit
-        return hit
-
-
 def solve_linear(A: np.ndarray, inputs, t_out: np.ndarray, index: dict[str, int],
                  t_start: float | None = None) -> np.ndarray:
-    """States (len(t_out) x n) at the output times. `inputs` are pk.Input objects (µmol, h).
+    """States at the output times: (T, n) for one subject (A (n, n), `inputs` a list of pk.Input), or (T, N, n)
+    for a batch (A (N, n, n), `inputs` one list per subject). Inputs are in µmol and h.
 
-    A bolus at time t is applied at t: the value reported at t includes it.
-    """
+    A bolus at time t is applied at t: the value reported at t includes it. The propagators of each distinct
+    step length come from one matrix exponential per subject of the augmented matrix (cached by step)."""
+    single = A.ndim == 2
+    if single:
+        A, inputs = A[None], [inputs]
     t_out = np.asarray(t_out, float)
-    n = A.shape[0]
-    X = np.zeros((len(t_out), n))
-    if not inputs:
-        return X
-    grid = event_grid(t_out, inputs)
+    N, n, _ = A.shape
+    X = np.zeros((len(t_out), N, n))
+    flat = [i for per_subject in inputs for i in per_subject]
+    if not flat:
+        return X[:, 0] if single else X
+    grid = event_grid(t_out, flat)
     if t_start is not None:
         grid = grid[grid >= t_start]
-    cache = _PropagatorCache(A)
     boluses: dict[float, np.ndarray] = {}
-    rate_changes: dict[float, np.ndarray] = {}
-    for inp in inputs:
-        j = index[inp.state]
-        if inp.duration_h <= 0:
-            boluses.setdefault(inp.time_h, np.zeros(n))[j] += inp.amount_umol
-        else:
-            r = inp.amount_umol / inp.duration_h
-            rate_changes.setdefault(inp.time_h, np.zeros(n))[j] += r
-            rate_changes.setdefault(inp.time_h + inp.duration_h, np.zeros(n))[j] -= r
-    out_pos = {t: i for i, t in enumerate(t_out)}
-    x = np.zeros(n)
-    rate = np.zeros(n)
+    rates: dict[float, np.ndarray] = {}
+    for s, per_subject in enumerate(inputs):
+        for inp in per_subject:
+            j = index[inp.state]
+            if inp.duration_h <= 0:
+                boluses.setdefault(inp.time_h, np.zeros((N, n)))[s, j] += inp.amount_umol
+            else:
+                r = inp.amount_umol / inp.duration_h
+                rates.setdefault(inp.time_h, np.zeros((N, n)))[s, j] += r
+                rates.setdefault(inp.time_h + inp.duration_h, np.zeros((N, n)))[s, j] -= r
+    aug = np.zeros((N, 2 * n, 2 * n))
+    aug[:, :n, :n] = A
+    aug[:, :n, n:] = np.eye(n)
+    cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    out_pos = {tt: i for i, tt in enumerate(t_out)}
+    x = np.zeros((N, n))
+    rate = np.zeros((N, n))
     prev = grid[0]
-    for k, t in enumerate(grid):
+    for k, tt in enumerate(grid):
         if k > 0:
-            h = t - prev
+            h = tt - prev
             if h > 0:
-                Phi, Gam = cache.get(h)
-                x = Phi @ x + Gam @ rate
-            prev = t
-        if t in boluses:
-            x = x + boluses[t]
-        if t in rate_changes:
-            rate = rate + rate_changes[t]
+                key = round(h, 12)
+                if key not in cache:
+                    E = expm(aug * h)
+                    cache[key] = (E[:, :n, :n], E[:, :n, n:])
+                Phi, Gam = cache[key]
+                x = np.einsum("sij,sj->si", Phi, x) + np.einsum("sij,sj->si", Gam, rate)
+            prev = tt
+        if tt in boluses:
+            x = x + boluses[tt]
+        if tt in rates:
+            rate = rate + rates[tt]
             rate[np.abs(rate) < 1e-15] = 0.0
-        i = out_pos.get(t)
+        i = out_pos.get(tt)
         if i is not None:
             X[i] = x
-    return X
+    return X[:, 0] if single else X

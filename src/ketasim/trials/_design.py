@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ketasim.io.schemas import KeyedError, ScenarioError, StrictModel, read_input_file, validate_yaml
 from ketasim.regimens import Regimen
-from ketasim.units import to_hours, to_unit
+from ketasim.units import excerpt, to_hours, to_unit
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -57,11 +57,16 @@ class PopulationConfig(StrictModel):
             baseline_madrs_max=self.baseline_madrs_max)
 
 
+Expectation = Literal["none", "saline", "spray", "active", "open_label"]
+
+
 class ArmConfig(StrictModel):
     model_config = _STRICT
     doses: list[str] = Field(..., min_length=1, description="regimen text lines")
     description: str = ""
-    expectation: Literal["none", "saline", "active"] | None = None
+    expectation: Expectation | None = None
+    population: PopulationConfig | None = Field(None, description="parallel designs: this arm's own population "
+                                                "(e.g. its reported baseline), instead of the trial's")
     n: int | None = Field(None, ge=1, le=100_000, description="parallel designs: this arm's size "
                                                             "(default n_per_arm)")
 
@@ -74,6 +79,9 @@ class EndpointConfig(StrictModel):
     scale: Literal["madrs", "hamd17", "cadss"]
     at: str = Field(..., description="time after the first session, e.g. '1 d' or '230 min'")
     kind: Literal["change", "peak"] = "change"
+    since: str | None = Field(None, description="change endpoints: change from the rating at this time after the "
+                              "first session (e.g. the end of an induction series) instead of from baseline; "
+                              "response and remission still refer to baseline")
 
     @model_validator(mode="after")
     def _check(self):
@@ -82,10 +90,18 @@ class EndpointConfig(StrictModel):
         if self.scale != "cadss" and self.kind == "peak":
             raise ValueError("mood endpoints are changes from baseline: kind must be 'change'")
         to_hours(self.at, "endpoint time")
+        if self.since is not None:
+            if self.kind != "change":
+                raise ValueError("'since' applies to change endpoints only")
+            if not (0 <= to_hours(self.since, "endpoint 'since' time") < self.hours()):
+                raise ValueError(f"'since' ({self.since}) must come before the endpoint time ({self.at})")
         return self
 
     def hours(self) -> float:
         return to_hours(self.at, "endpoint time")
+
+    def since_hours(self) -> float | None:
+        return None if self.since is None else to_hours(self.since, "endpoint 'since' time")
 
 
 class ComparisonConfig(StrictModel):
@@ -142,10 +158,11 @@ class TrialConfig(StrictModel):
                                                                "crossover: subjects, each in every arm")
     washout: str | None = Field(None, description="crossover only: time between periods")
     duration: str = Field(..., description="follow-up after the first session, e.g. '7 d'")
-    expectation: Literal["none", "saline", "active"] = "active"
+    expectation: Expectation = "active"
     oral_antidepressant: bool = Field(False, description="a new oral antidepressant starts at time 0 in every arm")
     population: PopulationConfig = Field(default_factory=PopulationConfig)
-    arms: dict[str, ArmConfig] = Field(..., min_length=2)
+    arms: dict[str, ArmConfig] = Field(..., min_length=1, description="one arm (a single-arm or open-label "
+                                       "series) or more")
     endpoints: dict[str, EndpointConfig] = Field(..., min_length=1)
     response_reduction: float = Field(0.5, gt=0, lt=1, description="response = this fractional reduction")
     remission: dict[Literal["madrs", "hamd17"], float] = Field(default_factory=lambda: {"madrs": 10.0,
@@ -167,11 +184,16 @@ class TrialConfig(StrictModel):
             raise ValueError("washout applies to crossover designs only")
         if self.design == "crossover" and any(a.n is not None for a in self.arms.values()):
             raise ValueError("in a crossover every subject takes every arm: give n_per_arm, not arm n")
+        if self.design == "crossover" and any(a.population is not None for a in self.arms.values()):
+            raise ValueError("in a crossover every subject takes every arm: one population, not one per arm")
+        if self.design == "crossover" and len(self.arms) < 2:
+            raise ValueError("a crossover needs at least two arms")
         for name, ep in self.endpoints.items():
             if not (0 <= ep.hours() <= dur):
                 raise ValueError(f"endpoint {name}: time {ep.at} lies outside the trial (0-{self.duration})")
-        weight = to_unit(self.population.weight_mean, "kg", "population weight")
         for arm_name, arm in self.arms.items():
+            population = arm.population or self.population
+            weight = to_unit(population.weight_mean, "kg", "population weight")
             try:
                 arm.regimen().check_limits(weight)
             except ValueError as exc:
@@ -211,7 +233,7 @@ def load_trial(name_or_path: str | Path) -> TrialConfig:
     else:
         name = str(name_or_path)
         if name not in builtin_trials():
-            raise TrialError(f"unknown trial {name!r}; built-in: {', '.join(builtin_trials())}, or give a YAML file")
+            raise TrialError(f"unknown trial {excerpt(name, 60)}; built-in: {', '.join(builtin_trials())}, or give a YAML file")
         text = (resources.files("ketasim.trials") / "builtin" / f"{name}.yaml").read_text(encoding="utf-8")
         label = f"{name}.yaml"
     return validate_yaml(TrialConfig, text, f"trial file {label}", TrialError)

@@ -99,6 +99,44 @@ def trial_figures(results) -> dict[str, str]:
     return figs
 
 
+def validation_figure(res) -> str:
+    """Base64 PNG for the validation report: each arm's mean change from baseline over time (with the 5-95 %
+    band of subjects) and the published mean changes as points on it."""
+    plt = _mpl()
+    cfg = res.config
+    scales = [s for s in ("madrs", "hamd17") if any(ep.scale == s and ep.kind == "change"
+                                                    for ep in cfg.endpoints.values())]
+    fig, axes = plt.subplots(1, len(scales), figsize=(6.2 * len(scales), 3.4), squeeze=False)
+    for ax, scale in zip(axes[0], scales):
+        for k, (arm, tc) in enumerate(res.timecourses.items()):
+            color = f"C{k % 10}"
+            t = np.array(tc["time_h"], float)
+            mean = np.array(tc[scale]["mean"], float)
+            base = mean[0]
+            days = t / 24
+            ax.plot(days, mean - base, color=color, lw=1.4, label=arm)
+            ax.fill_between(days, np.array(tc[scale]["p5"]) - base, np.array(tc[scale]["p95"]) - base, color=color,
+                            alpha=0.12, lw=0)
+            oa = cfg.observed.arms.get(arm) if cfg.observed else None
+            for ep_name, oe in (oa.endpoints.items() if oa else ()):
+                ep = cfg.endpoints[ep_name]
+                if ep.scale != scale or oe.mean_change is None:
+                    continue
+                at = (ep.hours() + (t[0] if t[0] > 0 else 0.0)) / 24
+                y = oe.mean_change if ep.since is None else \
+                    float(np.interp(ep.since_hours(), t, mean)) - base + oe.mean_change
+                ax.plot(at, y, marker="o" if oe.verified else "x", ms=7, color=color, mec="k", ls="none")
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set_xlabel("days after the first session")
+        ax.set_ylabel(f"{scale.upper()} change from baseline")
+        ax.set_title(f"{cfg.name}: model (line: mean, band: 5-95 % of subjects) and published means (points), "
+                     f"{res.hypothesis}", fontsize=8, loc="left")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def write_trial_outputs(results, out_dir) -> Path:
     """One or more TrialResults of the same design (one per hypothesis) -> trial.json, subjects.parquet,
     report.html. Everything is written to a temporary folder first: nothing half-written reaches out_dir."""

@@ -12,14 +12,25 @@ import pandas as pd
 from scipy import stats
 
 from ketasim.mechanisms import Mechanism, get_mechanism
+from ketasim.models.pd import SESSION_DRUGS
+from ketasim.models.pk import Covariates, individual_pk
 from ketasim.parameters import ParameterSet, default_parameters
 from ketasim.population import population_grid, sample_subjects, simulate_population
-from ketasim.models.pd import SESSION_DRUGS
+from ketasim.population._population import PD_SCALES, PK_RANDOM_EFFECTS, subject_etas
 
 from ._design import TrialConfig, arm_size
 
 SCALE_MAX = {"madrs": 60.0, "hamd17": 52.0, "cadss": 92.0}
 TIMECOURSE_COLUMNS = ("madrs", "hamd17", "cadss")
+# subjects.parquet: each subject's individual PK parameters (column, its unit in the name -> individual_pk key;
+# internal units L, L/h, 1/h, fractions), the ones covariates and random effects move
+INDIVIDUAL_PARAMETER_COLUMNS = {
+    "ketamine_S_CL_L_h": "S.CL", "ketamine_R_CL_L_h": "R.CL", "ketamine_S_V1_L": "S.V1", "ketamine_R_V1_L": "R.V1",
+    "norketamine_S_CL_L_h": "S.NK_CL", "norketamine_R_CL_L_h": "R.NK_CL", "hnk_S_CL_L_h": "S.HNK_CL",
+    "hnk_R_CL_L_h": "R.HNK_CL", "oral_Fgut_fraction": "Fgut", "nasal_ka_1_h": "nasal_ka",
+    "esketamine_nasal_FRn_fraction": "FRn", "naltrexone_CL_L_h": "NTX_CL",
+}
+RANDOM_EFFECT_COLUMNS = (*PK_RANDOM_EFFECTS, *PD_SCALES)
 
 
 @dataclass
@@ -149,18 +160,21 @@ def _first_session(regimen) -> float:
 
 def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_source: str | None = None,
               replicates: int = 20, seed: int = 1, parameters: ParameterSet | None = None,
-              chunk_size: int = 256, progress: Callable[[int, int], None] | None = None,
+              chunk_size: int | None = None, progress: Callable[[int, int], None] | None = None,
               keep_timecourses: bool = True, executor=None, uncertainty: bool = False) -> TrialResult:
     """Replicate trials of `cfg` under one hypothesis.
 
     uncertainty: an outer loop over parameter uncertainty: each replicate trial draws the parameters listed by
     `uncertain_parameter_keys` from their ranges (calibrated values stay fixed, so this shows how far the
-    assumptions move the result, not a re-fit)."""
+    assumptions move the result, not a re-fit).
+    chunk_size: subjects per work unit (None: sized so that progress moves in about ten steps); results do not
+    depend on it."""
     if not (1 <= replicates <= 10_000):
         raise ValueError(f"replicates must be 1-10000, got {replicates}")
     p = parameters or default_parameters()
     mech = get_mechanism(hypothesis, opioid_source)
     spec = cfg.population.spec()
+    arm_spec = {a: (cfg.arms[a].population.spec() if cfg.arms[a].population is not None else spec) for a in cfg.arms}
     arms = list(cfg.arms)
     rep_seqs = np.random.SeedSequence(seed).spawn(replicates)
     # draw every subject and every rating error before any simulation (chunking cannot change them)
@@ -177,16 +191,23 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
                 subject_tables[a].append(shared.assign(replicate=r))
         else:
             for i, a in enumerate(arms):
-                subject_tables[a].append(sample_subjects(spec, arm_size(cfg, a), kids[i], p,
+                subject_tables[a].append(sample_subjects(arm_spec[a], arm_size(cfg, a), kids[i], p,
                                                          first_id=r * 1_000_000 + i * 100_000).assign(replicate=r))
         rating_rngs.append(np.random.default_rng(kids[-1]))
     errors = _draw_rating_errors(cfg, p, rating_rngs)
 
-    stats_rows, subject_rows, timecourses = [], [], {}
+    stats_rows, subject_rows, baseline_rows, timecourses = [], [], [], {}
+    if chunk_size is None:
+        total_subjects = sum(len(tb) for a in arms for tb in subject_tables[a])
+        chunk_size = int(min(256, max(128, -(-total_subjects // 10))))
+    if chunk_size < 1:
+        raise ValueError(f"chunk size must be at least 1, got {chunk_size}")
     # progress in units of chunks of subjects, over all arms
     n_chunks = {a: sum(-(-len(tb) // chunk_size) for tb in subject_tables[a]) if uncertainty
                 else -(-sum(len(tb) for tb in subject_tables[a]) // chunk_size) for a in arms}
     total_units, done_before = sum(n_chunks.values()), 0
+    if progress:
+        progress(0, total_units)
 
     def arm_progress(done, _total):
         if progress:
@@ -219,6 +240,11 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
                 timecourses[arm][c] = {"mean": [_r(v) for v in y.mean(axis=1)],
                                        "p5": [_r(v) for v in np.percentile(y, 5, axis=1)],
                                        "p95": [_r(v) for v in np.percentile(y, 95, axis=1)]}
+        baselines = {"replicate": subjects.replicate, "arm": arm, "id": subjects.id,
+                     "baseline_hamd17": pop.outputs["hamd17"][0]}
+        for scale in sorted({ep.scale for ep in cfg.endpoints.values() if ep.kind == "change"}):
+            baselines[f"{scale}_baseline_rated"] = _rated_baseline(pop, scale, arm, errors, subjects)
+        baseline_rows.append(pd.DataFrame(baselines))
         for ep_name, ep in cfg.endpoints.items():
             values, resp, remit = _endpoint_values(cfg, ep, ep_name, arm, pop, t, ep_times[ep_name], t_first,
                                                    errors, subjects)
@@ -233,15 +259,47 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
                                               "remitter": remit}))
     per_rep = pd.DataFrame(stats_rows)
     subj = pd.concat(subject_rows, ignore_index=True)
-    covs = pd.concat([pd.concat(subject_tables[a], ignore_index=True).assign(arm=a) for a in arms],
-                     ignore_index=True)[["replicate", "arm", "id", "weight_kg", "age_y", "sex", "cyp2b6",
-                                         "baseline_madrs"]]
+    drawn = pd.concat([pd.concat(subject_tables[a], ignore_index=True).assign(arm=a) for a in arms],
+                      ignore_index=True)
+    covs = drawn[["replicate", "arm", "id", "weight_kg", "age_y", "sex", "cyp2b6", "baseline_madrs"]]
+    covs = covs.merge(pd.concat(baseline_rows, ignore_index=True), on=["replicate", "arm", "id"])
+    individual = _individual_parameters(drawn, rep_params)
     wide = subj.pivot_table(index=["replicate", "arm", "id"], columns="endpoint",
                             values=["value", "responder", "remitter"], aggfunc="first")
     wide.columns = [f"{ep}_{what}" for what, ep in wide.columns]
-    subjects_out = covs.merge(wide.reset_index(), on=["replicate", "arm", "id"])
+    # a peak endpoint (CADSS) has no responders or remitters: no always-False columns
+    wide = wide.drop(columns=[f"{name}_{what}" for name, ep in cfg.endpoints.items() if ep.kind == "peak"
+                              for what in ("responder", "remitter")])
+    order = [f"{name}_{what}" for name, ep in cfg.endpoints.items()
+             for what in (("value",) if ep.kind == "peak" else ("value", "responder", "remitter"))]
+    subjects_out = covs.merge(wide[order].reset_index(), on=["replicate", "arm", "id"]) \
+        .merge(individual, on=["replicate", "arm", "id"])
     comps = _comparisons(cfg, subj, replicates)
     return TrialResult(cfg, mech.label(), seed, replicates, per_rep, comps, subjects_out, timecourses)
+
+
+def _individual_parameters(drawn: pd.DataFrame, rep_params: list[ParameterSet]) -> pd.DataFrame:
+    """Random effects and the individual PK parameters they give (with the covariates), per drawn subject;
+    with --uncertainty each replicate trial has its own parameter draw."""
+    rows = []
+    for row in drawn.itertuples(index=False):
+        rec = row._asdict()
+        cov = Covariates(weight_kg=float(rec["weight_kg"]), age_y=float(rec["age_y"]), sex=str(rec["sex"]),
+                         cyp2b6=str(rec["cyp2b6"]))
+        ind = individual_pk(rep_params[int(rec["replicate"])], cov, subject_etas(rec))
+        rows.append({col: ind[key] for col, key in INDIVIDUAL_PARAMETER_COLUMNS.items()})
+    out = pd.concat([drawn[["replicate", "arm", "id", *RANDOM_EFFECT_COLUMNS]].reset_index(drop=True),
+                     pd.DataFrame(rows, columns=list(INDIVIDUAL_PARAMETER_COLUMNS))], axis=1)
+    return out
+
+
+def _rated_baseline(pop, scale: str, arm: str, errors: dict, subjects: pd.DataFrame) -> np.ndarray:
+    """The baseline rating of `scale` in this arm's period (with its rating error), as the analysis used it."""
+    reps = subjects.replicate.to_numpy()
+    err = np.empty(len(subjects))
+    for r in np.unique(reps):
+        err[reps == r] = errors[(int(r), arm, "baseline", scale)]
+    return np.clip(pop.outputs[scale][0] + err, 0.0, SCALE_MAX[scale])
 
 
 def _draw_rating_errors(cfg: TrialConfig, p: ParameterSet, rngs) -> dict:
@@ -257,6 +315,9 @@ def _draw_rating_errors(cfg: TrialConfig, p: ParameterSet, rngs) -> dict:
                 out[(r, arm, "baseline", scale)] = rng.normal(0.0, sd[scale], n)
             for ep_name, ep in cfg.endpoints.items():
                 out[(r, arm, ep_name)] = rng.normal(0.0, sd[ep.scale], n)
+            for ep_name, ep in cfg.endpoints.items():   # drawn after the others: older trials keep their draws
+                if ep.since is not None:
+                    out[(r, arm, ep_name, "since")] = rng.normal(0.0, sd[ep.scale], n)
     return out
 
 
@@ -280,7 +341,14 @@ def _endpoint_values(cfg, ep, ep_name, arm, pop, t, t_abs, t_first, errors, subj
     i = int(np.argmin(np.abs(t - t_abs)))
     base = np.clip(y[0] + base_err, 0.0, cap)
     now = np.clip(y[i] + err, 0.0, cap)
-    change = now - base
+    if ep.since is None:
+        change = now - base
+    else:  # change from a later rating (e.g. the end of an induction series), rated with its own error
+        j = int(np.argmin(np.abs(t - (t_first + ep.since_hours()))))
+        since_err = np.empty(n_total)
+        for r in np.unique(reps):
+            since_err[reps == r] = errors[(int(r), arm, ep_name, "since")]
+        change = now - np.clip(y[j] + since_err, 0.0, cap)
     responder = now <= (1.0 - cfg.response_reduction) * base
     remitter = now <= cfg.remission.get(ep.scale, -1.0)
     return change, responder, remitter

@@ -25,8 +25,19 @@ from scipy import stats
 from ._design import TrialConfig, arm_size
 from ._run import TrialResult, _share_matching, run_trial
 
+# The built-in hypotheses as scored by default: every opioid source, and `null` (expectation and background
+# treatment alone), the reference that tells how much a drug hypothesis adds to what placebo predicts.
 DEFAULT_VARIANTS = (("opioid", "hnk_mor"), ("opioid", "ketamine_mor"), ("opioid", "endogenous"),
-                    ("glutamate", None), ("hnk_ampa", None), ("mixed", "hnk_mor"))
+                    ("glutamate", None), ("hnk_ampa", None), ("mixed", "hnk_mor"), ("null", None))
+REFERENCE = "null"
+
+
+def default_variants() -> tuple[tuple[str, str | None], ...]:
+    """DEFAULT_VARIANTS plus every other registered hypothesis (plug-ins), each with its default options."""
+    from ketasim.mechanisms import available
+
+    known = {h for h, _ in DEFAULT_VARIANTS}
+    return DEFAULT_VARIANTS + tuple((key, None) for key in available() if key not in known)
 
 
 def _loglik_terms(res: TrialResult, include_unverified: bool, idx: np.ndarray | None = None) -> list[dict]:
@@ -96,12 +107,13 @@ class HypothesisScore:
     interval: tuple[float, float]
 
 
-def score_hypotheses(trials: Sequence[TrialConfig], variants=DEFAULT_VARIANTS, replicates: int = 40, seed: int = 1,
+def score_hypotheses(trials: Sequence[TrialConfig], variants=None, replicates: int = 40, seed: int = 1,
                      include_unverified: bool = False, bootstrap: int = 200,
                      progress: Callable[[int, int], None] | None = None, executor=None,
                      uncertainty: bool = False) -> list[HypothesisScore]:
     if not trials:
         raise ValueError("no trials to score against")
+    variants = default_variants() if variants is None else tuple(variants)
     usable = [t for t in trials if t.observed is not None]
     if not usable:
         raise ValueError("none of the trials has observed (published) results to score against")
@@ -109,11 +121,14 @@ def score_hypotheses(trials: Sequence[TrialConfig], variants=DEFAULT_VARIANTS, r
     boot_idx = [rng.integers(0, replicates, replicates) for _ in range(bootstrap)]
     scores = []
     step, steps = 0, len(variants) * len(usable)
+    if progress:
+        progress(0, steps)
     for hyp, src in variants:
         per_trial, total, boot = {}, 0.0, np.zeros(bootstrap)
         for cfg in usable:
+            # progress moves per trial run here, so work units stay large (fewest per-unit costs)
             res = run_trial(cfg, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False,
-                            executor=executor, uncertainty=uncertainty)
+                            executor=executor, uncertainty=uncertainty, chunk_size=256)
             terms = _loglik_terms(res, include_unverified)
             ll = float(sum(t["loglik"] for t in terms))
             per_trial[cfg.name] = {"loglik": ll, "terms": terms}
@@ -131,6 +146,7 @@ def score_hypotheses(trials: Sequence[TrialConfig], variants=DEFAULT_VARIANTS, r
 
 def scores_to_json(scores: list[HypothesisScore], trials: Sequence[TrialConfig], replicates: int, seed: int) -> dict:
     best = scores[0].total
+    reference = next((s.total for s in scores if s.label == REFERENCE), None)
     return {
         "trials": [t.name for t in trials if t.observed is not None],
         "replicates": replicates, "seed": seed,
@@ -138,14 +154,18 @@ def scores_to_json(scores: list[HypothesisScore], trials: Sequence[TrialConfig],
         "ranking": [{"rank": i + 1, "hypothesis": s.label, "loglik": round(s.total, 4),
                      "loglik_interval95": [round(s.interval[0], 4), round(s.interval[1], 4)],
                      "delta_loglik": round(s.total - best, 4),
+                     "delta_loglik_vs_null": None if reference is None else round(s.total - reference, 4),
                      "relative_likelihood": float(f"{math.exp(s.total - best):.6g}"),
                      "per_trial": {k: {"loglik": round(v["loglik"], 4),
                                        "terms": [{**t, "loglik": round(t["loglik"], 4)} for t in v["terms"]]}
                                    for k, v in s.per_trial.items()}}
                     for i, s in enumerate(scores)],
+        "reference": REFERENCE if reference is not None else None,
         "note": "Higher log-likelihood = the published results are more probable under that hypothesis. "
                 "Every hypothesis is calibrated to the same single-infusion anchor, so the ranking comes from "
-                "the trials that discriminate (naltrexone, dose, route, timing).",
+                "the trials that discriminate (naltrexone, dose, route, timing). 'null' (expectation and "
+                "background treatment alone) is the reference: delta_loglik_vs_null is how much better (> 0) or "
+                "worse a hypothesis explains the published results than placebo response alone.",
     }
 
 
@@ -162,11 +182,14 @@ def power_analysis(cfg: TrialConfig, sizes: Sequence[int], hypothesis_a, hypothe
     comp = cfg.comparisons[comparison]
     rows = []
     step, steps = 0, 2 * len(sizes)
+    if progress:
+        progress(0, steps)
     for n in sizes:
         scaled = with_size(cfg, n)
         shares = {}
         for label, (hyp, src) in (("a", hypothesis_a), ("b", hypothesis_b)):
-            res = run_trial(scaled, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False)
+            res = run_trial(scaled, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False,
+                            chunk_size=256)
             d = res.comparisons_per_replicate
             d = d[(d.endpoint == comp.endpoint) & (d.arm_a == comp.arms[0]) & (d.arm_b == comp.arms[1])]
             shares[label] = d

@@ -6,29 +6,90 @@ import html
 import json
 from pathlib import Path
 
-from ketasim import __version__
+from ketasim._version import __version__
 from ketasim.io.export import atomic_output_dir
 
 
-def write_report(rows: list[dict], out_dir: str | Path) -> Path:
+def number_text(x: float) -> str:
+    """Three significant digits, never in exponent notation; thousands separated from 1,000 on."""
+    import numpy as np
+
+    if x != x:
+        return "nan"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if x == 0:
+        return "0"
+    return np.format_float_positional(x, precision=3, unique=False, fractional=False, trim="-")
+
+
+def _percent(x: float) -> str:
+    v = round(100.0 * x, 1) + 0.0  # + 0.0: no "-0.0" for a full block that rounds to -4e-12
+    return f"{v:.1f}"
+
+
+def _fraction_unit(unit: str) -> str | None:
+    """'fraction kept' -> ' kept'; None when the unit is not a fraction (shown as a percentage)."""
+    if unit == "fraction" or unit.startswith("fraction "):
+        return unit[len("fraction"):]
+    return None
+
+
+def value_text(value: float, unit: str) -> str:
+    """A model value as people write it: fractions as percentages (published values are), others with their
+    unit and three significant digits."""
+    rest = _fraction_unit(unit)
+    if rest is not None:
+        return f"{_percent(value)} %{rest}"
+    return f"{number_text(value)} {unit}".strip()
+
+
+def range_text(low: float, high: float, unit: str) -> str:
+    """'-7.31 to -0.64 MADRS points', '7.0 to 23.0 %': never '-7.31--0.64'."""
+    rest = _fraction_unit(unit)
+    if rest is not None:
+        return f"{_percent(low)} to {_percent(high)} %{rest}"
+    return f"{number_text(low)} to {number_text(high)} {unit}".strip()
+
+
+def with_texts(rows: list[dict]) -> list[dict]:
+    """Each row with `model_text` and `accepted_text` beside the numbers (what the table and the report show)."""
+    return [{**r, "model_text": value_text(r["model"], r["unit"]),
+             "accepted_text": range_text(r["accepted_range"][0], r["accepted_range"][1], r["unit"])} for r in rows]
+
+
+def write_report(rows: list[dict], out_dir: str | Path, figures: dict[str, str] | None = None,
+                 relapse=None) -> Path:
+    """validation.json, validation.html (with a figure per virtual trial: model bands over the published points)
+    and, where given, the relapse analysis (relapse.csv, relapse.png)."""
+    rows = with_texts(rows)
     with atomic_output_dir(out_dir) as tmp:
         doc = {"ketasim_version": __version__, "n_targets": len(rows), "n_pass": sum(r["pass"] for r in rows),
                "targets": rows}
+        if relapse is not None:
+            doc["relapse_after_series"] = relapse.to_dict()
+            relapse.curve.to_csv(tmp / "relapse.csv", index=False)
+            from ketasim.population import plot_relapse
+
+            plot_relapse(relapse, tmp / "relapse.png", "Relapse after six open-label infusions in two weeks")
         (tmp / "validation.json").write_text(json.dumps(doc, indent=2))
-        (tmp / "validation.html").write_text(_html(rows))
+        from .figures import validation_figure
+
+        validation_figure(rows, tmp / "validation.png")
+        (tmp / "validation.html").write_text(_html(rows, figures or {}, relapse, tmp / "validation.png"))
     out = Path(out_dir)
     return out
 
 
-def _html(rows: list[dict]) -> str:
+def _html(rows: list[dict], figures: dict[str, str], relapse=None, overview=None) -> str:
     e = html.escape
     body = []
     for r in rows:
         cls = "pass" if r["pass"] else "fail"
         body.append(
             f"<tr class='{cls}'><td>{'pass' if r['pass'] else 'FAIL'}</td><td>{e(r['layer'])}</td>"
-            f"<td>{e(r['kind'])}</td><td>{e(r['description'])}</td><td>{r['model']:.4g} {e(r['unit'])}</td>"
-            f"<td>{e(r['published'])}</td><td>{r['accepted_range'][0]:.4g} – {r['accepted_range'][1]:.4g}</td>"
+            f"<td>{e(r['kind'])}</td><td>{e(r['description'])}</td><td>{e(r['model_text'])}</td>"
+            f"<td>{e(r['published'])}</td><td>{e(r['accepted_text'])}</td>"
             f"<td>{e(r['source'])}</td><td>{e(r['note'])}</td></tr>")
     n_pass = sum(r["pass"] for r in rows)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>ketasim validation</title>
@@ -40,6 +101,34 @@ tr.pass td:first-child{{color:#070}}</style></head><body>
 targets were used to fit a parameter, so agreement there is by construction; <em>validation</em> targets were
 not used for fitting. Failures are reported, not hidden: each is a disagreement between the model and a
 published number. Research software, not a dosing tool.</p>
-<table><tr><th></th><th>layer</th><th>kind</th><th>target</th><th>model</th><th>published</th>
+{_overview_html(overview)}<table><tr><th></th><th>layer</th><th>kind</th><th>target</th><th>model</th><th>published</th>
 <th>accepted</th><th>source</th><th>note</th></tr>
-{''.join(body)}</table></body></html>"""
+{''.join(body)}</table>
+{_figures_html(figures, relapse)}</body></html>"""
+
+
+def _overview_html(path) -> str:
+    """The overview figure (digitised curves, observed against predicted, every target in its range)."""
+    if path is None:
+        return ""
+    import base64
+
+    png = base64.b64encode(Path(path).read_bytes()).decode()
+    return f"<img alt='validation figure' src='data:image/png;base64,{png}' style='max-width:100%'>"
+
+
+def _figures_html(figures: dict[str, str], relapse) -> str:
+    e = html.escape
+    parts = []
+    if figures:
+        parts.append("<h2>Virtual trials: the model over the published results</h2>")
+        for name, png in figures.items():
+            parts.append(f"<h3>{e(name)}</h3><img alt='{e(name)}' src='data:image/png;base64,{png}'>")
+    if relapse is not None:
+        d = relapse.to_dict()
+        med = "not reached" if d["median_time_to_relapse_d"] is None else f"{d['median_time_to_relapse_d']:.0f} d"
+        parts.append(f"<h2>Relapse after a stopped series</h2><p>{e(d['definition'])}. {d['responders']} of "
+                     f"{d['subjects']} subjects responded; median time to relapse {e(med)}; relapsed by: "
+                     f"{e(', '.join(f'{k}: {v:.0%}' for k, v in d['relapsed_by'].items()))} "
+                     f"(Kaplan-Meier; relapse.csv, relapse.png).</p>")
+    return "".join(parts)

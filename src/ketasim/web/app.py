@@ -31,6 +31,7 @@ from ketasim.web.errors import WebInputError
 from ketasim.web.guard import LOOPBACK_NAMES, RequestGuard
 from ketasim.web.jobs import JobManager, JobOutput, QueueFull, accepts_progress, package_progress
 from ketasim.web.options import options as discover_options
+from ketasim.web.patterns_api import add_pattern_routes
 from ketasim.web.present import result_to_json, trial_to_json
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -199,11 +200,13 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
         if report is not None:
             report(0.92, "summarising (median and 5-95 % band)" if req.subjects > 1 else "summarising")
         try:
-            return thin_time_points(result_to_json(result, cfg.doses, req.duration_days() * 24.0, cfg.name),
-                                    max_response_points)
+            out = thin_time_points(result_to_json(result, cfg.doses, req.duration_days() * 24.0, cfg.name),
+                                   max_response_points)
         finally:
             del result
             release_memory()
+        out["observed"] = [pt.model_dump() for pt in req.observed]
+        return out
 
     def _view(job) -> dict:
         v = job.view()
@@ -357,6 +360,9 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
         if download:
             headers["Content-Disposition"] = f'attachment; filename="ketasim_trial_{job_id}_report.html"'
         return HTMLResponse(text, media_type=media, headers=headers)
+
+    # use patterns and the regimen optimiser (their own module)
+    add_pattern_routes(app, jobs, _view)
 
     @app.delete("/api/jobs/{job_id}", response_model=rs.JobOut, tags=["jobs"], responses=_NOTFOUND)
     def cancel_job(job_id: str):

@@ -10,35 +10,34 @@ from typing import Any
 
 import numpy as np
 
-# Layers in drawing order; a column goes to the first layer whose pattern matches its name, so new
-# outputs of the package show up without touching this file.
-LAYERS: tuple[tuple[str, str, re.Pattern], ...] = (
-    ("concentrations", "Plasma concentrations", re.compile(r".*_ng_ml$")),
-    ("occupancy", "Receptor occupancy", re.compile(r".*_occupancy$")),
-    ("effects", "Immediate effects", re.compile(r"^(cadss|euphoria|drug_liking|liking|psychotomimetic|bprs)"
-                                                r"(_.*)?$")),
-    ("mood", "Mood (depression scales)", re.compile(r"^(madrs|hamd\d*|bdi|qids)(_.*)?$")),
-    ("mediators", "Mediators (signalling states)", re.compile(r"^(plasticity|tolerance|.*_signal|.*_state)$")),
-    ("other", "Other outputs", re.compile(r".*")),
-)
-# Layers the page always shows (with a note where this version has no output of that layer yet).
-CORE_LAYERS = ("concentrations", "occupancy", "effects", "mood")
-_HIDDEN = re.compile(r"(^id$|^time_h$|_[SR]_)")
+from ketasim.models.spec import PANELS, panel
+
+_HIDDEN = re.compile(r"(^id$|^time_h$)")
 
 
-def layer_of(column: str) -> str:
-    for key, _title, pat in LAYERS:
-        if pat.match(column):
-            return key
-    return "other"
+def layer_of(column: str, output_info: dict) -> str:
+    """The dashboard layer of an output column: its declared panel's key ("other" for unknown columns)."""
+    o = output_info.get(column)
+    return panel(o.panel).key if o is not None else "other"
 
 
-def layers_for(columns) -> list[dict]:
-    out = []
-    for key, title, _pat in LAYERS:
-        cols = [c for c in columns if layer_of(c) == key]
-        if cols or key in CORE_LAYERS:
-            out.append({"key": key, "title": title, "columns": cols})
+def layers_for(columns, output_info: dict) -> list[dict]:
+    """The dashboard's layers: the core ones always (empty where the model has no output there), then every
+    other panel the columns use, in the declared order."""
+    used: dict[str, list[str]] = {}
+    titles: dict[str, str] = {}
+    for c in columns:
+        o = output_info.get(c)
+        p = panel(o.panel) if o is not None else panel("other")
+        used.setdefault(p.key, []).append(c)
+        titles[p.key] = p.title
+    core = [p for p in PANELS if p.core]
+    out = [{"key": p.key, "title": p.title, "columns": used.get(p.key, [])} for p in core]
+    for p in PANELS:
+        if not p.core and p.key in used:
+            out.append({"key": p.key, "title": p.title, "columns": used[p.key]})
+    known = {p.key for p in PANELS}
+    out += [{"key": k, "title": titles[k], "columns": cols} for k, cols in used.items() if k not in known]
     return out
 
 
@@ -94,7 +93,8 @@ def _population(df, columns, time_col="time_h"):
 
 def result_to_json(result, doses: list[str], duration_h: float, name: str) -> dict:
     df = result.to_pandas()
-    columns = [c for c in df.columns if not _HIDDEN.search(c)]
+    info = result.output_info
+    columns = [c for c in df.columns if not _HIDDEN.search(c) and not (c in info and info[c].detail)]
     units = dict(getattr(result, "units", {}) or {})
     n_ids = int(df["id"].nunique()) if "id" in df.columns and len(df) else 1
     series: dict[str, dict] = {}
@@ -102,12 +102,12 @@ def result_to_json(result, doses: list[str], duration_h: float, name: str) -> di
         t, qs = _population(df, columns)
         for c in columns:
             med, lo, hi = qs[c]
-            series[c] = {"unit": units.get(c, ""), "layer": layer_of(c), "median": _clean(med),
+            series[c] = {"unit": units.get(c, ""), "layer": layer_of(c, info), "median": _clean(med),
                          "p05": _clean(lo), "p95": _clean(hi)}
     else:
         t = df["time_h"].to_numpy(dtype=float)
         for c in columns:
-            series[c] = {"unit": units.get(c, ""), "layer": layer_of(c), "median": _clean(df[c].to_numpy()),
+            series[c] = {"unit": units.get(c, ""), "layer": layer_of(c, info), "median": _clean(df[c].to_numpy()),
                          "p05": None, "p95": None}
     try:
         summary = result.summary()
@@ -119,9 +119,9 @@ def result_to_json(result, doses: list[str], duration_h: float, name: str) -> di
         "duration_h": float(duration_h),
         "n_subjects": n_ids,
         "time_h": _clean(t),
-        "layers": layers_for(columns),
+        "layers": layers_for(columns, info),
         "series": series,
-        "summary": _clean_obj({k: v for k, v in summary.items() if not _HIDDEN.search(k)}),
+        "summary": _clean_obj({k: v for k, v in summary.items() if not (k in info and info[k].detail)}),
         "warnings": [str(w) for w in (getattr(result, "warnings", None) or [])],
         "note": "Research software, not dosing advice.",
     }

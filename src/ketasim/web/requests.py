@@ -132,6 +132,26 @@ _SEXES = SubjectConfig.model_fields["sex"].annotation
 _CYP = SubjectConfig.model_fields["cyp2b6"].annotation
 
 
+class ObservedPointIn(StrictModel):
+    """One observed value drawn on the charts: time in hours, the output column, its value in that column's
+    unit (ng/mL, points, fraction) and an optional standard deviation (error bar)."""
+
+    model_config = ConfigDict(extra="forbid")
+    time_h: float = Field(..., ge=-24 * 365, le=24 * 365, description="time, h")
+    output: str = Field(..., pattern=r"^[a-z0-9_]{1,40}$", description="output column, e.g. ketamine_ng_ml")
+    value: float = Field(..., ge=-1e9, le=1e9, description="observed value in the output's unit")
+    sd: float | None = Field(None, ge=0, le=1e9, description="standard deviation (error bar), same unit")
+
+    @field_validator("output")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from ketasim.models.outputs import units as output_units
+
+        if v not in output_units():
+            raise ValueError(f"{v!r} is not an output column (e.g. ketamine_ng_ml, cadss, madrs)")
+        return v
+
+
 class ScenarioIn(StrictModel):
     """A scenario as the dashboard sends it; `to_config()` gives the package's ScenarioConfig."""
 
@@ -151,6 +171,8 @@ class ScenarioIn(StrictModel):
     baseline_madrs: float | None = Field(None, gt=0, le=60, description="baseline MADRS of the subject")
     subjects: int = Field(1, ge=1, le=MAX_SUBJECTS, description="virtual subjects (population bands if > 1)")
     seed: int = Field(1, ge=0, le=2**31 - 1)
+    observed: list[ObservedPointIn] = Field(default_factory=list, max_length=5000,
+                                            description="observed points drawn on the charts (not fitted)")
 
     @field_validator("duration")
     @classmethod
@@ -185,8 +207,10 @@ class ScenarioIn(StrictModel):
 
         kw: dict[str, Any] = dict(
             name=self.name, doses=[d.to_text() for d in self.doses], duration=self.duration,
-            subject={"weight": f"{self.weight_kg:.10g} kg", "age": f"{self.age_years:.10g} yr",
-                     "sex": self.sex, "cyp2b6": self.cyp2b6},
+            subject={"weight": f"{self.weight_kg:.10g} kg", "sex": self.sex,
+                     # age and genotype only when asked for: for a population a given value is every subject's
+                     **({"age": f"{self.age_years:.10g} yr"} if "age_years" in self.model_fields_set else {}),
+                     **({"cyp2b6": self.cyp2b6} if "cyp2b6" in self.model_fields_set else {})},
             seed=self.seed, subjects=self.subjects,
         )
         if self.hypothesis is not None:

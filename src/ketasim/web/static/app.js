@@ -149,6 +149,11 @@ function buildForm(scn) {
                el("input", {type: "number", id: id("subjects"), value: 1, min: 1, max: maxSubj, step: 1,
                             disabled: maxSubj <= 1})),
       hypNote),
+    el("fieldset", {},
+      el("legend", {text: "Observed data"}),
+      labelled("CSV: time_h, output, value[, sd]", el("input", {type: "file", id: id("observed"), accept: ".csv,text/csv",
+        onchange: (ev) => readObserved(scn, ev.target.files[0])})),
+      el("span", {id: id("observed-note"), class: "note"})),
   );
   refreshRoutes();
   refreshHyp();
@@ -172,6 +177,24 @@ function applyPreset(scn, p) {
 }
 
 /* The request body of POST /api/simulate for one scenario form. */
+/* Observed points (time in h, an output column, its value in that column's unit, optional SD) drawn on the charts. */
+function readObserved(scn, file) {
+  KS.observed = KS.observed || {};
+  const note = field(scn, "observed-note");
+  if (!file) { delete KS.observed[scn]; note.textContent = ""; return; }
+  file.text().then((text) => {
+    const lines = text.split(/\r?\n/).filter((l) => l.trim() && !l.trim().startsWith("#"));
+    const head = (lines.shift() || "").split(",").map((h) => h.trim());
+    const [it, io, iv, is] = ["time_h", "output", "value", "sd"].map((h) => head.indexOf(h));
+    if (it < 0 || io < 0 || iv < 0) { note.textContent = "needs columns time_h, output, value"; return; }
+    const pts = lines.map((l) => l.split(",")).map((c) => ({time_h: parseFloat(c[it]), output: c[io].trim(),
+      value: parseFloat(c[iv]), ...(is >= 0 && c[is] !== undefined && c[is].trim() !== "" ? {sd: parseFloat(c[is])} : {})}))
+      .filter((p) => isFinite(p.time_h) && isFinite(p.value));
+    KS.observed[scn] = pts;
+    note.textContent = `${pts.length} points`;
+  });
+}
+
 function scenarioRequest(scn) {
   const route = field(scn, "route").value;
   const dose = {drug: field(scn, "drug").value, amount: num(scn, "amount"), unit: field(scn, "unit").value, route};
@@ -198,6 +221,7 @@ function scenarioRequest(scn) {
   if (exp) req.expectation = exp.value;
   const bl = field(scn, "baseline_madrs");
   if (bl && bl.value !== "") req.baseline_madrs = parseFloat(bl.value);
+  if (KS.observed && KS.observed[scn] && KS.observed[scn].length) req.observed = KS.observed[scn];
   return req;
 }
 
@@ -320,6 +344,15 @@ function tracesFor(res, layer, xs) {
     traces.push({x: xs, y: s.median, mode: "lines", line: {width: 2, color}, legendgroup: col,
                  name: prettyName(col) + (s.p05 ? " (median, 5–95 %)" : ""),
                  meta: col, hovertemplate: `%{y:.4g} ${s.unit}<extra>${prettyName(col)}</extra>`});
+    const pts = (res.observed || []).filter((p) => p.output === col);
+    if (pts.length) {
+      const div = xScale().div;
+      traces.push({x: pts.map((p) => p.time_h / div), y: pts.map((p) => p.value), mode: "markers", type: "scatter",
+                   marker: {color: "#fff", size: 7, line: {color, width: 1.5}}, legendgroup: col,
+                   name: `${prettyName(col)} observed`, meta: `${col} observed`,
+                   error_y: {type: "data", array: pts.map((p) => p.sd || 0), visible: pts.some((p) => p.sd),
+                             color, thickness: 1}});
+    }
   });
   return traces;
 }

@@ -1,0 +1,144 @@
+"""The integrator of the slow states: dx/dt = k (u(t) - x) for a drive u known on a grid.
+
+The slow states are linear in themselves given their drive, so they are integrated exactly for drives
+interpolated by a parabola on each step between grid points (from the neighbouring grid values: no extra
+evaluations; see `relax_reference`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+
+def relax(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
+    """Solve dx/dt = k (u(t) - x) with u interpolated by a parabola on each step between grid points (k > 0,
+    scalar or per subject); the convolution with e^{-k t} is integrated exactly on every step (phi-functions),
+    so the only error is the interpolation of u: third/fourth order in the step where u is smooth, never
+    interpolated across a kink. See `relax_reference` for the rule.
+
+    Large arrays (or any array once numba is loaded) go through the compiled loop of
+    `ketasim.solvers._numba_kernels.relax_kernel`; `relax_reference` is the same recurrence in NumPy and the
+    reference it is tested against (agreement to rounding)."""
+    target = np.asarray(target)
+    if target.ndim in (1, 2) and len(target) > 1 and (target.size >= 50_000 or "numba" in sys.modules):
+        try:
+            from ketasim.solvers._numba_kernels import relax_compiled
+        except ImportError:  # pragma: no cover - numba is a dependency
+            return relax_reference(t, target, k, x0)
+        out = relax_compiled(t, target, k, x0)
+        if out is not None:
+            return out
+    return relax_reference(t, target, k, x0)
+
+
+PHI_TAYLOR = 0.1  # |z| below which phi_1..4 come from their Taylor series (9 terms: error < 1e-15 relative)
+
+
+def relax_coefficients(k, h):
+    """(A1, A2, A3, rho) of one step of `relax` (length h, rate k; broadcasts): with z = -k h and phi_n the
+    phi-functions, A1 = k h phi1(z), A2 = k h^2 phi2(z), A3 = k h^3 (2 phi3(z) - phi2(z)) (the weights of
+    u_{i-1} - x_{i-1}, the slope and the curvature), and rho = h (6 phi4 - 2 phi3) / (2 phi3 - phi2) (-> h/2 as
+    k h -> 0), which sets the weights of the two curvature estimates that reproduce the cubic."""
+    kh = np.asarray(k, float) * np.asarray(h, float)
+    h = np.asarray(h, float)
+    z = -kh
+    small = np.abs(z) < PHI_TAYLOR
+    zs = np.where(small, z, 0.0)
+    # Taylor series phi_n(z) = sum_j z^j / (j + n)!, Horner
+    p1 = p2 = p3 = p4 = 0.0
+    for j in range(8, -1, -1):
+        p1 = p1 * zs + 1.0 / math.factorial(j + 1)
+        p2 = p2 * zs + 1.0 / math.factorial(j + 2)
+        p3 = p3 * zs + 1.0 / math.factorial(j + 3)
+        p4 = p4 * zs + 1.0 / math.factorial(j + 4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zl = np.where(small, 1.0, z)
+        q1 = np.expm1(zl) / zl
+        q2 = (q1 - 1.0) / zl
+        q3 = (q2 - 0.5) / zl
+        q4 = (q3 - 1.0 / 6.0) / zl
+    p1 = np.where(small, p1, q1)
+    p2 = np.where(small, p2, q2)
+    p3 = np.where(small, p3, q3)
+    p4 = np.where(small, p4, q4)
+    c2 = 2.0 * p3 - p2
+    return kh * p1, kh * h * p2, kh * h * h * c2, h * (6.0 * p4 - 2.0 * p3) / c2
+
+
+def relax_reference(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
+    """`relax` as a plain NumPy loop over time (the reference).
+
+    On the step [t_{i-1}, t_i] (length h, slope s of u) u is taken as the parabola
+    u_{i-1} + s tau + c tau (tau - h), and x_i = x_{i-1} + A1 (u_{i-1} - x_{i-1}) + A2 s + A3 c
+    (`relax_coefficients`) is exact for it. c blends the second divided differences cb of (t_{i-2}, t_{i-1}, t_i)
+    and cf of (t_{i-1}, t_i, t_{i+1}): c = (gb |cf| cb + gf |cb| cf) / (gb |cf| + gf |cb|) with
+    gf = (t_{i-1} - t_{i-2} + rho) / (t_{i+1} - t_{i-2}), gb = 1 - gf. The weights gb, gf make gb cb + gf cf
+    reproduce the cubic through the four points (fourth order) where cb ~ cf (smooth u); where one of them is
+    much larger (a kink in the drive at t_{i-1} or t_i, e.g. an infusion's start or end) its weight vanishes,
+    and c is 0 where they differ in sign (a van Leer harmonic mean: |c| <= max(1/gb, 1/gf) min(|cb|, |cf|), so
+    a kink is never interpolated across). One-sided steps (first, last, next to a zero-length step) use the one
+    parabola available; a single step, the linear rule."""
+    t = np.asarray(t, float)
+    u = np.asarray(target, float)
+    x = np.empty_like(u)
+    T = len(t)
+    if T == 0:
+        return x
+    x[0] = x0
+    k = np.asarray(k, float)
+    for i in range(1, T):
+        h = t[i] - t[i - 1]
+        if h <= 0:
+            x[i] = x[i - 1]
+            continue
+        a1, a2, a3, rho = relax_coefficients(k, h)
+        s = (u[i] - u[i - 1]) / h
+        back = i >= 2 and t[i - 1] - t[i - 2] > 0
+        fwd = i + 1 < T and t[i + 1] - t[i] > 0
+        if back:
+            cb = (s - (u[i - 1] - u[i - 2]) / (t[i - 1] - t[i - 2])) / (t[i] - t[i - 2])
+        if fwd:
+            cf = ((u[i + 1] - u[i]) / (t[i + 1] - t[i]) - s) / (t[i + 1] - t[i - 1])
+        if back and fwd:
+            gf = np.clip((t[i - 1] - t[i - 2] + rho) / (t[i + 1] - t[i - 2]), 0.0, 1.0)
+            wb = (1.0 - gf) * np.abs(cf)
+            wf = gf * np.abs(cb)
+            den = wb + wf
+            c = np.where(den > 0, (wb * cb + wf * cf) / np.where(den > 0, den, 1.0), 0.0)
+        elif back:
+            c = cb
+        elif fwd:
+            c = cf
+        else:
+            c = 0.0
+        x[i] = x[i - 1] + a1 * (u[i - 1] - x[i - 1]) + a2 * s + a3 * c
+    return x
+
+
+def relax_geometry(t: np.ndarray):
+    """The grid's part of relax_reference for the compiled relax_line: IH[i] = 1/(t_i - t_{i-1}) (0 if
+    not > 0), IW[j] = 1/(t_{j+1} - t_{j-1}), MODE[i] = 1 (backward curvature only), 2 (forward only), 3 (both),
+    0 (linear); hb[i] = t_{i-1} - t_{i-2} and span[i] = t_{i+1} - t_{i-2} where MODE is 3."""
+    T = len(t)
+    dt = np.diff(t)
+    IH = np.zeros(T)
+    IW = np.zeros(T)
+    pos = dt > 0
+    IH[1:][pos] = 1.0 / dt[pos]
+    if T > 2:
+        IW[1:-1] = 1.0 / (t[2:] - t[:-2])
+    ok = np.concatenate([[False], pos])          # step i has positive length
+    back = np.zeros(T, bool)
+    fwd = np.zeros(T, bool)
+    back[2:] = ok[2:] & ok[1:-1]
+    fwd[1:-1] = ok[1:-1] & ok[2:]
+    MODE = (back * 1 + fwd * 2).astype(np.int64)
+    MODE[~ok] = 0
+    hb = np.zeros(T)
+    span = np.ones(T)
+    hb[2:] = t[1:-1] - t[:-2]
+    span[2:-1] = t[3:] - t[:-3]
+    return IH, IW, MODE, hb, span
