@@ -549,14 +549,16 @@ def export_sbml_file(path, doses, scenario_file, hypothesis=None, opioid_source=
 
 def result_summary(result) -> dict:
     """The summary.json metrics of a single-subject Result or a PopulationResult, with times after the dose."""
-    from ketasim.population._summary import SummaryAccumulator
+    # both measure times from the preceding dose (PopulationResult.summary passes the realised doses). A run with
+    # sampling times (--output-step, --times) is summarised on the points it writes, as the streamed path does.
+    import dataclasses
 
-    if getattr(result, "subjects", None) is None:
+    if getattr(result, "sampled", None) is None and getattr(result, "sample_times", None) is None:
         return result.summary()
-    doses = result.regimen.realize() if result.regimen is not None else ()
-    acc = SummaryAccumulator(result.time_h, list(result.outputs), result.meta.get("first_session_h", 0.0), doses)
-    acc.add(result.outputs)
-    return acc.summary()
+    _, t, vals = _table_at_samples(result)
+    one = getattr(result, "subjects", None) is None
+    outputs = {k: (vals[k][:, 0] if one else vals[k]) for k in result.outputs if k in vals}
+    return dataclasses.replace(result, time_h=np.asarray(t, float), outputs=outputs).summary()
 
 
 def _range(text: str, unit: str, what: str) -> tuple[float, float]:
@@ -688,11 +690,12 @@ import numpy as np  # noqa: E402  (used by the data helpers below)
 def subjects_table(result) -> "pd.DataFrame":
     """A population's subjects: covariates, random effects (eta_*, PD scales) and individual PK parameters
     (CL L/h, V L of each enantiomer; naltrexone CL), one row per subject (as mrgsolve's carry_out)."""
-    from ketasim.solvers.fast import individual_pk_batch
+    from ketasim.models.pk import CovariateArrays, individual_pk
+    from ketasim.population._population import eta_arrays
 
     subj = result.subjects.copy()
     params = getattr(result, "parameters", None) or default_parameters()
-    ind = individual_pk_batch(params, subj)
+    ind = individual_pk(params, CovariateArrays.from_frame(subj), eta_arrays(subj))
     n = len(subj)
     names = {"S.CL": "ketamine_S_CL_L_h", "S.V1": "ketamine_S_V1_L", "S.Q": "ketamine_S_Q_L_h",
              "S.V2": "ketamine_S_V2_L", "R.CL": "ketamine_R_CL_L_h", "R.V1": "ketamine_R_V1_L",
