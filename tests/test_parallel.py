@@ -122,9 +122,9 @@ def test_scheduler_no_longer_switches_off_streaming(tmp_path, monkeypatch):
     calls = []
     real = services.write_population_scenario_streamed
 
-    def spy(cfg, out, progress=None, chunk_size=1000, executor=None):
+    def spy(cfg, out, progress=None, chunk_size=None, times=None, executor=None):
         calls.append(type(executor).__name__)
-        return real(cfg, out, progress=progress, chunk_size=3, executor=executor)
+        return real(cfg, out, progress=progress, chunk_size=3, times=times, executor=executor)
 
     monkeypatch.setattr(services, "STREAM_ABOVE_SUBJECTS", 5)
     monkeypatch.setattr(services, "write_population_scenario_streamed", spy)
