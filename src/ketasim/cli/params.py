@@ -29,15 +29,17 @@ def params(
 
     if format not in FORMATS:
         raise ValueError(f"--format must be table, csv or json, not {format!r}")
+    if out:
+        services.check_output_file(out, "--out", f"params.{'json' if format == 'json' else 'csv'}")  # before work
     df = services.parameter_table(filter)
     if format in ("csv", "json"):
         text = df.to_csv(index=False) if format == "csv" else \
             json.dumps(df.to_dict(orient="records"), indent=2, ensure_ascii=False) + "\n"
         if out:
-            out.write_text(text, encoding="utf-8")
+            services.write_text_file(out, text)
         else:
             sys.stdout.write(text)
         return
     print_parameters(df)
     if out:
-        df.to_csv(out, index=False)
+        services.write_parameter_table(df, out)

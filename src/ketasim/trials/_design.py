@@ -9,11 +9,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from ketasim.io.schemas import ScenarioError, validate_yaml
+from ketasim.io.schemas import KeyedError, ScenarioError, StrictModel, read_input_file, validate_yaml
 from ketasim.regimens import Regimen
-from ketasim.units import to_hours, to_unit
+from ketasim.units import excerpt, to_hours, to_unit
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -22,7 +22,7 @@ class TrialError(ScenarioError):
     """A trial file that cannot be run as written."""
 
 
-class PopulationConfig(BaseModel):
+class PopulationConfig(StrictModel):
     model_config = _STRICT
     weight_mean: str = "80 kg"
     weight_sd: str = "15 kg"
@@ -60,7 +60,7 @@ class PopulationConfig(BaseModel):
 Expectation = Literal["none", "saline", "spray", "active", "open_label"]
 
 
-class ArmConfig(BaseModel):
+class ArmConfig(StrictModel):
     model_config = _STRICT
     doses: list[str] = Field(..., min_length=1, description="regimen text lines")
     description: str = ""
@@ -74,7 +74,7 @@ class ArmConfig(BaseModel):
         return Regimen.from_text(*self.doses)
 
 
-class EndpointConfig(BaseModel):
+class EndpointConfig(StrictModel):
     model_config = _STRICT
     scale: Literal["madrs", "hamd17", "cadss"]
     at: str = Field(..., description="time after the first session, e.g. '1 d' or '230 min'")
@@ -104,13 +104,13 @@ class EndpointConfig(BaseModel):
         return None if self.since is None else to_hours(self.since, "endpoint 'since' time")
 
 
-class ComparisonConfig(BaseModel):
+class ComparisonConfig(StrictModel):
     model_config = _STRICT
     endpoint: str
     arms: tuple[str, str] = Field(..., description="difference is first arm minus second arm")
 
 
-class ObservedEndpoint(BaseModel):
+class ObservedEndpoint(StrictModel):
     model_config = _STRICT
     mean_change: float | None = None
     sd: float | None = Field(None, ge=0)
@@ -121,13 +121,13 @@ class ObservedEndpoint(BaseModel):
     note: str = ""
 
 
-class ObservedArm(BaseModel):
+class ObservedArm(StrictModel):
     model_config = _STRICT
     n: int = Field(..., ge=1)
     endpoints: dict[str, ObservedEndpoint] = Field(default_factory=dict)
 
 
-class ObservedComparison(BaseModel):
+class ObservedComparison(StrictModel):
     model_config = _STRICT
     endpoint: str
     arms: tuple[str, str]
@@ -139,7 +139,7 @@ class ObservedComparison(BaseModel):
     note: str = ""
 
 
-class ObservedConfig(BaseModel):
+class ObservedConfig(StrictModel):
     model_config = _STRICT
     source: str
     arms: dict[str, ObservedArm] = Field(default_factory=dict)
@@ -147,7 +147,7 @@ class ObservedConfig(BaseModel):
     note: str = ""
 
 
-class TrialConfig(BaseModel):
+class TrialConfig(StrictModel):
     model_config = _STRICT
     name: str
     title: str = ""
@@ -192,10 +192,12 @@ class TrialConfig(BaseModel):
             if not (0 <= ep.hours() <= dur):
                 raise ValueError(f"endpoint {name}: time {ep.at} lies outside the trial (0-{self.duration})")
         for arm_name, arm in self.arms.items():
+            population = arm.population or self.population
+            weight = to_unit(population.weight_mean, "kg", "population weight")
             try:
-                arm.regimen()
+                arm.regimen().check_limits(weight)
             except ValueError as exc:
-                raise ValueError(f"arm {arm_name}: {exc}") from None
+                raise KeyedError(f"arms.{arm_name}.doses", exc) from None
         for c in self.comparisons:
             if c.endpoint not in self.endpoints:
                 raise ValueError(f"comparison names unknown endpoint {c.endpoint!r}")
@@ -227,13 +229,11 @@ def load_trial(name_or_path: str | Path) -> TrialConfig:
     """A built-in trial by name, or a user's YAML file."""
     p = Path(str(name_or_path))
     if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
-            raise TrialError(f"trial file {p} does not exist")
-        text, label = p.read_text(encoding="utf-8"), p.name
+        text, label = read_input_file(p, "trial file", TrialError), p.name
     else:
         name = str(name_or_path)
         if name not in builtin_trials():
-            raise TrialError(f"unknown trial {name!r}; built-in: {', '.join(builtin_trials())}, or give a YAML file")
+            raise TrialError(f"unknown trial {excerpt(name, 60)}; built-in: {', '.join(builtin_trials())}, or give a YAML file")
         text = (resources.files("ketasim.trials") / "builtin" / f"{name}.yaml").read_text(encoding="utf-8")
         label = f"{name}.yaml"
     return validate_yaml(TrialConfig, text, f"trial file {label}", TrialError)
