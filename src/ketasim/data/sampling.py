@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ketasim.population import PopulationSpec, population_grid, sample_subjects, simulate_population
-from ketasim.population._simulate import DEFAULT_COLUMNS
+from ketasim.models import outputs as output_catalogue
 from ketasim.regimens import Regimen
 
 from .nonmem import NonmemDataset
@@ -103,11 +103,12 @@ def dataset_subjects(ds: NonmemDataset, seed: int, variability: bool, parameters
     return subj.reset_index(drop=True)
 
 
-def simulate_dataset(ds: NonmemDataset, parameters, mechanism, subjects: pd.DataFrame, columns=DEFAULT_COLUMNS,
+def simulate_dataset(ds: NonmemDataset, parameters, mechanism, subjects: pd.DataFrame, columns=None,
                      expectation: str = "active", oral_ad_start_h: float | None = None,
                      progress=None) -> pd.DataFrame:
     """Predictions at every record of the data set that asks for one (EVID 0 and 2): one row per record with
-    `row` (position in ds.records), id, segment, time_h and every output column."""
+    `row` (position in ds.records), id, segment, time_h and every output column (default: the mechanism's)."""
+    columns = tuple(columns) if columns is not None else output_catalogue.columns(mechanism)
     rows = []
     total = sum(len(s.segments) for s in ds.subjects)
     done = 0
