@@ -86,6 +86,15 @@ class Simulation:
     oral_antidepressant_start_h: float | None = None
     baseline_madrs: float | None = None
 
+    def variant(self) -> tuple[Mechanism, KetamineModel]:
+        """The model variant of this regimen: the mechanism with the regimen's compounds, and its PK layer."""
+        from ketasim.compounds import with_compounds
+
+        mech = with_compounds(self.mechanism, self.regimen)
+        wanted = tuple(getattr(mech, "compounds", ()))
+        model = self.model if set(wanted) <= set(self.model.compounds) else KetamineModel(wanted)
+        return mech, model
+
     def context(self) -> Context:
         if self.expectation not in ("none", "saline", "active"):
             raise SimulationError(f"expectation must be none, saline or active, not {self.expectation!r}")
@@ -97,17 +106,18 @@ class Simulation:
         from ketasim.solvers.ode import ModelODE
 
         cov = covariates or Covariates()
-        params = self.mechanism.with_parameters(self.parameters)
-        ind, A = self.model.compile_subject(params, cov, eta)
-        inputs = self.model.inputs(self.regimen, ind, cov.weight_kg)
-        pdm = pd_model(self.mechanism, params)
+        mech, model = self.variant()
+        params = mech.with_parameters(self.parameters)
+        ind, A = model.compile_subject(params, cov, eta)
+        inputs = model.inputs(self.regimen, ind, cov.weight_kg)
+        pdm = pd_model(mech, params)
         values = pdm.values(params, self.context().values())
-        rows = self.model.effect_sites(np.eye(A.shape[0]))
+        rows = model.effect_sites(np.eye(A.shape[0]))
         given = dict(subject or {})
         if self.baseline_madrs is not None:
             given.setdefault("baseline_madrs", self.baseline_madrs)
-        return ModelODE(pdm, A, rows, values, given, readouts=lambda X: self.model.plasma_outputs(X, ind)), \
-            inputs, self.model.index
+        return ModelODE(pdm, A, rows, values, given, readouts=lambda X: model.plasma_outputs(X, ind)), \
+            inputs, model.index
 
     def solve(self, duration: str = "7 d", covariates: Covariates | None = None,
               output_step: str | None = None, eta=None) -> Result:
@@ -117,37 +127,38 @@ class Simulation:
         if step is not None and not (0 < step <= duration_h):
             raise SimulationError(f"output step must be positive and at most the duration, got {output_step!r}")
         self.regimen.check_validated_range(cov.weight_kg)
-        ind, A = self.model.compile_subject(self.parameters, cov, eta)
-        inputs = self.model.inputs(self.regimen, ind, cov.weight_kg)
+        mech, model = self.variant()
+        params = mech.with_parameters(self.parameters)
+        ind, A = model.compile_subject(params, cov, eta)
+        inputs = model.inputs(self.regimen, ind, cov.weight_kg)
         t = output_grid(self.regimen, duration_h, step)
         X = np.zeros((len(t), A.shape[0]))
-        index = self.model.index
-        for bname, idx in self.model.layout.blocks.items():
+        index = model.index
+        for bname, idx in model.layout.blocks.items():
             block_inputs = [i for i in inputs if index[i.state] in set(idx.tolist())]
             if not block_inputs:
                 continue
-            sub_index = {self.model.layout.names[j]: k for k, j in enumerate(idx)}
+            sub_index = {model.layout.names[j]: k for k, j in enumerate(idx)}
             X[:, idx] = solve_linear(A[np.ix_(idx, idx)], block_inputs, t, sub_index)
-        outputs = self.model.plasma_outputs(X, ind)
+        outputs = model.plasma_outputs(X, ind)
         baseline = self.baseline_madrs if self.baseline_madrs is not None else \
             self.parameters.value("mood.baseline_madrs")
         if not (0 < baseline <= 60):
             raise SimulationError(f"baseline MADRS must be in (0, 60], got {baseline!r}")
-        params = self.mechanism.with_parameters(self.parameters)
-        pd = pd_model(self.mechanism, params)
+        pd = pd_model(mech, params)
         ctx = self.context()
         values = pd.values(params, ctx.values())
-        pd_out = evaluate(pd, t, self.model.effect_sites(X), subject_values(pd, {"baseline_madrs": baseline}, values),
+        pd_out = evaluate(pd, t, model.effect_sites(X), subject_values(pd, {"baseline_madrs": baseline}, values),
                           values)
         shown = [o.name for o in pd.outputs()]
         internal = {k: v for k, v in pd_out.items() if k not in shown}
         outputs.update({k: pd_out[k] for k in shown})
-        names = self.model.layout.names
+        names = model.layout.names
         amount_idx = [i for i, n in enumerate(names) if is_amount_state(n)]
-        res = Result.single(t, outputs, mechanism=self.mechanism, states=X[:, amount_idx], state_names=tuple(names[i] for i in amount_idx),
+        res = Result.single(t, outputs, mechanism=mech, states=X[:, amount_idx], state_names=tuple(names[i] for i in amount_idx),
                             regimen=self.regimen, parameters=self.parameters, covariates=cov, inputs=inputs)
         res.internal = internal
-        res.meta.update(hypothesis=self.mechanism.label(), expectation=self.expectation,
+        res.meta.update(hypothesis=mech.label(), expectation=self.expectation,
                         baseline_madrs=baseline,
                         first_session_h=min(ctx.session_times_h) if ctx.session_times_h else 0.0)
         return res

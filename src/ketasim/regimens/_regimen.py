@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from ketasim.units import UnitError, parse_quantity, to_hours
 
-DRUGS = ("ketamine", "esketamine", "arketamine", "naltrexone", "placebo")
+DRUGS = ("ketamine", "esketamine", "arketamine", "hnk", "naltrexone", "placebo")
 ROUTES = ("iv", "im", "intranasal", "oral", "sublingual")
 ROUTE_ALIASES = {"in": "intranasal", "nasal": "intranasal", "po": "oral", "sl": "sublingual",
                  "intravenous": "iv", "intramuscular": "im", "insufflated": "intranasal"}
@@ -24,19 +24,76 @@ DRUG_ROUTES = {
     "ketamine": ROUTES,
     "esketamine": ROUTES,
     "arketamine": ROUTES,
-    "naltrexone": ("oral",),
+    "hnk": ("iv",),       # (2R,6R)-hydroxynorketamine given as a drug (phase 1 infusions)
+    "naltrexone": ("oral", "im"),   # im: the extended-release monthly depot (380 mg)
     "placebo": ROUTES,  # an inert session (saline infusion, placebo spray or pill): no drug, only expectation
 }
+# Drugs whose administration is a treatment session (it carries the session's expectation); naltrexone is a
+# pretreatment or a maintenance drug, not a session of its own.
+SESSION_DRUGS = ("ketamine", "esketamine", "arketamine", "hnk", "placebo")
 # Per-dose amounts the default parameters were built from (mg for a 70 kg adult). Outside: a warning.
 # Far outside (HARD_LIMIT_MG): an error, because no source describes the body's response there.
 VALIDATED_MG = {
     "ketamine": (1.0, 250.0),      # 0.1-1 mg/kg IV in depression trials; recreational IN up to 250 mg
     "esketamine": (1.0, 112.0),    # label and abuse-liability study up to 112 mg IN
     "arketamine": (1.0, 100.0),
-    "naltrexone": (2.0, 150.0),    # PET and PK studies 2-150 mg
+    "hnk": (7.0, 280.0),           # phase 1: 0.1-4 mg/kg IV over 40 min at 70 kg (Raja 2024)
+    "naltrexone": (2.0, 380.0),    # PET and PK studies 2-150 mg oral; the extended-release depot is 380 mg
 }
-HARD_LIMIT_MG = {"ketamine": 2000.0, "esketamine": 2000.0, "arketamine": 2000.0, "naltrexone": 1000.0}
-# Long infusions are judged by their rate (mg/h): anaesthesia and ICU sedation reach ~1-5 mg/kg/h.
+HARD_LIMIT_MG = {"ketamine": 2000.0, "esketamine": 2000.0, "arketamine": 2000.0, "hnk": 2000.0,
+                 "naltrexone": 1000.0}
+
+
+@dataclass(frozen=True)
+class DrugInfo:
+    """A drug added to the regimen language from outside this module (a compound of ketasim.compounds):
+    its routes, the per-dose range its parameters rest on and the limit beyond which ketasim refuses, and
+    whether a dose of it is a treatment session."""
+
+    name: str
+    routes: tuple[str, ...]
+    validated_mg: tuple[float, float]
+    hard_limit_mg: float
+    session: bool = True
+
+
+_REGISTERED: dict[str, DrugInfo] = {}
+
+
+def register_drug(info: DrugInfo) -> None:
+    """Make `info.name` a drug of the regimen language (the same checks as the built-in drugs)."""
+    if info.name in DRUGS:
+        raise RegimenError(f"{info.name!r} is a built-in drug and cannot be registered again")
+    if not _DRUG_NAME.fullmatch(info.name):
+        raise RegimenError(f"drug name {info.name!r} must start with a letter and use lower-case letters, digits "
+                           f"and '_' only")
+    bad = [r for r in info.routes if r not in ROUTES]
+    if bad or not info.routes:
+        raise RegimenError(f"drug {info.name}: routes must be some of {', '.join(ROUTES)}, got {bad or 'none'}")
+    lo, hi = info.validated_mg
+    if not (0 < lo <= hi <= info.hard_limit_mg):
+        raise RegimenError(f"drug {info.name}: dose ranges must satisfy 0 < low <= high <= hard limit")
+    _REGISTERED[info.name] = info
+
+
+def known_drugs() -> tuple[str, ...]:
+    return DRUGS + tuple(sorted(_REGISTERED))
+
+
+def drug_routes(drug: str) -> tuple[str, ...]:
+    return DRUG_ROUTES[drug] if drug in DRUG_ROUTES else _REGISTERED[drug].routes
+
+
+def is_session_drug(drug: str) -> bool:
+    return drug in SESSION_DRUGS or (drug in _REGISTERED and _REGISTERED[drug].session)
+
+
+def _dose_range(drug: str) -> tuple[tuple[float, float], float]:
+    if drug in VALIDATED_MG:
+        return VALIDATED_MG[drug], HARD_LIMIT_MG[drug]
+    info = _REGISTERED[drug]
+    return info.validated_mg, info.hard_limit_mg
+# Long ketamine infusions are judged by their rate (mg/h): anaesthesia and ICU sedation reach ~1-5 mg/kg/h.
 VALIDATED_RATE_MG_H = 120.0   # up to ~1.7 mg/kg/h at 70 kg (ICU analgosedation 1.1-1.3 mg/kg/h)
 HARD_LIMIT_RATE_MG_H = 700.0  # ~10 mg/kg/h: beyond anaesthetic infusion rates
 MAX_REPEATS = 1000
@@ -68,13 +125,13 @@ class Dose:
     count: int = 1
 
     def __post_init__(self):
-        if self.drug not in DRUGS:
-            raise RegimenError(f"unknown drug {self.drug!r}; known: {', '.join(DRUGS)}")
+        if self.drug not in DRUGS and self.drug not in _REGISTERED:
+            raise RegimenError(f"unknown drug {self.drug!r}; known: {', '.join(known_drugs())}")
         if self.route not in ROUTES:
             raise RegimenError(f"unknown route {self.route!r}; known: {', '.join(ROUTES)}")
-        if self.route not in DRUG_ROUTES[self.drug]:
+        if self.route not in drug_routes(self.drug):
             raise RegimenError(f"{self.drug} by {self.route} is not modelled; routes for {self.drug}: "
-                               f"{', '.join(DRUG_ROUTES[self.drug])}")
+                               f"{', '.join(drug_routes(self.drug))}")
         for name, v in (("amount", self.amount), ("time", self.time_h), ("duration", self.duration_h),
                         ("interval", self.every_h)):
             if not isinstance(v, (int, float)) or math.isnan(v) or math.isinf(v):
@@ -98,6 +155,11 @@ class Dose:
             raise RegimenError("infusion duration is longer than the dosing interval")
         if abs(self.time_h) > MAX_TIME_H or self.time_h + self.every_h * (self.count - 1) > MAX_TIME_H:
             raise RegimenError(f"dose times must lie within one year of time 0")
+
+    @property
+    def is_session(self) -> bool:
+        """A treatment session (it carries the session's expectation)."""
+        return is_session_drug(self.drug)
 
     def amount_mg(self, weight_kg: float | None) -> float:
         if self.amount_unit == "mg/kg":
@@ -191,7 +253,7 @@ class Regimen:
             if d.drug == "placebo":
                 continue
             mg = d.amount_mg(weight_kg)
-            if d.duration_h >= 2.0:
+            if d.duration_h >= 2.0 and d.drug in ("ketamine", "esketamine", "arketamine"):
                 rate = mg / d.duration_h
                 if rate > HARD_LIMIT_RATE_MG_H:
                     raise RegimenError(f"{d.to_text()}: {rate:g} mg/h is far beyond any studied infusion rate "
@@ -202,10 +264,10 @@ class Regimen:
                     if msg not in messages:
                         messages.append(msg)
                 continue
-            if mg > HARD_LIMIT_MG[d.drug]:
+            (lo, hi), hard = _dose_range(d.drug)
+            if mg > hard:
                 raise RegimenError(f"{d.to_text()}: {mg:g} mg is far beyond any studied dose of {d.drug} "
-                                   f"(limit {HARD_LIMIT_MG[d.drug]:g} mg); refusing to extrapolate")
-            lo, hi = VALIDATED_MG[d.drug]
+                                   f"(limit {hard:g} mg); refusing to extrapolate")
             if not (lo <= mg <= hi):
                 msg = (f"{d.to_text()}: {mg:g} mg lies outside the {lo:g}-{hi:g} mg range the default "
                        f"{d.drug} parameters rest on; results are an extrapolation")
@@ -216,10 +278,11 @@ class Regimen:
         return messages
 
 
+_DRUG_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _TIME = rf"{_NUMBER}\s*[A-Za-zµμ]+"
 _PATTERN = re.compile(
-    rf"""^\s*(?P<drug>[A-Za-z]+)\s+
+    rf"""^\s*(?P<drug>[A-Za-z][A-Za-z0-9_]*)\s+
     (?P<amount>\S+)\s+(?P<unit>[A-Za-zµμ/]+)\s+
     (?P<route>[A-Za-z]+)
     (?:\s+over\s+(?P<over>{_TIME}))?
@@ -240,8 +303,8 @@ def parse_dose(text: str) -> Dose:
             f"cannot read dose {text!r}; expected 'DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] "
             f"[every INTERVAL for N doses]', e.g. 'ketamine 0.5 mg/kg iv over 40 min'")
     drug = m["drug"].lower()
-    if drug not in DRUGS:
-        raise RegimenError(f"unknown drug {m['drug']!r} in {text!r}; known: {', '.join(DRUGS)}")
+    if drug not in DRUGS and drug not in _REGISTERED:
+        raise RegimenError(f"unknown drug {m['drug']!r} in {text!r}; known: {', '.join(known_drugs())}")
     route = m["route"].lower()
     route = ROUTE_ALIASES.get(route, route)
     if route not in ROUTES:

@@ -12,7 +12,6 @@ import pandas as pd
 from scipy import stats
 
 from ketasim.mechanisms import Mechanism, get_mechanism
-from ketasim.models.pd import SESSION_DRUGS
 from ketasim.models.pk import Covariates, individual_pk
 from ketasim.parameters import ParameterSet, default_parameters
 from ketasim.population import population_grid, sample_subjects, simulate_population
@@ -154,7 +153,7 @@ def _ci(series) -> list:
 
 
 def _first_session(regimen) -> float:
-    times = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
+    times = [d.time_h for d in regimen.realize() if d.is_session]
     return min(times) if times else 0.0
 
 
