@@ -152,7 +152,11 @@ class SpeciesInfo:
 
     def has_peripheral(self) -> bool:
         pk = self.spec.pk
-        return pk.model is not None and pk.model.compartments == 2
+        return pk.model is not None and pk.model.compartments >= 2
+
+    def has_deep(self) -> bool:
+        pk = self.spec.pk
+        return pk.model is not None and pk.model.compartments == 3
 
     def routes(self) -> tuple[str, ...]:
         return tuple(self.spec.pk.routes)
@@ -222,10 +226,15 @@ class Compound:
                 keys["CL"] = b.add(sp, "CL", f"{base}.pk.model.CL", m.CL, _CLEARANCE, f"{sp} clearance")
                 keys["V1"] = b.add(sp, "V1", f"{base}.pk.model.V1", m.V1, _VOLUME,
                                    f"{sp} central volume" if m.compartments == 2 else f"{sp} volume")
-                if m.compartments == 2:
+                if m.compartments >= 2:
                     keys["Q"] = b.add(sp, "Q", f"{base}.pk.model.Q", m.Q, _CLEARANCE,
-                                      f"{sp} intercompartmental clearance")
-                    keys["V2"] = b.add(sp, "V2", f"{base}.pk.model.V2", m.V2, _VOLUME, f"{sp} peripheral volume")
+                                      f"{sp} intercompartmental clearance" + (" (fast)" if m.compartments == 3 else ""))
+                    keys["V2"] = b.add(sp, "V2", f"{base}.pk.model.V2", m.V2, _VOLUME, f"{sp} peripheral volume"
+                                       + (" (fast)" if m.compartments == 3 else ""))
+                if m.compartments == 3:
+                    keys["Q3"] = b.add(sp, "Q3", f"{base}.pk.model.Q3", m.Q3, _CLEARANCE,
+                                       f"{sp} intercompartmental clearance (slow)")
+                    keys["V3"] = b.add(sp, "V3", f"{base}.pk.model.V3", m.V3, _VOLUME, f"{sp} peripheral volume (slow)")
             else:
                 sh = pk.shorthand
                 keys["half_life"] = b.add(sp, "half_life", f"{base}.pk.shorthand.half_life", sh.half_life, _TIME,
@@ -321,6 +330,8 @@ class Compound:
             names.append(s.state("central"))
             if s.has_peripheral():
                 names.append(s.state("peripheral"))
+            if s.has_deep():
+                names.append(s.state("deep"))
             names.append(s.state("eliminated"))
         names += [s.ce_state for s in self.species.values() if s.spec.brain is not None]
         return names
@@ -350,6 +361,9 @@ class Compound:
             if s.has_peripheral():
                 v[f"{sp}:Q"] = Q * fcl
                 v[f"{sp}:V2"] = V2 * fv
+            if s.has_deep():
+                v[f"{sp}:Q3"] = g(k["Q3"]) * fcl
+                v[f"{sp}:V3"] = g(k["V3"]) * fv
             if "fraction" in k:
                 v[f"{sp}:fm"] = g(k["fraction"])
             if "brain.equilibration_t_half" in k:
@@ -363,8 +377,9 @@ class Compound:
                 if f"route.{r}.ka" in k:
                     v[f"{sp}:{r}:ka"] = g(k[f"route.{r}.ka"])
                 else:
+                    deep = (g(k["Q3"]), g(k["V3"])) if s.has_deep() else (0.0, 0.0)
                     v[f"{sp}:{r}:ka"] = ka_from_tmax(CL, V1, Q, V2, g(k[f"route.{r}.Tmax"]),
-                                                     f"{self.label}: species.{sp}.pk.routes.{r}.Tmax")
+                                                     f"{self.label}: species.{sp}.pk.routes.{r}.Tmax", *deep)
         return v
 
     def _formed(self, parent: str) -> list[SpeciesInfo]:
@@ -383,6 +398,10 @@ class Compound:
                 Q, V2 = ind[f"{sp}:Q"], ind[f"{sp}:V2"]
                 b.flow(s.state("central"), Q / V1, {s.state("peripheral"): 1.0})
                 b.flow(s.state("peripheral"), Q / V2, {s.state("central"): 1.0})
+            if s.has_deep():
+                Q3, V3 = ind[f"{sp}:Q3"], ind[f"{sp}:V3"]
+                b.flow(s.state("central"), Q3 / V1, {s.state("deep"): 1.0})
+                b.flow(s.state("deep"), Q3 / V3, {s.state("central"): 1.0})
             for r in s.routes():
                 if r not in ROUTE_DEPOT:
                     continue
@@ -495,21 +514,23 @@ def trapped_block_weight(trapping, reference, per_opening):
 
 
 @lru_cache(maxsize=256)
-def ka_from_tmax(CL, V1, Q, V2, tmax, where: str) -> float:
+def ka_from_tmax(CL, V1, Q, V2, tmax, where: str, Q3=0.0, V3=0.0) -> float:
     """The first-order absorption rate constant that puts the plasma peak of an extravascular dose at `tmax`
     (bisection on log ka; the disposition's own exponentials)."""
 
     def peak_time(ka):
-        n = 3 if V2 > 0 else 2
+        n = 2 + (V2 > 0) + (V3 > 0)
         A = np.zeros((n, n))
         A[0, 0] = -ka
         A[1, 0] = ka
         A[1, 1] = -CL / V1
-        if n == 3:
-            A[1, 1] -= Q / V1
-            A[2, 1] = Q / V1
-            A[1, 2] = Q / V2
-            A[2, 2] = -Q / V2
+        for j, (q, v) in enumerate(((Q, V2), (Q3, V3))):
+            if v > 0:
+                i = 2 + j
+                A[1, 1] -= q / V1
+                A[i, 1] = q / V1
+                A[1, i] = q / v
+                A[i, i] = -q / v
         lam, V = np.linalg.eig(A)
         coef = V[1] * np.linalg.solve(V, np.eye(n)[:, 0])
         t = np.linspace(0.0, max(4.0 * tmax, 1.0), 4001)

@@ -9,7 +9,8 @@ bibliography or of the file's own `citations`, or `assumed` with a range).
       lanicemine:                    # the molecule dosed (a component); metabolites say `formed_from`
         molar_mass: {value: 198.26, unit: g/mol, source: PubChemLanicemine}
         pk:
-          model: {compartments: 2, CL: {...}, V1: {...}, Q: {...}, V2: {...}}   # or shorthand: {half_life, Vd}
+          model: {compartments: 2, CL: {...}, V1: {...}, Q: {...}, V2: {...}}   # (3: also Q3, V3); or
+                                                                               # shorthand: {half_life, Vd}
           routes: {iv: {}, oral: {F: {...}, ka: {...}}}                        # or {F, Tmax}
         brain: {free_fraction: {...}, partition: {...}, equilibration_t_half: {...}}
         receptors:
@@ -136,18 +137,23 @@ def _fraction(name: str, v: Number | None, allow_zero: bool = False, allow_one: 
 class ModelPK(_Positive):
     """A published disposition model (first-order elimination from the central compartment)."""
 
-    compartments: Literal[1, 2] = 2
+    compartments: Literal[1, 2, 3] = 2
     CL: Number
     V1: Number
     Q: Number | None = None
     V2: Number | None = None
+    Q3: Number | None = None
+    V3: Number | None = None
 
     @model_validator(mode="after")
     def _shape(self):
-        if self.compartments == 2 and (self.Q is None or self.V2 is None):
-            raise ValueError("a 2-compartment model needs Q and V2")
-        if self.compartments == 1 and (self.Q is not None or self.V2 is not None):
-            raise ValueError("a 1-compartment model has no Q or V2")
+        need = {1: (), 2: ("Q", "V2"), 3: ("Q", "V2", "Q3", "V3")}[self.compartments]
+        for name in ("Q", "V2", "Q3", "V3"):
+            given = getattr(self, name) is not None
+            if name in need and not given:
+                raise ValueError(f"a {self.compartments}-compartment model needs {', '.join(need)}")
+            if name not in need and given:
+                raise ValueError(f"a {self.compartments}-compartment model has no {name}")
         return self
 
 
