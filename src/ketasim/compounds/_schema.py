@@ -397,6 +397,7 @@ class CompoundFile(BaseModel):
     citations: dict[str, str] = Field(default_factory=dict, description="citation keys this file adds")
     species: dict[str, Species] = Field(default_factory=dict)
     checks: list[Check] = Field(default_factory=list)
+    regimen: list[str] = Field(default_factory=list, description="the regimen `ketasim compound` uses by default")
     sources: list[str] = Field(default_factory=list, description="citation keys of the compound as a whole")
 
     @field_validator("name")

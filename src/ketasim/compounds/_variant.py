@@ -67,6 +67,13 @@ def sedation_of(gaba_ratio):
     return gaba_ratio / (1.0 + gaba_ratio)
 
 
+def liking_ratio_node() -> Node:
+    from ketasim.models.spec import derived
+
+    return derived("liking.nmda_ratio50", quotient, params={"a": "euphoria.C50", "b": "nmda.Ki_S_ketamine"},
+                   description="S-ketamine's NMDA ligand/Ki at its half-maximal liking concentration")
+
+
 def compound_nodes(compounds: tuple[Compound, ...], species_nodes: bool = True) -> list[Node]:
     """The PD nodes compounds add to a model variant."""
     from ketasim.models.spec import derived
@@ -101,8 +108,7 @@ def compound_nodes(compounds: tuple[Compound, ...], species_nodes: bool = True) 
             ("ampa_extra_ratio", ampa, "compounds' AMPA potentiation (ligand/EC50)")):
         if terms:
             out.append(generated_sum(name, terms, "L3", label, f"sum over the ligands of {names}"))
-    out.append(derived("liking.nmda_ratio50", quotient, params={"a": "euphoria.C50", "b": "nmda.Ki_S_ketamine"},
-                       description="S-ketamine's NMDA ligand/Ki at its half-maximal liking concentration"))
+    out.append(liking_ratio_node())
     out.append(signal("compound_liking", compound_liking,
                       params={"scale_max": "euphoria.scale_max", "ratio50": "liking.nmda_ratio50",
                               "stimulus50": "liking.mor_stimulus50"},
