@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from . import export_sbml, hypotheses, params, serve, simulate, trial, validate  # noqa: F401  (registration)
 from . import fit, nca, sensitivity, vpc  # noqa: F401  (registration)
+from . import compound  # noqa: F401  (registration)
 from ._app import app
 
 __all__ = ["app", "main"]

@@ -23,13 +23,18 @@ def params(
                                        "also print the table, write CSV)"),
     filter: Optional[str] = typer.Option(None, "--filter", help="only keys starting with this prefix, e.g. "
                                          "'naltrexone.' or 'mood.'"),
+    compound: Optional[str] = typer.Option(None, "--compound", help="a compound's parameters (a library name or a "
+                                           "compound file): its file's numbers, or the model's keys of a built-in "
+                                           "drug"),
 ):
     """Every parameter with value, unit, source, evidence and uncertainty range."""
     from ketasim import services
 
     if format not in FORMATS:
         raise ValueError(f"--format must be table, csv or json, not {format!r}")
-    df = services.parameter_table(filter)
+    if compound and filter:
+        raise ValueError("give --compound or --filter, not both")
+    df = services.compound_parameter_table(compound) if compound else services.parameter_table(filter)
     if format in ("csv", "json"):
         text = df.to_csv(index=False) if format == "csv" else \
             json.dumps(df.to_dict(orient="records"), indent=2, ensure_ascii=False) + "\n"

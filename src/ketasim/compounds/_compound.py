@@ -80,7 +80,10 @@ class _Builder:
                                     + (" (or per kg, e.g. L/h/kg)" if kind in (_VOLUME, _CLEARANCE) else ""))
             factor, unit = per_kg * REFERENCE_WEIGHT_KG, kind[2]
         value = num.value * factor
-        if num.range is not None:
+        if kind is _MOLAR_MASS:   # a property of the molecule, not an uncertain quantity
+            lo = hi = value
+            range_note = ""
+        elif num.range is not None:
             lo, hi = num.range[0] * factor, num.range[1] * factor
             range_note = ""
         elif kind is _FRACTION:
@@ -106,7 +109,7 @@ class _Builder:
             raise CompoundError(f"{where}: {exc}") from None
         self.params[key] = Parameter(key=key, value=value, unit=unit, source=source, evidence=evidence,
                                      low=min(lo, value), high=max(hi, value), description=desc,
-                                     uncertainty_kind="uniform", internal_value=internal)
+                                     uncertainty_kind="fixed" if lo == hi else "uniform", internal_value=internal)
         return key
 
 
@@ -174,6 +177,7 @@ class Compound:
         self.label = label or f"compound {spec.name}"
         self.text = text
         self.digest = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
+        self.species, self.components, self.metabolites, self.molar_masses = {}, (), (), {}
         if spec.native is None:
             self._build()
 
