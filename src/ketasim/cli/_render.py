@@ -116,6 +116,16 @@ def print_ranking(doc: dict):
     for r in doc["ranking"]:
         per_trial.add_row(escape(r["hypothesis"]), *[f"{r['per_trial'][t]['loglik']:.2f}" for t in doc["trials"]])
     console.print(per_trial)
+    groups = [g for g, names in doc.get("evidence_groups", {}).items() if names]
+    if len(groups) > 1:
+        by = Table(title="Log-likelihood by body of evidence (ketamine trials, other compounds' trials, "
+                         "exposure-response analyses)", title_justify="left")
+        by.add_column("hypothesis", no_wrap=True)
+        for g in groups:
+            by.add_column(f"{g} ({len(doc['evidence_groups'][g])})", justify="right", no_wrap=True)
+        for r in doc["ranking"]:
+            by.add_row(escape(r["hypothesis"]), *[f"{r['by_evidence'].get(g, 0.0):.2f}" for g in groups])
+        console.print(by)
     if has_ref:
         console.print("vs null: log-likelihood minus that of 'null' (expectation and background treatment alone); "
                       "> 0 means the hypothesis explains the published results better than placebo response "
