@@ -287,8 +287,10 @@ class Compound:
                     continue
                 keys[f"{rname}.Ki"] = b.add(sp, f"{rname}.Ki", f"{base}.receptors.{rname}.Ki", o.Ki,
                                             _CONCENTRATION, f"{sp} {rname.upper()} binding (Ki)", mw)
-                tau = o.tau or Number(value=0.0, unit="dimensionless", source="assumed", range=(0.0, 0.0),
-                                      note="antagonist")
+                # role: antagonist means no intrinsic efficacy, a fact of the binding source, not an assumption
+                tau = o.tau or Number(value=0.0, unit="dimensionless", source=o.Ki.source, range=(0.0, 0.0),
+                                      evidence=None if o.Ki.is_assumed else "derived",
+                                      note="an antagonist: no intrinsic efficacy")
                 keys[f"{rname}.tau"] = b.add(sp, f"{rname}.tau", f"{base}.receptors.{rname}.tau", tau, _NUMBER,
                                              f"{sp} {rname.upper()} operational efficacy tau"
                                              + (f" ({o.role.replace('_', ' ')})" if o.role else ""))

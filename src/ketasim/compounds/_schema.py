@@ -107,6 +107,14 @@ class Number(BaseModel):
         return ureg.Quantity(self.value, self.unit.replace("µ", "u").replace("μ", "u"))
 
 
+def _sign_first(v, name: str):
+    """A negative or zero potency is named as such before its range is checked."""
+    if isinstance(v, dict) and isinstance(v.get("value"), (int, float)) and not isinstance(v.get("value"), bool) \
+            and v["value"] <= 0:
+        raise ValueError(f"{name} must be positive, got {v['value']:g} {v.get('unit', '')}".rstrip())
+    return v
+
+
 class _Positive(BaseModel):
     model_config = _STRICT
 
@@ -231,6 +239,11 @@ class NMDA(BaseModel):
     trapping: Number
     off_rate: Number | None = None
 
+    @field_validator("Ki", "IC50", "off_rate", mode="before")
+    @classmethod
+    def _sign(cls, v, info):
+        return _sign_first(v, info.field_name)
+
     @model_validator(mode="after")
     def _check(self):
         if (self.Ki is None) == (self.IC50 is None):
@@ -257,6 +270,11 @@ class Opioid(BaseModel):
     tau: Number | None = None
     role: Literal["agonist", "partial_agonist", "antagonist"] | None = None
 
+    @field_validator("Ki", mode="before")
+    @classmethod
+    def _sign(cls, v, info):
+        return _sign_first(v, info.field_name)
+
     @model_validator(mode="after")
     def _check(self):
         if not self.Ki.value > 0:
@@ -278,6 +296,11 @@ class Potentiator(BaseModel):
 
     model_config = _STRICT
     EC50: Number
+
+    @field_validator("EC50", mode="before")
+    @classmethod
+    def _sign(cls, v, info):
+        return _sign_first(v, info.field_name)
 
     @model_validator(mode="after")
     def _check(self):
