@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-quick validate bench bench-quick clean
+.PHONY: install browser demo test test-quick validate bench bench-quick bench-optimize clean
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ bench: install browser
 
 bench-quick: install
 	$(BIN)/python benchmarks/bench_population.py --quick
+
+# ketasim optimize on its default problem (goal: 3 minutes on 2 cores)
+bench-optimize: install
+	$(BIN)/python benchmarks/bench_optimize.py
 
 validate: install
 	$(BIN)/ketasim validate --out out/validate

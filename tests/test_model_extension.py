@@ -39,11 +39,11 @@ range = [0.005, 0.1]
 description = "Rate constant of the BDNF-like state"
 
 [parameters."bdnf.X50"]
-value = 0.4
+value = 0.02
 unit = "dimensionless"
 source = "assumption"
 evidence = "assumed"
-range = [0.1, 2.0]
+range = [0.005, 2.0]
 description = "Excess of the BDNF-like state for half the maximal antidepressant drive"
 """
 

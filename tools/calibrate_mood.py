@@ -4,13 +4,14 @@ Which numbers calibrate which parameters (docs/model.md lists the same):
 - placebo (expectation) and background treatment, fitted on control arms only (no drug):
   Daly 2018 placebo spray (-9.7 MADRS at 2 h, -5.7 at 24 h) -> placebo.spray, placebo.waning_t_half,
   mood.response_t_half; Murrough 2013 midazolam (-8.8 at 24 h) and its day-1 response (18 % Wilkinson 2019,
-  25.9 % Cochrane 2021: 22 %) -> placebo.active, bsv.placebo_scale; saline day-1 response 1 % (Wilkinson 2019,
-  read on the saline arm of zarate2006) -> placebo.saline; Singh 2016 placebo arms (-5.7 and -3.1 at day 15) ->
-  placebo.renewal_half; TRANSFORM-2 placebo spray + oral antidepressant (-15.9 at day 28, pooled TRANSFORM)
+  25.9 % Cochrane 2021: 22 %) -> placebo.active and the placebo-responder mixture; saline day-1 response 1 % (Wilkinson 2019,
+  read on the saline arm of zarate2006) -> placebo.saline; Singh 2016 placebo arms (-5.7 and -3.1 at day 15,
+  checked: placebo.renewal_half is an assumption, as the two arms disagree in order); TRANSFORM-2 placebo spray + oral antidepressant (-15.9 at day 28, pooled TRANSFORM)
   -> placebo.oral_ad;
-- the drug side: Murrough 2013 ketamine (-16.5 at 24 h; the anchor) -> each hypothesis's gain; its day-1
-  response (45 %, Wilkinson 2019) -> bsv.drive_responder_share and bsv.drive_nonresponder_ratio; Singh 2016
-  ketamine arms (-18.4 and -17.7 at day 15) -> mood.Rmax.
+- the drug side: Murrough 2013 ketamine (-16.5 at 24 h; the anchor) -> each hypothesis's gain; day-1 response
+  and remission of ketamine against midazolam (46.5 % and 32.7 %, Cochrane 2021; the pooled 45 % of Wilkinson
+  2019) and the Singh 2016 ketamine arms (-18.4 and -17.7 at day 15) -> bsv.drive_responder_share and mood.Rmax
+  (bsv.drive_nonresponder_ratio is an assumption).
 Everything else (zarate2006's time course, daly2018's drug arms, transform2's difference, abdallah2022,
 fava2018, phillips2019, williams2018) is validation.
 
@@ -43,17 +44,30 @@ PLACEBO_TARGETS = [  # (trial, arm, endpoint, quantity, published, weight)
     ("transform2", "placebo_spray", "madrs_day28", "mean_change", -15.9, 1.0),
 ]
 PLACEBO_PARAMETERS = ["placebo.spray", "placebo.active", "placebo.saline", "placebo.waning_t_half",
-                      "mood.response_t_half", "placebo.renewal_half", "placebo.oral_ad",
+                      "mood.response_t_half", "placebo.oral_ad",
                       "bsv.placebo_responder_share", "bsv.placebo_nonresponder_ratio"]
 DRUG_TARGETS = [
-    ("murrough2013", "ketamine", "madrs_24h", "mean_change", -16.5, 1.0),
-    ("murrough2013", "ketamine", "madrs_24h", "response_rate", 0.45, 20.0),
+    # day-1 response between the pooled 45 % (Wilkinson 2019) and Murrough's own 64 %: Cochrane's 46.5 % / 32.7 %
+    ("murrough2013", "ketamine", "madrs_24h", "response_rate", 0.465, 40.0),
+    ("murrough2013", "ketamine", "madrs_24h", "remission_rate", 0.327, 20.0),
+    # the long-term layer: weekly maintenance holds the improvement of a series (Phillips 2019)
+    ("phillips2019", "series_and_maintenance", "madrs_maintenance", "mean_change", 0.0, 1.0),
     ("singh2016", "ketamine_twice_weekly", "madrs_day15", "mean_change", -18.4, 1.0),
     ("singh2016", "ketamine_thrice_weekly", "madrs_day15", "mean_change", -17.7, 1.0),
+    # the immediate layer: 2-h changes of the esketamine arms (their responders at 2 h stay for validation)
+    ("daly2018", "esketamine_28mg", "madrs_2h", "mean_change", -16.4, 0.5),
+    ("daly2018", "esketamine_56mg", "madrs_2h", "mean_change", -14.3, 0.5),
+    ("daly2018", "esketamine_84mg", "madrs_2h", "mean_change", -17.6, 0.5),
 ]
-# the default hypothesis's gain is fitted with the response distribution (the anchor and the response rate pull
-# on both); the other hypotheses' gains follow by root finding on the anchor alone
-DRUG_PARAMETERS = ["opioid.hnk_Ki_mor", "bsv.drive_responder_share", "bsv.drive_nonresponder_ratio", "mood.Rmax"]
+# the induction threshold: Abdallah 2022 found 0.5 mg/kg x 8 better than placebo and 0.2 mg/kg x 8 not; as the
+# power of a 53-per-arm Welch test (normal approximation), one-sided: (trial, arm, control, endpoint, n per arm,
+# bound, "at_most" | "at_least", weight)
+POWER_TARGETS = [
+    ("abdallah2022", "ketamine_0p2", "placebo", "madrs_end", 53, 0.25, "at_most", 10.0),
+    ("abdallah2022", "ketamine_0p5", "placebo", "madrs_end", 53, 0.80, "at_least", 10.0),
+]
+DRUG_PARAMETERS = ["bsv.drive_responder_share", "mood.Rmax", "mood.immediate_weight", "mood.induction_hill",
+                   "consolidation.formation_rate", "consolidation.t_half"]
 ANCHOR = ("murrough2013", "ketamine", "madrs_24h", "mean_change", -16.5)
 GAINS = [  # parameter, hypothesis, opioid source, larger value -> smaller effect
     ("opioid.hnk_Ki_mor", "opioid", "hnk_mor", True),
@@ -118,7 +132,56 @@ def fit(params, keys, targets, n, label):
     return p
 
 
-def fit_gain(params, key, hypothesis, source, decreasing, n):
+def power_value(params, trial, arm, control, endpoint, n_analysis, n, hypothesis="opioid", source=None):
+    """Power of a two-sided 5 % test of arm vs control with n_analysis per arm (normal approximation)."""
+    from scipy.stats import norm
+
+    d = arm_value(params, trial, arm, endpoint, "mean_change", n, hypothesis, source) \
+        - arm_value(params, trial, control, endpoint, "mean_change", n, hypothesis, source)
+    sd = math.sqrt((arm_value(params, trial, arm, endpoint, "sd", n, hypothesis, source) ** 2
+                    + arm_value(params, trial, control, endpoint, "sd", n, hypothesis, source) ** 2) / 2)
+    return float(norm.cdf(abs(d) / (sd * math.sqrt(2 / n_analysis)) - 1.96))
+
+
+def _power_residual(params, t, n):
+    v = power_value(params, *t[:5], n)
+    miss = v - t[5] if t[6] == "at_most" else t[5] - v
+    return t[7] * max(miss, 0.0)
+
+
+def fit_drug(params, n, label):
+    """The drug side's shared parameters by least squares, the default hypothesis's gain re-solved for the anchor
+    at every point (so the anchor holds exactly and the search cannot trade it away)."""
+    key0, hyp0, src0, dec0 = GAINS[0]
+    t0 = time.time()
+    solved = {}
+
+    def with_gain(x):
+        k = tuple(np.round(x, 6))
+        if k not in solved:
+            solved[k] = fit_gain(_from_x(params, DRUG_PARAMETERS, x), key0, hyp0, src0, dec0, n, quiet=True)
+        return solved[k]
+
+    def residuals(x):
+        p = with_gain(x)
+        r = [t[5] * (arm_value(p, *t[:4], n) - t[4]) for t in DRUG_TARGETS]
+        return np.array(r + [_power_residual(p, t, n) for t in POWER_TARGETS])
+
+    lo, hi = _bounds(params, DRUG_PARAMETERS)
+    x0 = np.clip(_to_x(params, DRUG_PARAMETERS), lo + 1e-9, hi - 1e-9)
+    sol = least_squares(residuals, x0, bounds=(lo, hi), diff_step=0.05, max_nfev=60, xtol=1e-6, ftol=1e-5,
+                        x_scale="jac")
+    p = with_gain(sol.x)
+    print(f"[{label}] {sol.nfev} evaluations, {time.time() - t0:.0f} s, cost {sol.cost:.3f}; "
+          f"{key0} {p[key0].value:.4g}")
+    for t in DRUG_TARGETS + [ANCHOR + (1.0,)]:
+        print(f"    {t[0]}.{t[1]}.{t[2]}.{t[3]}: model {arm_value(p, *t[:4], n):+.3f}, published {t[4]:+.3f}")
+    for t in POWER_TARGETS:
+        print(f"    {t[0]}.{t[1]} vs {t[2]}: power {power_value(p, *t[:5], n):.3f}, {t[6].replace('_', ' ')} {t[5]}")
+    return p
+
+
+def fit_gain(params, key, hypothesis, source, decreasing, n, quiet=False):
     lo, hi = params[key].low, params[key].high
 
     def f(logv):
@@ -128,27 +191,39 @@ def fit_gain(params, key, hypothesis, source, decreasing, n):
     a, b = math.log(lo), math.log(hi)
     fa, fb = f(a), f(b)
     if fa * fb > 0:
-        print(f"    {key}: the anchor {ANCHOR[4]} is not reachable in [{lo}, {hi}] ({fa:+.2f}, {fb:+.2f}); kept")
+        if not quiet:
+            print(f"    {key}: the anchor {ANCHOR[4]} is not reachable in [{lo}, {hi}] ({fa:+.2f}, {fb:+.2f}); kept")
         return params
     v = math.exp(brentq(f, a, b, xtol=1e-3))
-    print(f"    {key} ({hypothesis}{'[' + source + ']' if source else ''}) = {v:.4g}")
+    if not quiet:
+        print(f"    {key} ({hypothesis}{'[' + source + ']' if source else ''}) = {v:.4g}")
     return params.replace(**{key: v})
+
+
+JOINT_PARAMETERS = PLACEBO_PARAMETERS + DRUG_PARAMETERS + [GAINS[0][0]]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=800, help="subjects per arm in each evaluation")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--joint", action="store_true", help="fit the placebo side, the responder share, the ceiling "
+                    "and the default hypothesis's gain together (from the values in the parameter files)")
+    ap.add_argument("--drug-only", action="store_true", help="keep the placebo side as it is in the parameter files")
     args = ap.parse_args(argv)
     p = ks.default_parameters()
+    if args.joint:
+        p = fit(p, JOINT_PARAMETERS, PLACEBO_TARGETS + DRUG_TARGETS + [ANCHOR + (1.0,)], args.n, "joint")
+        args.rounds = 0
     for r in range(args.rounds):
-        p = fit(p, PLACEBO_PARAMETERS, PLACEBO_TARGETS, args.n, f"round {r + 1}: placebo and background")
-        p = fit(p, DRUG_PARAMETERS, DRUG_TARGETS, args.n, f"round {r + 1}: gain, responders and ceiling")
+        if not args.drug_only:
+            p = fit(p, PLACEBO_PARAMETERS, PLACEBO_TARGETS, args.n, f"round {r + 1}: placebo and background")
+        p = fit_drug(p, args.n, f"round {r + 1}: responders and ceiling")
     print("[final] the other hypotheses' gains")
     for key, hyp, src, dec in GAINS[1:]:
         p = fit_gain(p, key, hyp, src, dec, args.n)
     print("\nValues for the parameter files:")
-    for k in PLACEBO_PARAMETERS + DRUG_PARAMETERS + [g[0] for g in GAINS]:
+    for k in dict.fromkeys(PLACEBO_PARAMETERS + DRUG_PARAMETERS + [g[0] for g in GAINS]):
         print(f"  {k} = {p[k].value:.4g}")
 
 

@@ -4,7 +4,8 @@ Each hypothesis is a small class behind one interface, discoverable by name. All
 immediate outcomes (dissociation is NMDA-driven in all). A hypothesis contributes model nodes
 (`ketasim.models.spec`) to the core PD declaration of `ketasim.models.pd`:
 - always `mediator_drive`, the weighted, normalised excess of the mediators that carry the antidepressant effect
-  (`linear_drive` builds it from {mediator: (weight, half-effect excess)});
+  (`linear_drive` builds it from {mediator: (weight, half-effect excess)}), and, where its pathway can act at
+  once, `immediate_drive` (the immediate layer; `mechanism_drives` builds both for core mediators);
 - where the account needs them, nodes of its own (a pathway, a receptor signal, a slow state) or core nodes it
   replaces (e.g. which ligands act as MOR agonists: the `opioid_source` option).
 
@@ -19,8 +20,8 @@ from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from typing import ClassVar
 
-from ketasim.models.pd import core_node
-from ketasim.models.spec import Node, linear_drive, signal, state
+from ketasim.models.pd import core_node, mechanism_drives
+from ketasim.models.spec import Node, signal, state
 
 OPIOID_SOURCES = ("hnk_mor", "ketamine_mor", "endogenous")
 
@@ -111,7 +112,7 @@ class OpioidMediated(_WithOpioidSource):
     naltrexone_prediction: ClassVar[str] = "dissociation unchanged; antidepressant effect largely blocked"
 
     def nodes(self):
-        return [linear_drive({"opioid_signal": (1.0, "opioid.X50")}), *self.source_nodes()]
+        return [*mechanism_drives({"opioid_signal": (1.0, "opioid.X50")}), *self.source_nodes()]
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ class GlutamateMediated(Mechanism):
     naltrexone_prediction: ClassVar[str] = "both unchanged"
 
     def nodes(self):
-        return [linear_drive({"plasticity_glutamate": (1.0, "glutamate.X50")})]
+        return mechanism_drives({"plasticity_glutamate": (1.0, "glutamate.X50")})
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ class HNKAmpaMediated(Mechanism):
 
     def nodes(self):
         shown = core_node("plasticity")  # the plasticity column shows the HNK/AMPA state
-        return [linear_drive({"plasticity_hnk": (1.0, "hnk_ampa.X50")}),
+        return [*mechanism_drives({"plasticity_hnk": (1.0, "hnk_ampa.X50")}),
                 replace(shown, inputs={"mediator": "plasticity_hnk"}, replaces=True)]
 
 
@@ -161,10 +162,10 @@ class MixedMechanism(_WithOpioidSource):
 
     def nodes(self):
         weights = [derived_share(f"mixed.share_{name}", name) for name in ("glutamate", "opioid", "hnk_ampa")]
-        drive = linear_drive({"plasticity_glutamate": ("mixed.share_glutamate", "glutamate.X50"),
-                              "opioid_signal": ("mixed.share_opioid", "opioid.X50"),
-                              "plasticity_hnk": ("mixed.share_hnk_ampa", "hnk_ampa.X50")})
-        return [*weights, drive, *self.source_nodes()]
+        drives = mechanism_drives({"plasticity_glutamate": ("mixed.share_glutamate", "glutamate.X50"),
+                                   "opioid_signal": ("mixed.share_opioid", "opioid.X50"),
+                                   "plasticity_hnk": ("mixed.share_hnk_ampa", "hnk_ampa.X50")})
+        return [*weights, *drives, *self.source_nodes()]
 
     def validate(self, params):
         if sum(params.value(f"mixed.w_{k}") for k in ("glutamate", "opioid", "hnk_ampa")) <= 0:
@@ -180,7 +181,7 @@ class NullMechanism(Mechanism):
     naltrexone_prediction: ClassVar[str] = "no drug effect to block"
 
     def nodes(self):
-        return [linear_drive({})]
+        return mechanism_drives({})
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -30,15 +30,16 @@ def _start(progress, n_subjects: int, chunk_size: int):
 
 
 def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int | None = None, executor=None,
-                 times=None):
+                 times=None, parameters=None):
     """Simulate the typical subject (subjects = 1) or a virtual population of a scenario; out-of-range
     warnings are kept on the result. `times` (h): exact sampling times of the table (default: the scenario's
-    output step, `sampling_times`)."""
+    output step, `sampling_times`); `parameters`: another parameter set than the defaults (a use pattern's
+    product)."""
     if times is None:
         times = sampling_times(cfg)
     if cfg.subjects > 1 or cfg.population is not None and cfg.population.covariates_file:
         return run_population_scenario(cfg, progress=progress, chunk_size=chunk_size, executor=executor,
-                                       times=times)
+                                       times=times, parameters=parameters)
     if cfg.population is not None:
         raise ValueError("population options (--age-range, --female-fraction, --weight-sd, --weight-range) "
                          "describe a population: add --subjects N (N > 1)")
@@ -50,7 +51,7 @@ def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int | None = No
         mech = get_mechanism(cfg.hypothesis, cfg.opioid_source)
         ad = to_hours(cfg.oral_antidepressant_start, "oral antidepressant start") \
             if cfg.oral_antidepressant_start else None
-        result = Simulation(regimen, default_parameters(), mechanism=mech, expectation=cfg.expectation,
+        result = Simulation(regimen, parameters or default_parameters(), mechanism=mech, expectation=cfg.expectation,
                             oral_antidepressant_start_h=ad, baseline_madrs=cfg.baseline_madrs,
                             ).solve(cfg.duration, cov, cfg.output_step)
     result.warnings = [str(w.message) for w in caught if issubclass(w.category, ValidatedRangeWarning)]
@@ -77,15 +78,50 @@ def _only_requested_times(result, times):
 
 
 def write_scenario(result: Result, out_dir: str | Path, log_plot: bool = False, nonmem: bool = False,
-                   observe=None, observed=None, carry_out=()) -> Path:
+                   observe=None, observed=None, carry_out=(), liability: dict | None = None) -> Path:
     """timecourse.parquet (at the sampling times when the run has them), summary.json (times after the dose),
     timecourse.png (with `observed` points), subjects.csv for populations (covariates, random effects,
-    individual parameters), dataset.csv with `nonmem`. Everything or nothing."""
+    individual parameters), dataset.csv with `nonmem`, and, where given, the abuse-liability table (abuse.json,
+    and the `abuse_liability` section of summary.json). Everything or nothing."""
+    import json
+
+    from ketasim.io.export import atomic_output_dir
+
     plain = not (nonmem or observed is not None or carry_out or getattr(result, "sample_times", None) is not None
                  or getattr(result, "sampled", None) is not None or getattr(result, "subjects", None) is not None)
-    if plain:
-        return result.write(out_dir, log_plot=log_plot)
-    return _write_run(result, out_dir, log_plot, nonmem, observe, observed, carry_out)
+
+    def write(folder):
+        if plain:
+            return result.write(folder, log_plot=log_plot)
+        return _write_run(result, folder, log_plot, nonmem, observe, observed, carry_out)
+
+    if liability is None:
+        return write(out_dir)
+    with atomic_output_dir(out_dir) as tmp:
+        write(tmp)
+        summary = json.loads((tmp / "summary.json").read_text())
+        summary["abuse_liability"] = liability["metrics"]
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        (tmp / "abuse.json").write_text(json.dumps(liability, indent=2, default=str))
+    return Path(out_dir)
+
+
+def liability_of(result, parameters=None, scenario: str | None = None) -> dict | None:
+    """The abuse-liability table of a run (one subject or a population), or None where the run lacks the
+    immediate-effect columns (a run without ketamine still has them: its liking stays neutral)."""
+    from ketasim.patterns.metrics import has_liability_columns, liability_table
+
+    if not has_liability_columns(result.outputs):
+        return None
+    params = parameters or getattr(result, "parameters", None) or default_parameters()
+    subjects = getattr(result, "subjects", None)
+    if subjects is not None and "weight_kg" in subjects:
+        weight = subjects["weight_kg"].to_numpy()
+    else:
+        cov = getattr(result, "covariates", None)
+        weight = cov.weight_kg if cov is not None else None
+    return liability_table(result.time_h, result.outputs, result.regimen, params, weight,
+                           hypothesis=result.meta.get("hypothesis"), scenario=scenario or result.meta.get("scenario"))
 
 
 def list_hypotheses() -> list[dict]:
@@ -99,7 +135,7 @@ def list_hypotheses() -> list[dict]:
     return out
 
 
-def _population_setup(cfg: ScenarioConfig):
+def _population_setup(cfg: ScenarioConfig, parameters=None):
     """Regimen, subjects (drawn once from the scenario's seed), parameters, mechanism, grid and options."""
     from ketasim.population import PopulationSpec, population_grid, sample_subjects
     from ketasim.simulation import parse_duration
@@ -108,7 +144,7 @@ def _population_setup(cfg: ScenarioConfig):
     duration_h = parse_duration(cfg.duration)
     w = cfg.subject.weight_kg()
     spec = population_spec(cfg)
-    params = default_parameters()
+    params = parameters or default_parameters()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ValidatedRangeWarning)
         regimen.check_validated_range(w)
@@ -123,14 +159,14 @@ def _population_setup(cfg: ScenarioConfig):
 
 
 def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int | None = None, executor=None,
-                            times=None):
+                            times=None, parameters=None):
     """A virtual population around the scenario's subject: weight distribution centred on its weight,
     between-subject variability on, seed from the scenario (subjects drawn before any chunking)."""
     import numpy as np
 
     from ketasim.population import simulate_population
 
-    regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
+    regimen, subjects, params, mech, t, options, found = _population_setup(cfg, parameters)
     chunk_size = chunk_size or chunk_size_for_progress(len(subjects))
     _start(progress, len(subjects), chunk_size)
     if times is not None:
@@ -404,6 +440,12 @@ def parameter_table(prefix: str | None = None):
     for key in rec.read:
         layer.setdefault(key, "L1")
         used_by.setdefault(key, ["individual PK parameters"])
+    # values the liability metrics and the use patterns read (not model nodes)
+    for key in params:
+        if key not in layer and (key.startswith(("abuse.", "harm.")) or key == "liking.take_again_gain"):
+            layer[key], used_by[key] = "liability metrics", ["abuse.json (ketasim.patterns.metrics)"]
+        elif key not in layer and key.startswith("street."):
+            layer[key], used_by[key] = "use patterns", ["street_powder product (ketasim.patterns)"]
     for key in params:
         group = key.split(".")[0]
         if key not in layer and group in ("bsv", "population", "residual"):
@@ -901,6 +943,67 @@ def run_sensitivity(doses, outcome: str = "madrs_change_day1", method: str = "so
 def write_sensitivity(doc: dict, out_dir) -> Path:
     """sensitivity.csv (one row per parameter: unit, range, elasticity and range-end outcomes and/or S1, ST with
     95 % intervals), sensitivity.json, tornado.png and/or sobol.png."""
+
+
+# Patterns of use (clinical and recreational) and their liability
+
+
+def list_patterns() -> list[dict]:
+    """The built-in use patterns: name, title, kind, regimen, product, sources."""
+    from ketasim.patterns import builtin_patterns, load_pattern
+
+    return [load_pattern(n).summary() for n in builtin_patterns()]
+
+
+def pattern_info(name_or_path) -> dict:
+    from ketasim.patterns import load_pattern
+
+    return load_pattern(name_or_path).summary()
+
+
+def run_pattern(name_or_path, subjects: int = 1, seed: int = 1, hypothesis: str = "opioid",
+                opioid_source: str | None = None, duration: str | None = None, progress=None, executor=None):
+    """Simulate a use pattern (built-in name or YAML file): (result, abuse-liability table)."""
+    from ketasim.patterns import load_pattern
+    from ketasim.patterns.typical import FAST_ABOVE_ADMINISTRATIONS, simulate_typical_fast
+
+    pat = load_pattern(name_or_path)
+    cfg = pat.scenario(subjects=subjects, seed=seed, hypothesis=hypothesis, opioid_source=opioid_source,
+                       duration=duration)
+    params = pat.parameters()
+    regimen = pat.regimen()
+    if subjects == 1 and len(regimen.realize()) > FAST_ABOVE_ADMINISTRATIONS:
+        # months of sessions: the typical subject on the compiled path (same model, seconds instead of minutes)
+        from ketasim.simulation import parse_duration
+
+        cov = Covariates(weight_kg=cfg.subject.weight_kg(), age_y=cfg.subject.age_y(), sex=cfg.subject.sex,
+                         cyp2b6=cfg.subject.cyp2b6)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ValidatedRangeWarning)
+            regimen.check_validated_range(cov.weight_kg)
+        result = simulate_typical_fast(regimen, params, get_mechanism(hypothesis, opioid_source),
+                                       parse_duration(cfg.duration), cfg.expectation, cov)
+        result.warnings = [str(w.message) for w in caught if issubclass(w.category, ValidatedRangeWarning)]
+        result.meta["scenario"] = pat.name
+    else:
+        result = run_scenario(cfg, progress=progress, executor=executor, parameters=params)
+    result.meta["pattern"] = pat.name
+    result.meta["product"] = pat.product
+    return result, liability_of(result, params, scenario=pat.name)
+
+
+def compare_patterns(names=None, hypothesis: str = "opioid,glutamate", subjects: int = 50, seed: int = 1,
+                     progress=None, executor=None) -> list[dict]:
+    """For each pattern (default: every built-in) and hypothesis: liability and lasting-benefit metrics."""
+    from ketasim.patterns import builtin_patterns
+    from ketasim.patterns.compare import compare_patterns as _compare
+
+    return _compare(list(names or builtin_patterns()), parse_hypotheses(hypothesis), subjects=subjects, seed=seed,
+                    progress=progress, executor=executor)
+
+
+def write_pattern_comparison(rows: list[dict], out_dir) -> Path:
+    """patterns.csv, patterns.json and patterns.png (the figure), all or nothing."""
     import json
 
     import pandas as pd
@@ -979,6 +1082,44 @@ def write_vpc(doc: dict, out_dir) -> Path:
                         "concentrations. Research software, not a dosing tool.")
         (tmp / "vpc.json").write_text(json.dumps(meta, indent=2))
     return Path(out_dir)
+
+
+    from ketasim.io.export import atomic_output_dir
+    from ketasim.patterns.compare import plot_comparison
+    from ketasim.patterns.metrics import METRICS, NOTE
+
+    with atomic_output_dir(out_dir) as tmp:
+        pd.DataFrame(rows).to_csv(tmp / "patterns.csv", index=False)
+        units = {k: m.unit for k, m in METRICS.items()}
+        (tmp / "patterns.json").write_text(json.dumps({"rows": rows, "units": units, "note": NOTE,
+                                                       "expectation": "none (the drug's own effect)"}, indent=2))
+        plot_comparison(rows, tmp / "patterns.png")
+    return Path(out_dir)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Regimen optimisation
+
+
+def optimization_problem(problem_file=None, **overrides):
+    """The checked optimisation problem from a YAML file and/or command-line values (None: not given)."""
+    from ketasim.optimize import load_problem
+
+    return load_problem(problem_file, **overrides)
+
+
+def run_optimization(problem, out_dir, progress=None, executor=None, stop_after: int | None = None):
+    """Search, then write pareto.csv, pareto.png, report.md and problem.json into out_dir; evaluations.parquet is
+    kept up to date while the search runs, so an interrupted search (optimize.Interrupted) keeps its work."""
+    from ketasim.optimize import run_search
+    from ketasim.optimize.report import write_outputs
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res = run_search(problem, executor=executor, progress=progress, record_path=out / "evaluations.parquet",
+                     stop_after=stop_after)
+    write_outputs(res, out)
+    return res
 
 
 # ----------------------------------------------------------------------------------------------------------

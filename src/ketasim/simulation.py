@@ -10,7 +10,7 @@ import numpy as np
 
 from ketasim.mechanisms import Mechanism, get_mechanism
 from ketasim.models.model import KetamineModel
-from ketasim.models.pd import Context, context_for, pd_model
+from ketasim.models.pd import EXPECTATIONS, Context, context_for, pd_model
 from ketasim.models.pk import Covariates, is_amount_state
 from ketasim.parameters import ParameterSet, default_parameters
 from ketasim.regimens import Regimen, RegimenError, parse_dose
@@ -96,8 +96,8 @@ class Simulation:
         return mech, model
 
     def context(self) -> Context:
-        if self.expectation not in ("none", "saline", "active"):
-            raise SimulationError(f"expectation must be none, saline or active, not {self.expectation!r}")
+        if self.expectation not in EXPECTATIONS:
+            raise SimulationError(f"expectation must be one of {', '.join(EXPECTATIONS)}, not {self.expectation!r}")
         return context_for(self.regimen, self.expectation, self.oral_antidepressant_start_h, self.baseline_madrs)
 
     def ode(self, covariates: Covariates | None = None, eta=None, subject: dict | None = None):

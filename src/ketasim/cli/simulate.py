@@ -9,6 +9,7 @@ import typer
 
 from ._app import app, progress, say, user_errors, warn
 from ._render import print_streamed_summary, print_summary
+from ._render_patterns import print_liability
 
 
 @app.command()
@@ -108,8 +109,11 @@ def simulate(
     with get_executor(scheduler if population else None) as ex, \
             progress("simulating population", quiet or not population) as cb:
         result = services.run_scenario(cfg, progress=cb, executor=ex, times=sample)
+    liability = services.liability_of(result)
     services.write_scenario(result, out, log_plot=log, nonmem=nonmem, observe=observe, observed=obs,
-                            carry_out=carry_out)
+                            carry_out=carry_out, liability=liability)
     print_summary(result, quiet, services.result_summary(result))
-    extra = (", subjects.csv" if population else "") + (", dataset.csv" if nonmem else "")
+    print_liability(liability, quiet)
+    extra = (", subjects.csv" if population else "") + (", dataset.csv" if nonmem else "") \
+        + (", abuse.json" if liability else "")
     say(f"wrote {out}/timecourse.parquet, summary.json, timecourse.png{extra}", quiet)

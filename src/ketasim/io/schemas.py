@@ -109,6 +109,8 @@ def format_validation_error(exc: ValidationError) -> str:
     for e in exc.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
         msg = e["msg"]
+        if msg.startswith("Value error, "):   # pydantic's prefix on a validator's own sentence
+            msg = msg[len("Value error, "):]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         parts.append(f"{loc}: {msg}")

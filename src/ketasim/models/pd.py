@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from . import ops
 from .pk import SESSION_DRUGS  # noqa: F401  (re-exported)
-from .spec import Node, PDModel, Source, derived, signal, state
+from .spec import Node, PDModel, Source, derived, immediate_drive, linear_drive, signal, state
 LN2 = 0.6931471805599453  # math.log(2), written out: node functions take no globals
 
 SOURCES = (
@@ -116,6 +116,8 @@ DERIVED = [
     _k("mediator.k_decay", "mediator.t_half", "mediator decay"),
     _k("opioid.k_endogenous", "opioid.endogenous_t_half", "endogenous opioid tone"),
     _k("dissociation.k_tolerance", "dissociation.tolerance_t_half", "acute dissociation tolerance"),
+    _k("tolerance.k_acute", "tolerance.acute_t_half", "acute (within-session) tolerance of subjective effects"),
+    _k("tolerance.k_heavy_use", "tolerance.heavy_use_t_half", "the heavy-use exposure memory"),
     _k("mood.k_response", "mood.response_t_half", "the mood rating's response"),
     _k("placebo.k_onset", "placebo.onset_t_half", "expectation onset"),
     _k("consolidation.k_decay", "consolidation.t_half", "the consolidated (long-term) antidepressant state"),
@@ -164,14 +166,6 @@ def nmda_occupancy(nmda_ketamine_ratio, nmda_extra_ratio):
     0 without compounds)."""
     x = nmda_ketamine_ratio + nmda_extra_ratio
     return x / (1.0 + x)
-
-
-def dissociative_drive(nmda_ketamine_ratio, nmda_extra_ratio, nmda_extra_dissociative_ratio, half, n):
-    """Dissociation follows the block that closed channels keep (trapped block): ketamine's family counts in
-    full, another blocker by its trapping relative to ketamine's (`nmda_extra_dissociative_ratio`: each
-    blocker's ligand/Ki times its weight), all competing for the same site."""
-    occupancy = (nmda_ketamine_ratio + nmda_extra_dissociative_ratio) / (1.0 + nmda_ketamine_ratio + nmda_extra_ratio)
-    return ops.hill(occupancy, half, n)
 
 
 def hill_of(occupancy, half, n):
@@ -237,39 +231,96 @@ def ampa_activation(brain_hnk, ampa_extra_ratio, EC50):
     return (brain_hnk + extra) / (EC50 + brain_hnk + extra)
 
 
-def opioid_formation_target(mor_agonist_signal, k_form, k_decay):
-    return 1.0 + k_form * ops.positive_part(mor_agonist_signal - 1.0) / k_decay
+def excess(signal):
+    """A signal's excess over its baseline of 1 (never negative)."""
+    return ops.positive_part(signal - 1.0)
 
 
 def shown(mediator):
     return mediator
 
 
+# L5 immediate effects: dissociation, euphoria and drug liking, with acute and chronic (heavy-use) tolerance.
+# Tolerance acts on the immediate effects only, never on the mood pathway (weekly maintenance keeps its effect,
+# Phillips 2019; SUSTAIN-3).
+
+def chronic_tolerance(heavy_use_exposure, tolerance_max, exposure50, n):
+    """Chronic tolerance as a potency shift: 1 + this is the fold rise in concentration needed for the same
+    immediate effect. A steep function of the averaged exposure: frequent heavy use builds it, clinical dosing
+    twice a week hardly does."""
+    return tolerance_max * ops.hill(heavy_use_exposure, exposure50, n)
+
+
+def dissociative_occupancy(nmda_ketamine_ratio, nmda_extra_ratio, nmda_extra_dissociative_ratio, chronic_tolerance):
+    """NMDA occupancy as the dissociative pathway reads it: the block that closed channels keep (trapped block;
+    ketamine's family counts in full, another blocker by its trapping relative to ketamine's, through
+    `nmda_extra_dissociative_ratio`, all competing for the same site), then the potency shift of chronic
+    tolerance: the ligand/Ki ratio occ / (1 - occ) divided by (1 + tolerance), written so that it stays finite at
+    full occupancy. Without compounds the trapped block is the NMDA occupancy."""
+    trapped = (nmda_ketamine_ratio + nmda_extra_dissociative_ratio) / (1.0 + nmda_ketamine_ratio + nmda_extra_ratio)
+    return trapped / (trapped + (1.0 - trapped) * (1.0 + chronic_tolerance))
+
+
 def tolerance_target(dissociative_drive, k_form, k_tolerance):
     return k_form * dissociative_drive / k_tolerance
 
-
-# L5 outcomes
 
 def cadss(dissociative_drive, dissociation_tolerance, cadss_scale, Emax, tolerance_max):
     return Emax * cadss_scale * dissociative_drive * (1.0 - tolerance_max * dissociation_tolerance
                                                       / (1.0 + dissociation_tolerance))
 
 
-def euphoria(brain_ketamine_S, brain_ketamine_R, scale_max, C50, R_potency):
-    s_equivalent = brain_ketamine_S + R_potency * brain_ketamine_R
-    return scale_max * s_equivalent / (C50 + s_equivalent)
+def s_equivalent(brain_ketamine_S, brain_ketamine_R, R_potency):
+    """S-ketamine-equivalent brain concentration for the subjective effects (R is less potent)."""
+    return brain_ketamine_S + R_potency * brain_ketamine_R
 
 
-def consolidation_target(mediator_drive, k_form, k_decay):
-    """The long-term layer: dC/dt = k_form z - k_decay C, built by the mediator drive z over days to weeks."""
-    return k_form * mediator_drive / k_decay
+def subjective_drive(s_equivalent, C50):
+    """The drug high before any tolerance (0-1): what acute and chronic tolerance build from."""
+    return s_equivalent / (C50 + s_equivalent)
 
 
-def antidepressant_drive(mediator_drive, consolidation, drive_scale):
-    """The drug's antidepressant potency: the intermediate (mediator) and long-term (consolidated) layers, times
-    the subject's sensitivity (a responder or not: the same at every session)."""
-    return drive_scale * (mediator_drive + consolidation)
+def acute_tolerance_target(subjective_drive, tolerance_max):
+    """Acute tolerance of the subjective effects builds with the high itself and fades within hours."""
+    return tolerance_max * subjective_drive
+
+
+def exposure_target(subjective_drive):
+    """The heavy-use exposure memory follows the untolerated high, averaged over weeks (dM/dt = k (drive - M)):
+    how often and how long a person is high, not how much drug lingers between sessions."""
+    return subjective_drive
+
+
+def euphoria(s_equivalent, acute_tolerance, chronic_tolerance, scale_max, C50):
+    """Drug high on a unipolar 0-100 VAS (0 = none), of the tolerance-shifted concentration."""
+    shifted = s_equivalent / ((1.0 + acute_tolerance) * (1.0 + chronic_tolerance))
+    return scale_max * shifted / (C50 + shifted)
+
+
+def drug_liking(s_equivalent, acute_tolerance, chronic_tolerance, neutral, scale_max, C50, n):
+    """Drug liking on the bipolar 0-100 VAS of abuse-potential studies (50 = neutral): a sigmoid Emax from the
+    neutral point up to the top of the scale, which it can approach but never pass (the ceiling)."""
+    ratio = s_equivalent / ((1.0 + acute_tolerance) * (1.0 + chronic_tolerance) * C50)
+    return neutral + (scale_max - neutral) * ops.hill(ratio, 1.0, n)
+
+
+# L5 mood
+
+def induced_drive(mediator_drive, n):
+    """The intermediate layer: the mediator drive z acts through an induction step with a threshold, z^n (n >= 1:
+    weak drives induce disproportionately little, so a low dose repeated stays below a full one)."""
+    return ops.positive_part(mediator_drive) ** n
+
+
+def consolidation_target(induced_drive, k_form, k_decay):
+    """The long-term layer: dC/dt = k_form P - k_decay C, built by the induced potency P over days to weeks."""
+    return k_form * induced_drive / k_decay
+
+
+def antidepressant_drive(immediate_drive, induced_drive, consolidation, drive_scale):
+    """The drug's antidepressant potency, its three layers summed (immediate: minutes-hours; intermediate: hours-
+    days; long-term: days-weeks), times the subject's sensitivity (a responder or not: the same at every session)."""
+    return drive_scale * (immediate_drive + induced_drive + consolidation)
 
 
 def expectation_target(session_memory, placebo_scale, level, renewal_half):
@@ -363,10 +414,16 @@ CORE = [
           description="HNK -> AMPA-dependent plasticity state, baseline 1"),
     signal("plasticity", shown, inputs={"mediator": "plasticity_glutamate"}, layer="L4", label="plasticity",
            output=True, display_unit=RELATIVE, description="the plasticity state of the hypothesis, baseline 1"),
-    state("opioid_signal", opioid_formation_target, rate="mediator.k_decay", initial=1.0, params=MEDIATOR_PARAMS,
+    signal("opioid_excess", excess, inputs={"signal": "mor_agonist_signal"}, layer="L3",
+           label="MOR agonist signal above baseline"),
+    state("opioid_signal", formation_target, rate="mediator.k_decay", initial=1.0,
+          inputs={"drive": "opioid_excess"}, params=MEDIATOR_PARAMS,
           layer="L4", label="opioid signalling", output=True, display_unit=RELATIVE,
           description="opioid-signalling state built by MOR agonist signal above baseline, baseline 1"),
-    signal("dissociative_drive", dissociative_drive,
+    # -- immediate effects and their tolerance (one block) -------------------------------------------------
+    signal("dissociative_occupancy", dissociative_occupancy, layer="L5",
+           label="NMDA occupancy after chronic tolerance"),
+    signal("dissociative_drive", hill_of, inputs={"occupancy": "dissociative_occupancy"},
            params={"half": "dissociation.occupancy50", "n": "dissociation.hill"}, layer="L5",
            label="dissociative drive"),
     state("dissociation_tolerance", tolerance_target, rate="dissociation.k_tolerance", initial=0.0,
@@ -375,16 +432,43 @@ CORE = [
     signal("cadss", cadss, params={"Emax": "dissociation.Emax", "tolerance_max": "dissociation.tolerance_max"},
            unit="CADSS_point", layer="L5", panel="L5 immediate", label="dissociation (CADSS)", output=True,
            display_unit="CADSS points", description="dissociation (CADSS total)"),
-    signal("euphoria", euphoria, params={"scale_max": "euphoria.scale_max", "C50": "euphoria.C50",
-                                         "R_potency": "euphoria.R_potency"},
-           unit="VAS_point", layer="L5", panel="L5 immediate", label="drug liking (VAS)", output=True,
-           display_unit="VAS 0-100", description="drug liking / euphoria (0-100 VAS)"),
+    signal("s_equivalent", s_equivalent, params={"R_potency": "euphoria.R_potency"}, unit="uM", layer="L5",
+           label="S-ketamine-equivalent brain concentration"),
+    signal("subjective_drive", subjective_drive, params={"C50": "euphoria.C50"}, layer="L5",
+           label="untolerated subjective drive"),
+    signal("euphoria", euphoria, params={"scale_max": "euphoria.scale_max", "C50": "euphoria.C50"},
+           unit="VAS_point", layer="L5", panel="L5 immediate", label="euphoria / drug high (VAS)", output=True,
+           display_unit="VAS 0-100", description="euphoria / drug high (unipolar 0-100 VAS, 0 = none)"),
+    signal("drug_liking", drug_liking, params={"neutral": "liking.neutral", "scale_max": "euphoria.scale_max",
+                                               "C50": "liking.C50", "n": "liking.hill"},
+           unit="VAS_point", layer="L5", panel="L5 immediate", label="drug liking (bipolar VAS)", output=True,
+           display_unit="VAS 0-100, 50 neutral",
+           description="drug liking at the moment (bipolar 0-100 VAS of abuse-potential studies, 50 = neutral)"),
+    state("acute_tolerance", acute_tolerance_target, rate="tolerance.k_acute", initial=0.0,
+          params={"tolerance_max": "tolerance.acute_max"}, layer="L5",
+          panel="L5 tolerance", label="acute tolerance of subjective effects", output=True,
+          display_unit="potency shift (fold - 1)",
+          description="within-session tolerance of euphoria and liking, as a potency shift (fades within hours)"),
+    state("heavy_use_exposure", exposure_target, rate="tolerance.k_heavy_use", initial=0.0, layer="L5",
+          label="heavy-use exposure memory", description="the untolerated high averaged over weeks (0 = drug-naive)"),
+    signal("chronic_tolerance", chronic_tolerance, params={
+        "tolerance_max": "tolerance.heavy_use_max", "exposure50": "tolerance.heavy_use_exposure50",
+        "n": "tolerance.heavy_use_hill"}, layer="L5", panel="L5 tolerance", label="chronic (heavy-use) tolerance",
+        output=True, display_unit="potency shift (fold - 1)",
+        description="chronic tolerance of the immediate effects: 1 + this = fold dose needed for the same effect"),
+    # -- end of the immediate-effect block -------------------------------------------------------------------
+    signal("immediate_drive", no_binding, layer="L5", label="immediate antidepressant potency",
+           description="0 unless the mechanism declares an immediate layer (its pathway signal acting at once)"),
+    signal("induced_drive", induced_drive, params={"n": "mood.induction_hill"}, layer="L4",
+           label="induced antidepressant potency (intermediate layer)",
+           description="the mediator drive through the induction threshold"),
     state("consolidation", consolidation_target, rate="consolidation.k_decay", initial=0.0,
           params={"k_form": "consolidation.formation_rate", "k_decay": "consolidation.k_decay"}, layer="L4",
           label="consolidated antidepressant state",
-          description="long-term layer: built by the mediator drive over repeated sessions, fades over weeks"),
+          description="long-term layer: built by the induced potency over repeated sessions, fades over weeks"),
     signal("antidepressant_drive", antidepressant_drive, layer="L5", label="antidepressant potency",
-           description="the drug's antidepressant potency (intermediate and long-term layers, times sensitivity)"),
+           description="the drug's antidepressant potency (immediate, intermediate and long-term layers, times "
+                       "sensitivity)"),
     state("expectation", expectation_target, rate="placebo.k_onset", initial=0.0,
           params={"level": "placebo.level", "renewal_half": "placebo.renewal_half"}, layer="L5",
           label="expectation (placebo) potency",
@@ -407,6 +491,13 @@ CORE_BY_NAME: Mapping[str, Node] = {n.name: n for n in CORE}
 
 def core_node(name: str) -> Node:
     return CORE_BY_NAME[name]
+
+
+def mechanism_drives(terms: Mapping[str, tuple[str | float, str]]) -> list[Node]:
+    """A mechanism's antidepressant drive from core mediators (see `linear_drive`): the mediator drive and the
+    immediate layer, the same pathway signals acting at once."""
+    drivers = {m: core_node(m).inputs["drive"] for m in terms}
+    return [linear_drive(terms), immediate_drive(terms, drivers)]
 
 
 @lru_cache(maxsize=64)

@@ -112,7 +112,7 @@ class PKIndividual:
 
 # Multiplicative between-subject effects that a population may apply (key -> applies to)
 PK_ETA_KEYS = ("ketamine.CL", "ketamine.V1", "norketamine.CL", "hnk.CL", "route.Fgut", "route.nasal_ka",
-               "route.esketamine_FRn", "naltrexone.CL")
+               "route.esketamine_FRn", "naltrexone.CL", "route.nasal_fraction_other")
 SEXES = ("female", "male", "unspecified")
 CYP2B6_GENOTYPES = ("*1/*1", "*1/*6", "*6/*6")
 
@@ -226,7 +226,9 @@ def individual_pk(p: ParameterSet, cov: "Covariates | CovariateArrays",
     v["device_interval"] = g("route.esketamine_device_interval")
     v["swallowed_D"] = g("route.swallowed_D")
     v["swallowed_ka"] = g("route.swallowed_ka")
-    v["nasal_fraction_other"] = g("route.nasal_fraction_other")
+    v["nasal_fraction_other"] = _minimum(g("route.nasal_fraction_other") * m("route.nasal_fraction_other"), 1.0)
+    v["nasal_reference_mg"] = g("route.nasal_reference_mg")
+    v["nasal_dose_exponent"] = g("route.nasal_dose_exponent")
     v["im_F"] = g("route.im_F")
     v["im_ka"] = g("route.im_ka")
     v["sl_fraction"] = g("route.sublingual_mucosal_fraction")
@@ -383,6 +385,17 @@ def session_inputs(regimen) -> list[Input]:
     return [Input(SESSION_STATE, 1.0, t) for t in times]
 
 
+def nasal_fraction(ind: PKIndividual, mg):
+    """Share of a non-device intranasal dose absorbed through the nasal mucosa (the rest is swallowed): the
+    individual share at the reference dose, falling with dose as (reference / dose)^exponent (exponent 0: the same
+    share at every dose), at most 1."""
+    f = ind["nasal_fraction_other"]
+    exponent = ind["nasal_dose_exponent"]
+    if np.all(np.asarray(exponent) == 0.0):
+        return f
+    return _minimum(f * (ind["nasal_reference_mg"] / mg) ** exponent, 1.0)
+
+
 def dose_inputs(dose: Dose, ind: PKIndividual, weight_kg: float) -> list[Input]:
     """Translate one administration into inputs to absorption depots or the circulation."""
     mg = dose.amount_mg(weight_kg)
@@ -432,7 +445,7 @@ def dose_inputs(dose: Dose, ind: PKIndividual, weight_kg: float) -> list[Input]:
                     out.append(Input(K("nasal"), per * frn, tj))
                     out.append(Input(K("gut_swallowed"), per * (1 - frn), tj, ind["swallowed_D"]))
             else:
-                f = ind["nasal_fraction_other"]
+                f = nasal_fraction(ind, mg)
                 out.append(Input(K("nasal"), umol * f, t))
                 out.append(Input(K("gut_swallowed"), umol * (1 - f), t, ind["swallowed_D"]))
         else:  # pragma: no cover - Dose validates routes

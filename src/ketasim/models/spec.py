@@ -172,6 +172,28 @@ def linear_drive(terms: Mapping[str, tuple[str | float, str]], name: str = "medi
                 description="the mechanism's weighted, normalised mediator excess", replaces=True)
 
 
+def immediate_drive(terms: Mapping[str, tuple[str | float, str]], drivers: Mapping[str, str],
+                    name: str = "immediate_drive") -> Node:
+    """The mechanism's immediate antidepressant potency, sum over mediators m of w_m k_form h u_m / X50_m: the
+    pathway signal u_m that builds mediator m (`drivers[m]`), acting at once, as strong as the mediator excess
+    that h hours of the same signal build (h = mood.immediate_weight). `terms` as for `linear_drive`."""
+    args, params, parts = [], {"k_form": "mediator.formation_rate", "hours": "mood.immediate_weight"}, []
+    for i, (mediator, (weight, x50)) in enumerate(terms.items()):
+        args.append(drivers[mediator])
+        params[f"w{i}"], params[f"x50_{i}"] = weight, x50
+        parts.append(f"w{i} * {drivers[mediator]} / x50_{i}")
+    arglist = ", ".join(list(dict.fromkeys(args)) + list(params))
+    body = f"k_form * hours * ({' + '.join(parts)})" if parts else "0.0"
+    src = f"def {name}({arglist}):\n    return {body}\n"
+    namespace: dict = {}
+    exec(compile(src, f"<ketasim immediate drive {name}>", "exec"), namespace)  # noqa: S102 - our own text
+    fn = namespace[name]
+    fn.__ketasim_source__ = src
+    return Node(name, fn, "signal", params=params, unit="dimensionless", layer="L5",
+                label="immediate antidepressant potency",
+                description="the mechanism's pathway signal acting at once (the immediate layer)", replaces=True)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # inspection of node functions: what the compiled kernel and the SBML tracer need from them
 

@@ -20,7 +20,11 @@ PK_RANDOM_EFFECTS = {
     "eta_nasal_ka": ("route.nasal_ka", "bsv.nasal_ka"),
     "eta_esketamine_FRn": ("route.esketamine_FRn", "bsv.esketamine_FRn"),
     "eta_naltrexone_CL": ("naltrexone.CL", "bsv.naltrexone_CL"),
+    "eta_nasal_fraction": ("route.nasal_fraction_other", "bsv.nasal_fraction"),
 }
+# random effects added after the first release: drawn after every other column, so that adding them left the
+# subjects of every earlier seed unchanged
+LATE_RANDOM_EFFECTS = ("eta_nasal_fraction",)
 # multiplicative PD scales (median 1) -> CV parameter
 PD_SCALES = {"drive_scale": "bsv.drive_scale", "cadss_scale": "bsv.cadss_scale",
              "placebo_scale": "bsv.placebo_scale"}
@@ -101,7 +105,7 @@ def sample_subjects(spec: PopulationSpec, n: int, seed: int | np.random.SeedSequ
     df["eta_ketamine_CL"] = on * eta_cv[:, 0]
     df["eta_ketamine_V1"] = on * eta_cv[:, 1]
     for col, (_, cv_key) in PK_RANDOM_EFFECTS.items():
-        if col in df:
+        if col in df or col in LATE_RANDOM_EFFECTS:
             continue
         df[col] = on * rng.normal(0.0, _lognormal_sd(p.value(cv_key)), n)
     for col, cv_key in PD_SCALES.items():
@@ -119,6 +123,8 @@ def sample_subjects(spec: PopulationSpec, n: int, seed: int | np.random.SeedSequ
         df[col] = df[col] * group if spec.variability else df[col]
     # independent draws for rating error, per subject (the trial layer draws per assessment from this stream)
     df["rating_seed"] = rng.integers(0, 2 ** 31 - 1, n)
+    for col in LATE_RANDOM_EFFECTS:
+        df[col] = on * rng.normal(0.0, _lognormal_sd(p.value(PK_RANDOM_EFFECTS[col][1])), n)
     return df
 
 

@@ -81,7 +81,9 @@ def relapse_summary(t, madrs, ids, response_time_h: float, reduction: float = 0.
     med = float(km.median_survival_time_)
     med_ci = median_survival_times(km.confidence_interval_)
     lo, hi = (float(med_ci.iloc[0, 0]), float(med_ci.iloc[0, 1]))
-    horizon = float(resp.time_d.max())
+    # follow-up runs from the response time to the end of the simulation: a share is known up to there even where
+    # every responder relapsed long before (the curve is flat at 0 after the last event)
+    horizon = (float(np.asarray(t, float)[-1]) - response_time_h) / 24.0
     relapsed_by = {f"{d:g} d": float(1.0 - km.predict(d)) for d in at_days if d <= horizon + 1e-9}
     finite = lambda x: x if np.isfinite(x) else None  # noqa: E731
     return RelapseSummary(definition, response_time_h, int(responder.sum()), len(per), int(resp.relapsed.sum()),

@@ -1,10 +1,11 @@
 """Doses and regimens as immutable values, and the regimen text language
 (DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses]).
 
-    DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses]
+    DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses] [, repeated every INTERVAL for M sessions]
 
 e.g. "ketamine 0.5 mg/kg iv over 40 min", "naltrexone 50 mg oral at -45 min",
-"esketamine 56 mg intranasal every 3.5 d for 8 doses".
+"esketamine 56 mg intranasal every 3.5 d for 8 doses",
+"ketamine 50 mg intranasal every 20 min for 6 doses, repeated every 7 d for 12 sessions" (session blocks: `_sessions`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import warnings
 from dataclasses import dataclass, field, replace
 
 from ketasim.units import UnitError, parse_quantity, to_hours
+
+from ._sessions import session_clause, session_offsets, session_problem, split_session_clause
 
 DRUGS = ("ketamine", "esketamine", "arketamine", "hnk", "naltrexone", "placebo")
 ROUTES = ("iv", "im", "intranasal", "oral", "sublingual")
@@ -110,9 +113,10 @@ class ValidatedRangeWarning(UserWarning):
 
 @dataclass(frozen=True, order=True)
 class Dose:
-    """One administration (or a repeated series of identical ones).
+    """One administration (or a repeated series of identical ones, optionally repeated as sessions).
 
-    amount is in `amount_unit` ('mg' or 'mg/kg'); times are in hours.
+    amount is in `amount_unit` ('mg' or 'mg/kg'); times are in hours. `count` doses `every_h` apart make one
+    session; `sessions` sessions start `session_every_h` apart.
     """
 
     time_h: float
@@ -123,6 +127,8 @@ class Dose:
     duration_h: float = 0.0
     every_h: float = 0.0
     count: int = 1
+    session_every_h: float = 0.0
+    sessions: int = 1
 
     def __post_init__(self):
         if self.drug not in DRUGS and self.drug not in _REGISTERED:
@@ -155,6 +161,10 @@ class Dose:
             raise RegimenError("infusion duration is longer than the dosing interval")
         if abs(self.time_h) > MAX_TIME_H or self.time_h + self.every_h * (self.count - 1) > MAX_TIME_H:
             raise RegimenError(f"dose times must lie within one year of time 0")
+        problem = session_problem(self.time_h, self.every_h, self.count, self.duration_h, self.session_every_h,
+                                  self.sessions, MAX_TIME_H)
+        if problem:
+            raise RegimenError(problem)
 
     @property
     def is_session(self) -> bool:
@@ -169,9 +179,10 @@ class Dose:
         return self.amount
 
     def realize(self) -> tuple["Dose", ...]:
-        """The single administrations this dose stands for (repeats expanded)."""
-        return tuple(replace(self, time_h=self.time_h + i * self.every_h, every_h=0.0, count=1)
-                     for i in range(self.count))
+        """The single administrations this dose stands for (repeats and sessions expanded)."""
+        return tuple(replace(self, time_h=self.time_h + start + i * self.every_h, every_h=0.0, count=1,
+                             session_every_h=0.0, sessions=1)
+                     for start in session_offsets(self.session_every_h, self.sessions) for i in range(self.count))
 
     def to_text(self) -> str:
         parts = [self.drug, _fmt(self.amount), self.amount_unit, self.route]
@@ -181,7 +192,7 @@ class Dose:
             parts += ["at", _fmt_time(self.time_h)]
         if self.count > 1:
             parts += ["every", _fmt_time(self.every_h), "for", str(self.count), "doses"]
-        return " ".join(parts)
+        return " ".join(parts) + session_clause(self.session_every_h, self.sessions, _fmt_time)
 
 
 def _fmt(x: float) -> str:
@@ -297,6 +308,9 @@ def parse_dose(text: str) -> Dose:
     """Parse one line of regimen text into a Dose; RegimenError/UnitError with a precise message."""
     if not isinstance(text, str) or not text.strip():
         raise RegimenError("empty dose text; expected e.g. 'ketamine 0.5 mg/kg iv over 40 min'")
+    line, session_every, sessions = split_session_clause(text)
+    if session_every is not None:
+        return _with_sessions(parse_dose(line), session_every, sessions, text)
     m = _PATTERN.match(text)
     if not m:
         raise RegimenError(
@@ -336,3 +350,15 @@ def parse_dose(text: str) -> Dose:
             raise RegimenError(f"number of doses {m['count']!r} in {text!r} is not a whole number") from None
     return Dose(time_h=at, drug=drug, amount=amount, amount_unit=unit, route=route,
                 duration_h=duration, every_h=every, count=count)
+
+
+def _with_sessions(dose: Dose, every_text: str, count_text: str, text: str) -> Dose:
+    """A parsed dose line repeated as sessions ('..., repeated every 7 d for 12 sessions')."""
+    every = to_hours(every_text, f"session interval in {text!r}")
+    try:
+        count = int(count_text)
+    except ValueError:
+        raise RegimenError(f"number of sessions {count_text!r} in {text!r} is not a whole number") from None
+    if dose.sessions > 1:
+        raise RegimenError(f"{text!r} repeats its sessions twice; give one 'repeated every ... for ... sessions'")
+    return replace(dose, session_every_h=every, sessions=count)

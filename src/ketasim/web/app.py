@@ -26,6 +26,7 @@ from ketasim.web import responses as rs
 from ketasim.web.errors import WebInputError
 from ketasim.web.jobs import JobManager, JobOutput, QueueFull, accepts_progress, package_progress
 from ketasim.web.options import options as discover_options
+from ketasim.web.patterns_api import add_pattern_routes
 from ketasim.web.present import result_to_json, trial_to_json
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -272,6 +273,9 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
         if download:
             headers["Content-Disposition"] = f'attachment; filename="ketasim_trial_{job_id}_report.html"'
         return HTMLResponse(text, media_type=media, headers=headers)
+
+    # use patterns and the regimen optimiser (their own module)
+    add_pattern_routes(app, jobs, _view)
 
     @app.delete("/api/jobs/{job_id}", response_model=rs.JobOut, tags=["jobs"], responses=_NOTFOUND)
     def cancel_job(job_id: str):

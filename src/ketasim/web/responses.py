@@ -71,15 +71,36 @@ class TrialOut(BaseModel):
     report_url: str | None = Field(None, description="the self-contained HTML report of this run")
 
 
+class PatternRunOut(SimulationOut):
+    """A use pattern's run: the layers over time, its abuse-liability table and the pattern's description."""
+
+    liability: dict[str, Any]
+    pattern: dict[str, Any]
+
+
+class SearchOut(BaseModel):
+    """A regimen search: the front, every evaluated regimen's objective values, the standard regimens."""
+
+    objectives: list[str]
+    hypotheses: list[str]
+    robust: str | None = None
+    front: list[dict[str, Any]]
+    evaluated: list[dict[str, Any]]
+    standards: list[dict[str, Any]]
+    seconds: float
+    note: str
+
+
 class JobOut(BaseModel):
     id: str
-    kind: Literal["scenario", "trial"] = "scenario"
+    kind: Literal["scenario", "trial", "pattern", "optimize"] = "scenario"
     status: Literal["queued", "running", "done", "failed", "cancelled"]
     progress: float = Field(..., ge=0, le=1)
     message: str = ""
     work: float = Field(..., description="subject-days")
-    result: SimulationOut | TrialOut | None = Field(None, description="SimulationOut for a scenario job, "
-                                                    "TrialOut for a trial job; set once the job is done")
+    result: PatternRunOut | SimulationOut | TrialOut | SearchOut | None = Field(
+        None, description="SimulationOut for a scenario job, TrialOut for a trial job, PatternRunOut for a use "
+                          "pattern, SearchOut for a regimen search; set once the job is done")
     error: str | None = None
     files: dict[str, str] = Field(default_factory=dict, description="name -> URL of files the finished job made "
                                   "(a trial job: its report)")

@@ -1,0 +1,113 @@
+"""The depression layer's dynamic parts, each on its own (fast: typical subjects and small populations)."""
+
+import numpy as np
+import pytest
+
+import ketasim as ks
+from ketasim.population import PopulationSpec, population_grid, relapse_summary, relapse_times, sample_subjects
+from ketasim.population import simulate_population
+from ketasim.mechanisms import get_mechanism
+from ketasim.regimens import Regimen
+
+K = "ketamine 0.5 mg/kg iv over 40 min"
+PLACEBO = "placebo 0 mg iv over 40 min"
+
+
+def _at(r, col, t):
+    return float(np.interp(t, r.time_h, r.outputs[col]))
+
+
+def test_expectation_rises_within_hours_and_wanes_over_days():
+    r = ks.simulate(PLACEBO, duration="14 d", expectation="active", output_step="15 min")
+    change = {t: _at(r, "madrs", t) - _at(r, "madrs", 0) for t in (2, 24, 72, 288)}
+    assert change[2] < -3                        # onset within hours
+    assert change[2] < change[24] < change[72] < 0   # then it wanes without a new session
+    assert abs(change[288]) < 1.0                # and is gone by day 12
+    none = ks.simulate(PLACEBO, duration="2 d", expectation="none")
+    assert np.allclose(none.outputs["madrs"], none.outputs["madrs"][0])
+
+
+def test_each_session_renews_expectation_with_diminishing_returns():
+    one = ks.simulate(PLACEBO, duration="8 d", expectation="active", output_step="15 min")
+    weekly = ks.simulate([PLACEBO, "placebo 0 mg iv over 40 min at 7 d"], duration="8 d", expectation="active",
+                         output_step="15 min")
+    base = _at(one, "madrs", 0)
+    assert _at(weekly, "madrs", 7 * 24 + 2) - base < 0.5 * (_at(one, "madrs", 7 * 24 + 2) - base)  # renewed
+    daily = ks.simulate(f"{PLACEBO} every 1 d for 8 doses", duration="8 d", expectation="active", output_step="15 min")
+    # eight daily sessions do not give eight times one session's effect
+    assert _at(daily, "madrs", 7 * 24 + 2) - base > 2.5 * (_at(one, "madrs", 2) - base)
+
+
+def test_levels_order_saline_spray_active():
+    vals = {}
+    for e in ("saline", "spray", "active"):
+        r = ks.simulate(PLACEBO, duration="2 d", expectation=e, output_step="15 min")
+        vals[e] = _at(r, "madrs", 24) - _at(r, "madrs", 0)
+    assert vals["active"] < vals["spray"] < vals["saline"] <= 0
+
+
+def test_oral_antidepressant_builds_over_weeks():
+    r = ks.simulate(PLACEBO, duration="29 d", expectation="none", oral_antidepressant_start="0 d", output_step="1 h")
+    base = _at(r, "madrs", 0)
+    c2, c7, c28 = (_at(r, "madrs", d * 24) - base for d in (2, 7, 28))
+    # still growing after the first week; after two days less than half of what four weeks bring
+    assert c28 < 1.2 * c7 < 0 and c2 > 0.5 * c28
+
+
+def test_improvement_never_exceeds_its_ceiling():
+    p = ks.default_parameters()
+    rmax = p.value("mood.Rmax")
+    regimen = [f"{K} every 1 d for 10 doses"]
+    r = ks.simulate(regimen, duration="12 d", expectation="open_label", oral_antidepressant_start="0 d",
+                    hypothesis="glutamate")
+    base = r.outputs["madrs"][0]
+    assert np.all(r.outputs["madrs"] >= base * (1 - rmax) - 1e-9)
+    assert np.all(r.internal["improvement"] <= rmax + 1e-12)
+
+
+def test_consolidation_builds_with_repeated_sessions_and_fades_after():
+    one = ks.simulate(K, duration="30 d", output_step="1 h")
+    series = ks.simulate(["ketamine 0.5 mg/kg iv over 40 min every 2 d for 6 doses"], duration="60 d",
+                         output_step="1 h")
+    c1, c6 = one.internal["consolidation"].max(), series.internal["consolidation"].max()
+    assert c6 > 3 * c1 > 0
+    end = np.argmax(series.internal["consolidation"])
+    assert series.internal["consolidation"][-1] < 0.5 * series.internal["consolidation"][end]   # weeks later
+
+
+def test_a_subject_keeps_its_responder_group():
+    p = ks.default_parameters()
+    subj = sample_subjects(PopulationSpec(), 400, 3, p)
+    share = p.value("bsv.drive_responder_share")
+    assert abs(subj["drive_responder"].mean() - share) < 0.08
+    assert subj.loc[subj.drive_responder, "drive_scale"].median() > 5 * subj.loc[~subj.drive_responder,
+                                                                                   "drive_scale"].median()
+    assert subj["drive_scale"].mean() == pytest.approx(1.0, rel=0.2)
+    # the same subject and sensitivity at every session: responders to the first infusion respond again
+    reg = Regimen.from_text(K, "ketamine 0.5 mg/kg iv over 40 min at 21 d")
+    t = population_grid(reg, 23 * 24.0, step_h=1.0)
+    pop = simulate_population(reg, subj.iloc[:120], p, get_mechanism("opioid"), t, columns=("madrs",))
+    y = pop.outputs["madrs"]
+    first = y[np.searchsorted(t, 24.0)] <= 0.5 * y[0]
+    second = y[np.searchsorted(t, 22 * 24.0)] <= 0.5 * y[0]
+    assert first.sum() > 10
+    assert second[first].mean() > 0.8 and second[~first].mean() < 0.3
+
+
+def test_relapse_times_and_kaplan_meier():
+    t = np.arange(0, 101, 1.0) * 24
+    base = np.full(4, 30.0)
+    y = np.tile(base, (len(t), 1))
+    y[10:] = 10.0          # all four respond by day 10
+    y[30:, 0] = 20.0       # subject 0 relapses 20 days after response
+    y[50:, 1] = 25.0       # subject 1 after 40 days
+    y[10:, 3] = 16.0       # subject 3 never reaches response (16 > 15)
+    responder, days, relapsed = relapse_times(t, y, 10 * 24.0)
+    assert list(responder) == [True, True, True, False]
+    assert list(relapsed[:3]) == [True, True, False]
+    assert days[0] == 20 and days[1] == 40 and days[2] == 90   # subject 2 censored at the end
+    s = relapse_summary(t, y, np.arange(4), 10 * 24.0, at_days=(30, 60))
+    assert s.responders == 3 and s.events == 2
+    assert np.all(np.diff(s.curve.survival.to_numpy()) <= 1e-12)   # monotone
+    assert s.relapsed_by["30 d"] == pytest.approx(1 / 3) and s.relapsed_by["60 d"] == pytest.approx(2 / 3)
+    assert s.median_days == 40
