@@ -449,6 +449,25 @@ def required_affinity_text() -> str:
             f"opioid-receptor affinity for (2R,6R)-HNK (Bonaventura 2022).")
 
 
+def compound_parameter_table(name_or_path):
+    """A compound's parameters: its file's numbers (a compound), or the model's own keys that describe it (a
+    built-in drug), with value, unit, source, evidence and range."""
+    import pandas as pd
+
+    c = load_compound(name_or_path)
+    if not c.native:
+        df = c.parameters().to_frame()
+        df.insert(1, "compound", c.name)
+        return df
+    params = default_parameters()
+    wanted = c.spec.native.parameters
+    keys = [k for k in params if any(k == w or (w.endswith(".") and k.startswith(w)) for w in wanted)]
+    df = params.to_frame()
+    df = df[df.key.isin(keys)].reset_index(drop=True)
+    df.insert(1, "compound", c.name)
+    return pd.DataFrame(df)
+
+
 def parameter_table(prefix: str | None = None):
     """Every parameter with value, unit, source, evidence and range, and where the model reads it: its layer and
     the model nodes that use it (over every registered hypothesis), from the declarations. With `prefix`, only
@@ -1185,3 +1204,110 @@ def run_optimization(problem, out_dir, progress=None, executor=None, stop_after:
                      stop_after=stop_after)
     write_outputs(res, out)
     return res
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Compounds: profiles, inverse design, the library
+
+
+def load_compound(name_or_path):
+    """A library compound by name, or a user's compound file (registered as a drug of the regimen language)."""
+    from ketasim.compounds import load_compound as _load
+
+    return _load(name_or_path)
+
+
+def compound_from_text(text: str, label: str = "uploaded compound file"):
+    from ketasim.compounds import compound_from_text as _from_text
+
+    return _from_text(text, label)
+
+
+def list_compounds() -> list[dict]:
+    """The compound library: name, title, whether it is a built-in drug, routes, species and receptors."""
+    from ketasim.compounds import library_compounds
+
+    out = []
+    for c in library_compounds():
+        out.append({"name": c.name, "title": c.title, "native": c.native,
+                    "routes": list(c.routes()) if not c.native else [],
+                    "species": list(c.species) if not c.native else [c.name],
+                    "receptors": sorted({r for s in c.receptor_species() for r in s.spec.receptors.present()})
+                    if not c.native else [], "description": c.spec.description.strip()})
+    return out
+
+
+def compound_profile(name_or_path, doses=None, duration: str = "14 d", progress=None, compound=None):
+    """(profile.json document, time courses for the figure) of a compound's regimen (default: its own) under
+    every hypothesis, beside ketamine 0.5 mg/kg IV."""
+    from ketasim.compounds.profile import compound_profile as _profile
+
+    c = compound if compound is not None else load_compound(name_or_path)
+    return _profile(c, doses or None, duration, progress=progress)
+
+
+def write_compound_profile(doc: dict, courses: dict, out_dir) -> Path:
+    """profile.json and profile.png, all or nothing."""
+    import json
+
+    from ketasim import __version__
+    from ketasim.compounds.profile import plot_profile
+    from ketasim.io.export import atomic_output_dir
+
+    with atomic_output_dir(out_dir) as tmp:
+        (tmp / "profile.json").write_text(json.dumps({**doc, "ketasim_version": __version__}, indent=2,
+                                                     default=float))
+        plot_profile(doc, courses, tmp / "profile.png")
+    return Path(out_dir)
+
+
+def compound_design(template: str = "lanicemine", cadss_max: float = 4.0, liking_max: float = 20.0,
+                    population: int = 40, generations: int = 25, seed: int = 1, hypothesis: str | None = None,
+                    progress=None) -> dict:
+    """Inverse design (ketasim.compounds.design): the front under each hypothesis and in robust mode."""
+    from ketasim.compounds.design import DesignProblem, design
+
+    if not (0 < cadss_max <= 92):
+        raise ValueError(f"--max-cadss must be 0-92 CADSS points, got {cadss_max:g}")
+    if not (0 < liking_max <= 100):
+        raise ValueError(f"--max-liking must be 0-100 (VAS), got {liking_max:g}")
+    if not (8 <= population <= 400):
+        raise ValueError(f"--population must be 8-400, got {population}")
+    if not (1 <= generations <= 500):
+        raise ValueError(f"--generations must be 1-500, got {generations}")
+    hyps = tuple(parse_hypotheses(hypothesis)) if hypothesis else ()
+    load_compound(template)
+    return design(DesignProblem(template=template, cadss_max=cadss_max, liking_max=liking_max,
+                                population=population, generations=generations, seed=seed, hypotheses=hyps),
+                  progress=progress)
+
+
+def write_compound_design(doc: dict, out_dir) -> Path:
+    """front.csv (every front profile under every hypothesis), design.json, design.png."""
+    import json
+
+    import pandas as pd
+
+    from ketasim import __version__
+    from ketasim.compounds.design import plot_design
+    from ketasim.io.export import atomic_output_dir
+
+    rows = [{"hypothesis": h, **r} for h, v in doc["hypotheses"].items() for r in v["front"]]
+    with atomic_output_dir(out_dir) as tmp:
+        pd.DataFrame(rows).to_csv(tmp / "front.csv", index=False)
+        meta = {**doc, "hypotheses": {h: {"summary": v["summary"], "front_size": len(v["front"])}
+                                      for h, v in doc["hypotheses"].items()}, "ketasim_version": __version__}
+        (tmp / "design.json").write_text(json.dumps(meta, indent=2, default=float))
+        plot_design(doc, tmp / "design.png")
+    return Path(out_dir)
+
+
+def compound_checks(names=None) -> list[dict]:
+    """Every library compound's checks against published PK numbers (typical subject)."""
+    from ketasim.compounds import get_compound, library_names
+    from ketasim.compounds.checks import run_checks
+
+    rows = []
+    for n in names or library_names():
+        rows += run_checks(get_compound(n))
+    return rows

@@ -20,7 +20,6 @@ import pandas as pd
 from ketasim.mechanisms import Mechanism
 from ketasim.models import outputs as output_catalogue
 from ketasim.models.model import KetamineModel
-from ketasim.models.pd import SESSION_DRUGS
 from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
 
@@ -54,13 +53,16 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
 
     if chunk_size < 1:
         raise ValueError("chunk size must be at least 1")
+    from ketasim.compounds import with_compounds
+
+    mechanism = with_compounds(mechanism, regimen)
     columns = list(columns) if columns is not None else list(output_catalogue.columns(mechanism))
     t = np.asarray(t, float)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    model = KetamineModel()
-    sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
+    model = KetamineModel.for_mechanism(mechanism)
+    sessions = [d.time_h for d in regimen.realize() if d.is_session]
     keep = np.ones(len(t), bool) if keep is None else np.asarray(keep, bool)
     t_out = t[keep]
     acc = SummaryAccumulator(t_out, columns, min(sessions) if sessions else 0.0, output_catalogue.units(mechanism),

@@ -21,7 +21,7 @@ from ketasim.units import UnitError, excerpt, parse_quantity, to_hours, ureg
 
 from ._sessions import session_clause, session_offsets, session_problem, split_session_clause
 
-DRUGS = ("ketamine", "esketamine", "arketamine", "naltrexone", "placebo")
+DRUGS = ("ketamine", "esketamine", "arketamine", "hnk", "naltrexone", "placebo")
 ROUTES = ("iv", "im", "intranasal", "oral", "sublingual")
 ROUTE_ALIASES = {"in": "intranasal", "nasal": "intranasal", "po": "oral", "sl": "sublingual",
                  "intravenous": "iv", "intramuscular": "im", "insufflated": "intranasal"}
@@ -29,21 +29,78 @@ DRUG_ROUTES = {
     "ketamine": ROUTES,
     "esketamine": ROUTES,
     "arketamine": ROUTES,
-    "naltrexone": ("oral",),
+    "hnk": ("iv",),       # (2R,6R)-hydroxynorketamine given as a drug (phase 1 infusions)
+    "naltrexone": ("oral", "im"),   # im: the extended-release monthly depot (380 mg)
     "placebo": ROUTES,  # an inert session (saline infusion, placebo spray or pill): no drug, only expectation
 }
+# Drugs whose administration is a treatment session (it carries the session's expectation); naltrexone is a
+# pretreatment or a maintenance drug, not a session of its own.
+SESSION_DRUGS = ("ketamine", "esketamine", "arketamine", "hnk", "placebo")
 # Per-dose amounts the default parameters were built from (mg for a 70 kg adult). Outside: a warning.
 # Far outside (HARD_LIMIT_MG): an error, because no source describes the body's response there.
 VALIDATED_MG = {
     "ketamine": (1.0, 250.0),      # 0.1-1 mg/kg IV in depression trials; recreational IN up to 250 mg
     "esketamine": (1.0, 112.0),    # label and abuse-liability study up to 112 mg IN
     "arketamine": (1.0, 100.0),
-    "naltrexone": (2.0, 150.0),    # PET and PK studies 2-150 mg
+    "hnk": (7.0, 280.0),           # phase 1: 0.1-4 mg/kg IV over 40 min at 70 kg (Raja 2024)
+    "naltrexone": (2.0, 380.0),    # PET and PK studies 2-150 mg oral; the extended-release depot is 380 mg
 }
 # Below a microgram no dose of these drugs has been studied: such an amount is a unit typed wrong ('5 uu' is five
 # micro-daltons to the unit library), refused rather than simulated as a near-zero dose.
 HARD_MIN_MG = 0.001
-HARD_LIMIT_MG = {"ketamine": 2000.0, "esketamine": 2000.0, "arketamine": 2000.0, "naltrexone": 1000.0}
+HARD_LIMIT_MG = {"ketamine": 2000.0, "esketamine": 2000.0, "arketamine": 2000.0, "hnk": 2000.0,
+                 "naltrexone": 1000.0}
+
+
+@dataclass(frozen=True)
+class DrugInfo:
+    """A drug added to the regimen language from outside this module (a compound of ketasim.compounds):
+    its routes, the per-dose range its parameters rest on and the limit beyond which ketasim refuses, and
+    whether a dose of it is a treatment session."""
+
+    name: str
+    routes: tuple[str, ...]
+    validated_mg: tuple[float, float]
+    hard_limit_mg: float
+    session: bool = True
+
+
+_REGISTERED: dict[str, DrugInfo] = {}
+
+
+def register_drug(info: DrugInfo) -> None:
+    """Make `info.name` a drug of the regimen language (the same checks as the built-in drugs)."""
+    if info.name in DRUGS:
+        raise RegimenError(f"{info.name!r} is a built-in drug and cannot be registered again")
+    if not _DRUG_NAME.fullmatch(info.name):
+        raise RegimenError(f"drug name {info.name!r} must start with a letter and use lower-case letters, digits "
+                           f"and '_' only")
+    bad = [r for r in info.routes if r not in ROUTES]
+    if bad or not info.routes:
+        raise RegimenError(f"drug {info.name}: routes must be some of {', '.join(ROUTES)}, got {bad or 'none'}")
+    lo, hi = info.validated_mg
+    if not (0 < lo <= hi <= info.hard_limit_mg):
+        raise RegimenError(f"drug {info.name}: dose ranges must satisfy 0 < low <= high <= hard limit")
+    _REGISTERED[info.name] = info
+
+
+def known_drugs() -> tuple[str, ...]:
+    return DRUGS + tuple(sorted(_REGISTERED))
+
+
+def drug_routes(drug: str) -> tuple[str, ...]:
+    return DRUG_ROUTES[drug] if drug in DRUG_ROUTES else _REGISTERED[drug].routes
+
+
+def is_session_drug(drug: str) -> bool:
+    return drug in SESSION_DRUGS or (drug in _REGISTERED and _REGISTERED[drug].session)
+
+
+def _dose_range(drug: str) -> tuple[tuple[float, float], float]:
+    if drug in VALIDATED_MG:
+        return VALIDATED_MG[drug], HARD_LIMIT_MG[drug]
+    info = _REGISTERED[drug]
+    return info.validated_mg, info.hard_limit_mg
 # Long infusions are judged by their rate (mg/h): anaesthesia and ICU sedation reach ~1-5 mg/kg/h.
 VALIDATED_RATE_MG_H = 120.0   # up to ~1.7 mg/kg/h at 70 kg (ICU analgosedation 1.1-1.3 mg/kg/h)
 HARD_LIMIT_RATE_MG_H = 700.0  # ~10 mg/kg/h: beyond anaesthetic infusion rates
@@ -57,11 +114,22 @@ DAILY_LIMITS_MG = {
     "ketamine": (24 * VALIDATED_RATE_MG_H, 10_000.0),
     "esketamine": (24 * VALIDATED_RATE_MG_H, 10_000.0),
     "arketamine": (24 * VALIDATED_RATE_MG_H, 10_000.0),
+    "hnk": (280.0, 10_000.0),
     "naltrexone": (150.0, 2_000.0),
 }
 # Whole-regimen hard limit (mg): 10 days at the daily hard limit (ketamines), 25 days (naltrexone).
 TOTAL_HARD_LIMIT_MG = {"ketamine": 100_000.0, "esketamine": 100_000.0, "arketamine": 100_000.0,
-                       "naltrexone": 50_000.0}
+                       "hnk": 100_000.0, "naltrexone": 50_000.0}
+
+
+def _window_limits(drug: str) -> tuple[float, float, float, float]:
+    """(validated single dose, hard at one time, (validated, hard) in any 24 h, hard over the regimen) in mg.
+    A registered compound has only its per-dose range: its daily guard is five hard doses, its regimen guard fifty
+    (guards against typing errors, like the rest, not statements about safety)."""
+    (lo, hi), hard = _dose_range(drug)
+    if drug in DAILY_LIMITS_MG:
+        return hi, hard, DAILY_LIMITS_MG[drug], TOTAL_HARD_LIMIT_MG[drug]
+    return hi, hard, (hi * 5, hard * 5), hard * 50
 WINDOW_H = 24.0
 ONE_TIME_H = 1.0  # doses within one hour are judged together against the per-dose limits
 MAX_REPEATS = 1000
@@ -100,13 +168,13 @@ class Dose:
     sessions: int = 1
 
     def __post_init__(self):
-        if self.drug not in DRUGS:
-            raise RegimenError(f"unknown drug {self.drug!r}; known: {', '.join(DRUGS)}")
+        if self.drug not in DRUGS and self.drug not in _REGISTERED:
+            raise RegimenError(f"unknown drug {self.drug!r}; known: {', '.join(known_drugs())}")
         if self.route not in ROUTES:
             raise RegimenError(f"unknown route {self.route!r}; known: {', '.join(ROUTES)}")
-        if self.route not in DRUG_ROUTES[self.drug]:
+        if self.route not in drug_routes(self.drug):
             raise RegimenError(f"{self.drug} by {self.route} is not modelled; routes for {self.drug}: "
-                               f"{', '.join(DRUG_ROUTES[self.drug])}")
+                               f"{', '.join(drug_routes(self.drug))}")
         for name, v in (("amount", self.amount), ("time", self.time_h), ("duration", self.duration_h),
                         ("interval", self.every_h)):
             if not isinstance(v, (int, float)) or math.isnan(v) or math.isinf(v):
@@ -134,6 +202,11 @@ class Dose:
                                   self.sessions, MAX_TIME_H)
         if problem:
             raise RegimenError(problem)
+
+    @property
+    def is_session(self) -> bool:
+        """A treatment session (it carries the session's expectation)."""
+        return is_session_drug(self.drug)
 
     def amount_mg(self, weight_kg: float | None) -> float:
         if self.amount_unit == "mg/kg":
@@ -249,7 +322,7 @@ class Regimen:
             if mg < HARD_MIN_MG:
                 raise RegimenError(f"{d.to_text()}: {mg:g} mg is far below any studied dose of {d.drug} (at least "
                                    f"{HARD_MIN_MG:g} mg); check the amount and its unit")
-            if d.duration_h >= 2.0:
+            if d.duration_h >= 2.0 and d.drug in ("ketamine", "esketamine", "arketamine"):
                 rate = mg / d.duration_h
                 if rate > HARD_LIMIT_RATE_MG_H:
                     raise RegimenError(f"{d.to_text()}: {rate:g} mg/h is far beyond any studied infusion "
@@ -258,10 +331,10 @@ class Regimen:
                     note(f"{d.to_text()}: {rate:g} mg/h lies above the {VALIDATED_RATE_MG_H:g} mg/h the "
                          f"default parameters rest on; results are an extrapolation")
                 continue
-            if mg > HARD_LIMIT_MG[d.drug]:
+            (lo, hi), hard = _dose_range(d.drug)
+            if mg > hard:
                 raise RegimenError(f"{d.to_text()}: {mg:g} mg is far beyond any studied dose of {d.drug} "
-                                   f"(limit {HARD_LIMIT_MG[d.drug]:g} mg); refusing to extrapolate")
-            lo, hi = VALIDATED_MG[d.drug]
+                                   f"(limit {hard:g} mg); refusing to extrapolate")
             if not (lo <= mg <= hi):
                 note(f"{d.to_text()}: {mg:g} mg lies outside the {lo:g}-{hi:g} mg range the default "
                      f"{d.drug} parameters rest on; results are an extrapolation")
@@ -270,20 +343,20 @@ class Regimen:
         for drug in sorted(self.drugs() - {"placebo"}):
             doses = [d for d in self.doses if d.drug == drug]
             given = [x for d in doses for x in d.realize()]
+            validated_one, hard_one, (validated, hard), hard_total = _window_limits(drug)
             # a window holding a single dose restates the per-dose verdict above: only several doses add a finding
             single = max(d.amount_mg(weight_kg) for d in doses) * (1 + 1e-9)
             if len(given) > 1:
                 worst, start = _max_window_mg(given, weight_kg, ONE_TIME_H)
-                if worst > HARD_LIMIT_MG[drug]:
+                if worst > hard_one:
                     raise RegimenError(f"{drug}: {worst:g} mg within one hour (from {_fmt_time(start)}) is far beyond "
-                                       f"any studied dose (limit {HARD_LIMIT_MG[drug]:g} mg at one time); refusing "
+                                       f"any studied dose (limit {hard_one:g} mg at one time); refusing "
                                        f"to extrapolate. Check the amounts, the times and the dosing interval")
-                if worst > VALIDATED_MG[drug][1] and worst > single:
+                if worst > validated_one and worst > single:
                     note(f"{drug}: {worst:g} mg within one hour (from {_fmt_time(start)}) lies above the "
-                         f"{VALIDATED_MG[drug][1]:g} mg single doses the default parameters rest on; results are "
+                         f"{validated_one:g} mg single doses the default parameters rest on; results are "
                          f"an extrapolation")
             worst, start = _max_window_mg(given, weight_kg, WINDOW_H)
-            validated, hard = DAILY_LIMITS_MG[drug]
             if worst > hard:
                 raise RegimenError(f"{drug}: {worst:g} mg within 24 h (from {_fmt_time(start)}) is far beyond any "
                                    f"studied daily amount (limit {hard:g} mg in any 24 h); refusing to "
@@ -292,9 +365,9 @@ class Regimen:
                 note(f"{drug}: {worst:g} mg within 24 h (from {_fmt_time(start)}) lies above the {validated:g} mg a "
                      f"day the default parameters rest on; results are an extrapolation")
             total = sum(d.amount_mg(weight_kg) * d.count * d.sessions for d in doses)
-            if total > TOTAL_HARD_LIMIT_MG[drug]:
+            if total > hard_total:
                 raise RegimenError(f"{drug}: {total:g} mg over the whole regimen is far beyond any studied amount "
-                                   f"(limit {TOTAL_HARD_LIMIT_MG[drug]:g} mg); refusing to extrapolate. "
+                                   f"(limit {hard_total:g} mg); refusing to extrapolate. "
                                    f"Check the amounts and the number of doses")
         return messages
 
@@ -351,10 +424,11 @@ def _excerpt(text: str, limit: int = 60) -> str:
     return excerpt(text, limit)
 
 
+_DRUG_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _TIME = rf"{_NUMBER}\s*[A-Za-zµμ]+"
 _PATTERN = re.compile(
-    rf"""^\s*(?P<drug>[A-Za-z]+)\s+
+    rf"""^\s*(?P<drug>[A-Za-z][A-Za-z0-9_]*)\s+
     (?P<amount>\S+)\s+(?P<unit>[A-Za-zµμ/]+)\s+
     (?P<route>[A-Za-z]+)
     (?:\s+over\s+(?P<over>{_TIME}))?
@@ -382,8 +456,8 @@ def parse_dose(text: str) -> Dose:
             f"cannot read dose {q_text}; expected 'DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] "
             f"[every INTERVAL for N doses]', e.g. 'ketamine 0.5 mg/kg iv over 40 min'")
     drug = m["drug"].lower()
-    if drug not in DRUGS:
-        raise RegimenError(f"unknown drug {_excerpt(m['drug'], 30)} in {q_text}; known: {', '.join(DRUGS)}")
+    if drug not in DRUGS and drug not in _REGISTERED:
+        raise RegimenError(f"unknown drug {_excerpt(m['drug'], 30)} in {q_text}; known: {', '.join(known_drugs())}")
     route = m["route"].lower()
     route = ROUTE_ALIASES.get(route, route)
     if route not in ROUTES:

@@ -139,12 +139,45 @@ class ObservedComparison(StrictModel):
     note: str = ""
 
 
+class ObservedExposure(StrictModel):
+    """A published exposure-response finding: the correlation across subjects between a plasma concentration and
+    an endpoint (its r with the n it rests on, and/or whether it was significant in a direction)."""
+
+    model_config = _STRICT
+    name: str
+    r: float | None = Field(None, ge=-1, le=1)
+    n: int | None = Field(None, ge=4)
+    significant: bool | None = None
+    direction: Literal["negative", "positive"] = "positive"
+    verified: bool = True
+    note: str = ""
+
+
 class ObservedConfig(StrictModel):
     model_config = _STRICT
     source: str
     arms: dict[str, ObservedArm] = Field(default_factory=dict)
     comparisons: list[ObservedComparison] = Field(default_factory=list)
+    exposure_response: list[ObservedExposure] = Field(default_factory=list)
     note: str = ""
+
+
+class ExposureResponseConfig(StrictModel):
+    """An exposure-response analysis: within one arm, the rank correlation (Spearman) across subjects between a
+    plasma concentration at a time after the first session and an endpoint's value (its change, as rated)."""
+
+    model_config = _STRICT
+    name: str
+    arm: str
+    exposure: str = Field(..., description="a plasma column, e.g. hnk_ng_ml")
+    at: str = Field(..., description="sampling time after the first session, e.g. '230 min'")
+    endpoint: str
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v):
+        to_hours(v, "exposure sampling time")
+        return v
 
 
 class TrialConfig(StrictModel):
@@ -168,6 +201,12 @@ class TrialConfig(StrictModel):
     remission: dict[Literal["madrs", "hamd17"], float] = Field(default_factory=lambda: {"madrs": 10.0,
                                                                                        "hamd17": 7.0})
     comparisons: list[ComparisonConfig] = Field(default_factory=list)
+    exposure_response: list[ExposureResponseConfig] = Field(default_factory=list)
+    evidence: Literal["ketamine", "compound", "exposure"] = Field(
+        "ketamine", description="the body of evidence the trial belongs to: ketamine and esketamine trials, "
+        "trials of other compounds, or exposure-response analyses (hypotheses reports each group's contribution)")
+    fine_window: str | None = Field(None, description="time after each dose simulated at 5-min steps (default "
+                                    "6 h); '0 h' for long daily-dosing trials rated weekly")
     observed: ObservedConfig | None = None
 
     @model_validator(mode="after")
@@ -204,7 +243,25 @@ class TrialConfig(StrictModel):
             for a in c.arms:
                 if a not in self.arms:
                     raise ValueError(f"comparison names unknown arm {a!r}")
+        names = set()
+        for x in self.exposure_response:
+            if x.arm not in self.arms:
+                raise ValueError(f"exposure_response {x.name}: unknown arm {x.arm!r}")
+            if x.endpoint not in self.endpoints or self.endpoints[x.endpoint].kind != "change":
+                raise ValueError(f"exposure_response {x.name}: {x.endpoint!r} is no change endpoint of the trial")
+            if not x.exposure.endswith("_ng_ml"):
+                raise ValueError(f"exposure_response {x.name}: exposure must be a plasma column (..._ng_ml)")
+            if not (0 <= to_hours(x.at) <= dur):
+                raise ValueError(f"exposure_response {x.name}: time {x.at} lies outside the trial")
+            if x.name in names:
+                raise ValueError(f"exposure_response {x.name} given twice")
+            names.add(x.name)
+        if self.fine_window is not None and not (0 <= to_hours(self.fine_window, "fine window") <= 24):
+            raise ValueError("fine_window must be 0-24 h")
         if self.observed:
+            for x in self.observed.exposure_response:
+                if x.name not in names:
+                    raise ValueError(f"observed exposure_response names unknown analysis {x.name!r}")
             for a, oa in self.observed.arms.items():
                 if a not in self.arms:
                     raise ValueError(f"observed results name unknown arm {a!r}")

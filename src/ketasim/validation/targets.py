@@ -530,3 +530,69 @@ for _v in ONSET_VARIANTS:
         note="a pathway that HNK drives predicts the opposite sign; in the model a subject's HNK level also tracks "
              "their overall exposure (volume and clearance vary together for parent and metabolites), which pulls "
              "every hypothesis towards a negative r; the sampling time (230 min) is assumed"))
+
+
+# ---------------------------------------------------------------- compounds: each library file's published PK numbers
+def _compound_targets():
+    from ketasim.compounds import get_compound, library_names
+    from ketasim.compounds.checks import _UNIT, evaluate_check
+
+    for name in library_names():
+        c = get_compound(name)
+        for i, chk in enumerate(c.spec.checks):
+            unit = _UNIT[chk.quantity]
+            obs = float(chk.observed.quantity().to(unit).magnitude)
+            lo, hi = obs * (1 - chk.tolerance), obs * (1 + chk.tolerance)
+            published = f"{chk.observed.value:g} {chk.observed.unit}"
+            if chk.observed.range is not None:
+                f = obs / chk.observed.value if chk.observed.value else 1.0
+                lo, hi = min(lo, chk.observed.range[0] * f), max(hi, chk.observed.range[1] * f)
+                published += f" (published range {chk.observed.range[0]:g}-{chk.observed.range[1]:g})"
+            published += f", ±{100 * chk.tolerance:.0f} %"
+            calibration = (chk.observed.evidence == "fitted_here" or "calibration" in (chk.observed.note or "")
+                           or "implementation check" in (chk.observed.note or ""))
+            what = {"cmax": "Cmax", "tmax": "Tmax", "half_life": "terminal half-life", "auc": "AUC",
+                    "concentration": f"concentration at {chk.at}"}[chk.quantity]
+            register(Target(
+                f"compound_{name}_{i}_{chk.quantity}", f"{c.title}: {what} of {chk.species} after "
+                f"{'; '.join(chk.regimen)}", chk.observed.source, "calibration" if calibration else "validation",
+                published, lo, hi, unit.replace("*", "·"),
+                (lambda c=c, chk=chk: evaluate_check(c, chk)["model"]), layer="compounds",
+                note=chk.note or chk.observed.note))
+
+
+_compound_targets()
+
+# extended-release naltrexone (380 mg IM): the label's shape and the MOR occupancy over the dosing interval
+_xr = _cached(lambda: simulate("naltrexone 380 mg im", duration="35 d", output_step="15 min", hypothesis="null"))
+_oral_daily = _cached(lambda: simulate("naltrexone 50 mg oral every 1 d for 28 doses", duration="28 d",
+                                       output_step="15 min", hypothesis="null"))
+
+
+def _xr_peak_h(t_from, t_to):
+    r = _xr()
+    m = (r.time_h >= t_from) & (r.time_h <= t_to)
+    return float(r.time_h[m][np.argmax(r.outputs["naltrexone_ng_ml"][m])])
+
+
+register(Target(
+    "vivitrol_first_peak", "Naltrexone 380 mg IM (extended release): time of the first (transient) plasma peak",
+    "VivitrolLabel", "calibration", "about 2 h after the injection", 1.0, 3.0, "h",
+    lambda: _xr_peak_h(0.0, 12.0), layer="compounds", note="naltrexone_xr.burst_ka set to it"))
+register(Target(
+    "vivitrol_second_peak", "Same: time of the second plasma peak",
+    "VivitrolLabel", "calibration", "2-3 days after the injection", 48.0, 72.0, "h",
+    lambda: _xr_peak_h(24.0, 14 * 24.0), layer="compounds", note="naltrexone_xr.hydration_t_half set to it"))
+register(Target(
+    "vivitrol_mor_occupancy_4_weeks", "Same: lowest brain MOR occupancy from 1 to 28 days after the injection",
+    "VivitrolLabel", "validation", "blockade over the monthly dosing interval (at least 80 %)", 0.80, 1.0, "fraction",
+    lambda: float(np.min(_xr().outputs["mor_occupancy"][(_xr().time_h >= 24.0) & (_xr().time_h <= 28 * 24.0)])),
+    layer="compounds", note="the two-pool brain model and the apparent Ki fitted to oral naltrexone PET"))
+register(Target(
+    "vivitrol_exposure_vs_oral", "Same: naltrexone AUC over 28 days, relative to 50 mg oral daily for 28 days",
+    "VivitrolLabel", "validation", "3- to 4-fold", 3.0, 4.0, "ratio",
+    lambda: float(np.trapezoid(_xr().outputs["naltrexone_ng_ml"][_xr().time_h <= 28 * 24.0],
+                               _xr().time_h[_xr().time_h <= 28 * 24.0])
+                  / np.trapezoid(_oral_daily().outputs["naltrexone_ng_ml"], _oral_daily().time_h)),
+    layer="compounds", note="oral availability (naltrexone.F 0.18) was fitted to the Cmax of 50 mg; Meyer 1984 gives "
+                            "about 5 %, which the label's ratio implies"))
