@@ -1092,23 +1092,16 @@ def write_pattern_comparison(rows: list[dict], out_dir) -> Path:
 
     import pandas as pd
 
-    from ketasim.analysis import sensitivity as sa
     from ketasim.io.export import atomic_output_dir
+    from ketasim.patterns.compare import plot_comparison
+    from ketasim.patterns.metrics import METRICS, NOTE
 
-    tables = [doc[k] for k in ("local", "sobol") if k in doc]
-    table = tables[0] if len(tables) == 1 else tables[0].merge(
-        tables[1][["parameter", "distribution", "S1", "S1_conf", "ST", "ST_conf"]], on="parameter")
-    table.insert(0, "outcome", doc["outcome"])
-    table.insert(1, "outcome_unit", doc["unit"])
     with atomic_output_dir(out_dir) as tmp:
-        table.to_csv(tmp / "sensitivity.csv", index=False)
-        if "local" in doc:
-            sa.plot_tornado(doc["local"], doc["outcome"], doc["unit"], doc["outcome_at_default"], tmp / "tornado.png")
-        if "sobol" in doc:
-            sa.plot_sobol(doc["sobol"], doc["outcome"], tmp / "sobol.png")
-        meta = {k: v for k, v in doc.items() if not isinstance(v, pd.DataFrame)}
-        meta["note"] = "Research software, not a dosing tool."
-        (tmp / "sensitivity.json").write_text(json.dumps(meta, indent=2, default=float))
+        pd.DataFrame(rows).to_csv(tmp / "patterns.csv", index=False)
+        units = {k: m.unit for k, m in METRICS.items()}
+        (tmp / "patterns.json").write_text(json.dumps({"rows": rows, "units": units, "note": NOTE,
+                                                       "expectation": "none (the drug's own effect)"}, indent=2))
+        plot_comparison(rows, tmp / "patterns.png")
     return Path(out_dir)
 
 
@@ -1165,19 +1158,6 @@ def write_vpc(doc: dict, out_dir) -> Path:
         meta["note"] = ("Between-subject variability only: ketasim's model has no residual error on plasma "
                         "concentrations. Research software, not a dosing tool.")
         (tmp / "vpc.json").write_text(json.dumps(meta, indent=2))
-    return Path(out_dir)
-
-
-    from ketasim.io.export import atomic_output_dir
-    from ketasim.patterns.compare import plot_comparison
-    from ketasim.patterns.metrics import METRICS, NOTE
-
-    with atomic_output_dir(out_dir) as tmp:
-        pd.DataFrame(rows).to_csv(tmp / "patterns.csv", index=False)
-        units = {k: m.unit for k, m in METRICS.items()}
-        (tmp / "patterns.json").write_text(json.dumps({"rows": rows, "units": units, "note": NOTE,
-                                                       "expectation": "none (the drug's own effect)"}, indent=2))
-        plot_comparison(rows, tmp / "patterns.png")
     return Path(out_dir)
 
 
