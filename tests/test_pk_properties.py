@@ -116,7 +116,7 @@ def test_joined_regimens_give_the_sum_of_their_concentrations(a, b):
     for r in (ra, rb):
         times = np.round(r.time_h, 9)
         t = t[np.isin(t, times) | (t < times[0])]
-    assert len(t) >= 90
+    assert len(t) >= 80   # enough shared points to compare (2 d at 30 min, less the points before the first dose)
     for col in CONCENTRATIONS:
         total = _on(rab, col, t)
         parts = _on(ra, col, t) + _on(rb, col, t)

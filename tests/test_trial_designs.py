@@ -207,7 +207,7 @@ BASE = textwrap.dedent("""
     (lambda s: s.replace("design: parallel", "design: factorial"), "design: must be one of 'parallel', 'crossover'"),
     (lambda s: s.replace('a: {doses: ["ketamine 0.5 mg/kg iv over 40 min"]}', "a: {doses: []}"),
      "arms.a.doses: needs at least 1 entry"),
-    (lambda s: s.replace("name: bad\n", ""), "name: required key is missing"),
+    (lambda s: s.replace("name: bad\n", ""), "name: is required; add it"),
     (lambda s: s.replace("arms:\n  a: {doses: [\"ketamine 0.5 mg/kg iv over 40 min\"]}\n", "arms: {}\n"),
      "arms: needs at least 1 entry"),
     (lambda s: s.replace("at: 1 d}", "at: 1 d, kind: window}"), "need 'until'"),

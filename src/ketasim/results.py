@@ -98,7 +98,11 @@ class Result:
         return out
 
     def dosed_umol(self) -> float:
-        return float(sum(i.amount_umol for i in self.inputs))
+        """Drug given (µmol) by the inputs so far; session markers are counts, not amounts, and are left out (as
+        they are from `states`)."""
+        from ketasim.models.pk import is_amount_state
+
+        return float(sum(i.amount_umol for i in self.inputs if is_amount_state(i.state)))
 
     def provenance(self) -> dict:
         return {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -86,6 +86,15 @@ class Simulation:
     oral_antidepressant_start_h: float | None = None
     baseline_madrs: float | None = None
 
+    def variant(self) -> tuple[Mechanism, KetamineModel]:
+        """The model variant of this regimen: the mechanism with the regimen's compounds, and its PK layer."""
+        from ketasim.compounds import with_compounds
+
+        mech = with_compounds(self.mechanism, self.regimen)
+        wanted = tuple(getattr(mech, "compounds", ()))
+        model = self.model if set(wanted) <= set(self.model.compounds) else KetamineModel(wanted)
+        return mech, model
+
     def context(self) -> Context:
         if self.expectation not in EXPECTATIONS:
             raise SimulationError(f"expectation must be one of {', '.join(EXPECTATIONS)}, not {self.expectation!r}")
@@ -97,60 +106,108 @@ class Simulation:
         from ketasim.solvers.ode import ModelODE
 
         cov = covariates or Covariates()
-        params = self.mechanism.with_parameters(self.parameters)
-        ind, A = self.model.compile_subject(params, cov, eta)
-        inputs = self.model.inputs(self.regimen, ind, cov.weight_kg)
-        pdm = pd_model(self.mechanism, params)
+        mech, model = self.variant()
+        params = mech.with_parameters(self.parameters)
+        ind, A = model.compile_subject(params, cov, eta)
+        inputs = model.inputs(self.regimen, ind, cov.weight_kg)
+        pdm = pd_model(mech, params)
         values = pdm.values(params, self.context().values())
-        rows = self.model.effect_sites(np.eye(A.shape[0]))
+        rows = model.effect_sites(np.eye(A.shape[0]))
         given = dict(subject or {})
         if self.baseline_madrs is not None:
             given.setdefault("baseline_madrs", self.baseline_madrs)
-        return ModelODE(pdm, A, rows, values, given, readouts=lambda X: self.model.plasma_outputs(X, ind)), \
-            inputs, self.model.index
+        return ModelODE(pdm, A, rows, values, given, readouts=lambda X: model.plasma_outputs(X, ind)), \
+            inputs, model.index
 
     def solve(self, duration: str = "7 d", covariates: Covariates | None = None,
               output_step: str | None = None, eta=None) -> Result:
+        return self.solve_many([self.mechanism], duration, covariates, output_step, eta)[0]
+
+    def solve_many(self, mechanisms, duration: str = "7 d", covariates: Covariates | None = None,
+                   output_step: str | None = None, eta=None) -> list[Result]:
+        """One Result per mechanism, sharing one PK solution (the PK layer does not depend on the hypothesis):
+        for comparing hypotheses on the same regimen and subject."""
+        pk = self.pk_solution(duration, covariates, output_step, eta, mechanisms[0])
+        return [self.result(pk, mech) for mech in mechanisms]
+
+    def pk_solution(self, duration: str = "7 d", covariates: Covariates | None = None,
+                    output_step: str | None = None, eta=None, mechanism: Mechanism | None = None) -> "PKSolution":
+        """The PK layer on the output grid (states, plasma read-outs and the effect sites the PD layers read)."""
         duration_h = parse_duration(duration)
         cov = covariates or Covariates()
         step = to_hours(output_step, "output step") if output_step else None
         if step is not None and not (0 < step <= duration_h):
             raise SimulationError(f"output step must be positive and at most the duration, got {output_step!r}")
         self.regimen.check_validated_range(cov.weight_kg)
-        ind, A = self.model.compile_subject(self.parameters, cov, eta)
-        inputs = self.model.inputs(self.regimen, ind, cov.weight_kg)
+        mech, model = replace(self, mechanism=mechanism or self.mechanism).variant()
+        params = mech.with_parameters(self.parameters)
+        ind, A = model.compile_subject(params, cov, eta)
+        inputs = model.inputs(self.regimen, ind, cov.weight_kg)
         t = output_grid(self.regimen, duration_h, step)
         X = np.zeros((len(t), A.shape[0]))
-        index = self.model.index
-        for bname, idx in self.model.layout.blocks.items():
+        index = model.index
+        for bname, idx in model.layout.blocks.items():
             block_inputs = [i for i in inputs if index[i.state] in set(idx.tolist())]
             if not block_inputs:
                 continue
-            sub_index = {self.model.layout.names[j]: k for k, j in enumerate(idx)}
+            sub_index = {model.layout.names[j]: k for k, j in enumerate(idx)}
             X[:, idx] = solve_linear(A[np.ix_(idx, idx)], block_inputs, t, sub_index)
-        outputs = self.model.plasma_outputs(X, ind)
+        return PKSolution(t, X, model, ind, inputs, cov, model.plasma_outputs(X, ind), model.effect_sites(X))
+
+    def pd_outputs(self, pk: "PKSolution", mechanism: Mechanism, parameters: ParameterSet | None = None,
+                   wanted=None) -> dict[str, np.ndarray]:
+        """The PD nodes (or the `wanted` ones) of `mechanism` on a PK solution of this regimen; `parameters`
+        replace this simulation's (for PD-only sensitivity: the PK is not recomputed)."""
+        from ketasim.compounds import with_compounds
+
+        mech = with_compounds(mechanism, self.regimen)
+        params = mech.with_parameters(parameters or self.parameters)
+        pd = pd_model(mech, params)
+        values = pd.values(params, self.context().values())
+        return evaluate(pd, pk.time_h, pk.effect_sites,
+                        subject_values(pd, {"baseline_madrs": self._baseline()}, values), values, wanted=wanted)
+
+    def _baseline(self) -> float:
         baseline = self.baseline_madrs if self.baseline_madrs is not None else \
             self.parameters.value("mood.baseline_madrs")
         if not (0 < baseline <= 60):
             raise SimulationError(f"baseline MADRS must be in (0, 60], got {baseline!r}")
-        params = self.mechanism.with_parameters(self.parameters)
-        pd = pd_model(self.mechanism, params)
+        return baseline
+
+    def result(self, pk: "PKSolution", mechanism: Mechanism) -> Result:
+        from ketasim.compounds import with_compounds
+
+        mech = with_compounds(mechanism, self.regimen)
+        baseline = self._baseline()
         ctx = self.context()
-        values = pd.values(params, ctx.values())
-        pd_out = evaluate(pd, t, self.model.effect_sites(X), subject_values(pd, {"baseline_madrs": baseline}, values),
-                          values)
+        pd_out = self.pd_outputs(pk, mech)
+        pd = pd_model(mech, mech.with_parameters(self.parameters))
         shown = [o.name for o in pd.outputs()]
-        internal = {k: v for k, v in pd_out.items() if k not in shown}
+        outputs = dict(pk.plasma)
         outputs.update({k: pd_out[k] for k in shown})
-        names = self.model.layout.names
+        names = pk.model.layout.names
         amount_idx = [i for i, n in enumerate(names) if is_amount_state(n)]
-        res = Result.single(t, outputs, mechanism=self.mechanism, states=X[:, amount_idx], state_names=tuple(names[i] for i in amount_idx),
-                            regimen=self.regimen, parameters=self.parameters, covariates=cov, inputs=inputs)
-        res.internal = internal
-        res.meta.update(hypothesis=self.mechanism.label(), expectation=self.expectation,
-                        baseline_madrs=baseline,
+        res = Result.single(pk.time_h, outputs, mechanism=mech, states=pk.states[:, amount_idx],
+                            state_names=tuple(names[i] for i in amount_idx), regimen=self.regimen,
+                            parameters=self.parameters, covariates=pk.covariates, inputs=pk.inputs)
+        res.internal = {k: v for k, v in pd_out.items() if k not in shown}
+        res.meta.update(hypothesis=mech.label(), expectation=self.expectation, baseline_madrs=baseline,
                         first_session_h=min(ctx.session_times_h) if ctx.session_times_h else 0.0)
         return res
+
+
+@dataclass
+class PKSolution:
+    """The PK layer of one subject on a time grid: states, plasma read-outs, effect-site sources."""
+
+    time_h: np.ndarray
+    states: np.ndarray
+    model: KetamineModel
+    individual: object
+    inputs: list
+    covariates: Covariates
+    plasma: dict
+    effect_sites: dict
 
 
 def pd_response(t, effect_sites: dict, hypothesis: str | Mechanism = "opioid", opioid_source: str | None = None,

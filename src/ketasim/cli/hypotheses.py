@@ -44,7 +44,8 @@ def hypotheses(
         print_hypothesis_list(services.list_hypotheses())
         return
     priors = services.parse_priors(prior)
-    with get_executor(scheduler) as ex, progress("scoring hypotheses", quiet) as cb:
+    services.check_output_dir(out)  # before any work
+    with get_executor(scheduler, quiet=True) as ex, progress("scoring hypotheses", quiet) as cb:
         doc = services.score_hypotheses(trial, replicates=replicates, seed=seed,
                                         include_unverified=include_unverified, progress=cb, executor=ex,
                                         uncertainty=uncertainty, share_points=share_points, priors=priors)

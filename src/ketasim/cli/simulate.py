@@ -76,6 +76,7 @@ def simulate(
     if data is not None:
         if dose or scenario:
             raise ValueError("--data carries its own doses: give it without --dose or --scenario")
+        services.check_output_dir(out)  # before any work
         with progress("simulating the data set", quiet) as cb:
             run = services.run_dataset(data, hypothesis, opioid_source, seed, variability=not typical,
                                        expectation=expectation, progress=cb)
@@ -93,20 +94,24 @@ def simulate(
                                    baseline_madrs=baseline_madrs, subjects=subjects, seed=seed,
                                    age_range=age_range, female_fraction=female_fraction, weight_sd=weight_sd,
                                    weight_range=weight_range, covariates_file=covariates)
+    services.check_output_dir(out)  # before any work: an unwritable --out fails now, not after the run
     sample = services.sampling_times(cfg, times)
     obs = services.read_observed(observed) if observed is not None else None
-    if cfg.subjects > services.STREAM_ABOVE_SUBJECTS and not scheduler:
+    if services.streams(cfg):
         if nonmem or obs is not None or carry_out:
             raise ValueError(f"--format nonmem, --observed and --carry-out work up to "
-                             f"{services.STREAM_ABOVE_SUBJECTS} subjects (larger populations are streamed)")
-        # large populations stream to Parquet: memory bounded by one chunk, summary computed on the fly
-        with progress("simulating population (streamed)", quiet) as cb:
-            doc = services.write_population_scenario_streamed(cfg, out, progress=cb, times=sample)
+                             f"{services.STREAM_ABOVE_SUBJECTS} subjects and {services.STREAM_ABOVE_ROWS:,} "
+                             f"subject x time rows (larger populations are streamed); use fewer subjects or a "
+                             f"longer --output-step")
+        # large populations stream to Parquet: memory bounded by a few chunks, summary computed on the fly; on a
+        # cluster the chunks are computed there and written here, in order, as they arrive
+        with get_executor(scheduler, quiet=True) as ex, progress("simulating population (streamed)", quiet) as cb:
+            doc = services.write_population_scenario_streamed(cfg, out, progress=cb, times=sample, executor=ex)
         if not quiet:
             print_streamed_summary(doc, cfg.subjects, out)
         return
     population = cfg.subjects > 1 or (cfg.population is not None and cfg.population.covariates_file)
-    with get_executor(scheduler if population else None) as ex, \
+    with get_executor(scheduler if population else None, quiet=True) as ex, \
             progress("simulating population", quiet or not population) as cb:
         result = services.run_scenario(cfg, progress=cb, executor=ex, times=sample)
     liability = services.liability_of(result)

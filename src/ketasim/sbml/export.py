@@ -144,8 +144,12 @@ def _add_pk(doc: Document, model: KetamineModel, ind, A: np.ndarray) -> dict[str
                               what=f"input of {src} to the effect site {ce} (rate constant / volume)",
                               dep_key=f"A.{ce}.{src}")
                 terms.append(f"+ {kid} * {sid(src)}")
-        doc.parameter(sid(ce), 0.0, "uM", constant=False, ketasim_key=ce,
-                      what="effect-site (biophase) concentration, µM plasma-equivalent; a rate rule")
+        if ce.startswith("marker."):   # a count of sessions, each fading as expectation wanes
+            doc.parameter(sid(ce), 0.0, "dimensionless", constant=False, ketasim_key=ce,
+                          what="session memory: treatment sessions, each fading as expectation wanes; a rate rule")
+        else:
+            doc.parameter(sid(ce), 0.0, "uM", constant=False, ketasim_key=ce,
+                          what="effect-site (biophase) concentration, µM plasma-equivalent; a rate rule")
         doc.rate_rule(sid(ce), " ".join(terms).lstrip("+ ") or "0")
     return volume_ids
 
@@ -157,7 +161,12 @@ def _add_dosing(doc: Document, inputs, t0: float, dose_texts: dict[int, str]):
         target = sid(inp.state)
         extra = (f"Dose: {dose_texts.get(n, '')}; ketasim time {inp.time_h:g} h; mg -> µmol with the molar "
                  f"masses in the model notes.")
-        if inp.duration_h <= 0:
+        if inp.state.startswith("marker."):    # a treatment session: the session memory counts one more
+            pid = f"session_{n}"
+            doc.parameter(pid, inp.amount_umol, "dimensionless", ketasim_key=f"dose_inputs[{n}].amount_umol",
+                          what=f"one treatment session into {inp.state}", extra=extra, origin=_REGIMEN)
+            events[inp.time_h].append((target, f"{target} + {pid}"))
+        elif inp.duration_h <= 0:
             pid = f"dose_{n}_umol"
             doc.parameter(pid, inp.amount_umol, "umol", ketasim_key=f"dose_inputs[{n}].amount_umol",
                           what=f"bolus into {inp.state}", extra=extra, origin=_REGIMEN)
@@ -275,7 +284,7 @@ def _add_pd(doc: Document, pdm, params: ParameterSet, values: dict, ce: dict, su
         elif src.kind == "effect_site":
             expr = ce[src.name]
             if not (isinstance(expr, Sym) and expr.op == "name" and expr.args[0] == src.name):
-                doc.parameter(src.name, None, "uM", constant=False, ketasim_key=src.name, what=src.label)
+                doc.parameter(src.name, None, src.unit, constant=False, ketasim_key=src.name, what=src.label)
                 doc.assignment(src.name, render(expr))
             env[src.name] = Sym.leaf(src.name)
         else:

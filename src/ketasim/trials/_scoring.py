@@ -63,7 +63,8 @@ class Discrepancy:
     verdict_weight: a published significance verdict is taken as the model's share of replicate trials reaching
     it, mixed with an even chance at this weight (the verdict of one trial is never certain under any model);
     ratio_sd: a ratio of two arms' mean changes (a share of an effect kept);
-    log_hazard_ratio_sd: the log of a hazard ratio of relapse."""
+    log_hazard_ratio_sd: the log of a hazard ratio of relapse;
+    fisher_z_sd: an exposure-response rank correlation on Fisher's z scale."""
 
     level_sd_madrs: float = 4.0
     contrast_sd_madrs: float = 1.5
@@ -74,6 +75,7 @@ class Discrepancy:
     verdict_weight: float = 0.1
     ratio_sd: float = 0.1
     log_hazard_ratio_sd: float = 0.2
+    fisher_z_sd: float = 0.1
     hamd_per_madrs: float = 0.75
 
     def sd(self, scale: str, kind: str) -> float:
@@ -107,6 +109,11 @@ class _Replicates:
                                      "ratio": d.ratio.to_numpy(float),
                                      "hazard_ratio": (d.hazard_ratio.to_numpy(float) if "hazard_ratio" in d
                                                       else np.full(len(d), np.nan))}
+        self.exposure = {}
+        ex = getattr(res, "exposure_per_replicate", None)
+        if ex is not None and len(ex):
+            for name, d in ex.sort_values(["name", "replicate"]).groupby("name", sort=False):
+                self.exposure[name] = {"r": d.r.to_numpy(float), "p": d.p_value.to_numpy(float)}
 
     def rate(self, arm: str, ep: str, key: str, idx) -> float:
         """The model's rate pooled over the replicate trials `idx` (their own sizes: randomised-withdrawal arms
@@ -237,6 +244,29 @@ def _loglik_terms(res: TrialResult | _Replicates, include_unverified: bool, idx:
             verdict = "significant" if oc.significant else "not significant"
             terms.append(_term(cfg, oc.endpoint, "contrast", f"{label}: {verdict}", math.log(prob),
                                f"share {share:.2f}"))
+    # ---- contrasts: exposure-response analyses (how the effect goes with a level, within an arm)
+    for ox in obs.exposure_response:
+        if not use(ox) or ox.name not in rep.exposure:
+            continue
+        r_rep, p_rep = rep.exposure[ox.name]["r"][idx], rep.exposure[ox.name]["p"][idx]
+        z = np.arctanh(np.clip(r_rep, -0.999999, 0.999999))
+        z = z[np.isfinite(z)]
+        if ox.r is not None and len(z) > 1:
+            # Fisher z: the published r against the model's replicate-trial distribution at the trial's n (the
+            # replicates carry the sampling error), plus the Monte-Carlo error of its mean and the discrepancy
+            m, s_rep = float(z.mean()), float(z.std(ddof=1))
+            s = math.sqrt(s_rep ** 2 + s_rep ** 2 / len(z) + disc.fisher_z_sd ** 2)
+            terms.append(_term(cfg, ox.name, "contrast", f"{ox.name}: r {ox.r:+.2f}",
+                               _normal(math.atanh(ox.r), m, s), f"r {math.tanh(m):+.2f} (z sd {s:.2f})"))
+        elif ox.significant is not None:
+            sig = p_rep < 0.05
+            signed = sig & ((r_rep < 0) if ox.direction == "negative" else (r_rep > 0))
+            # "not associated": not significant in either direction
+            share = _bounded(float(signed.mean()) if ox.significant else float((~sig).mean()), len(r_rep))
+            prob = (1 - disc.verdict_weight) * share + disc.verdict_weight * 0.5
+            verdict = f"significant {ox.direction}" if ox.significant else "not significant"
+            terms.append(_term(cfg, ox.name, "contrast", f"{ox.name}: {verdict}", math.log(prob),
+                               f"share {share:.2f}"))
     # ---- contrasts: per-arm numbers of one endpoint in two arms, against the first arm that has them
     for ep_name in [*cfg.endpoints, *(["relapse"] if cfg.design == "randomised_withdrawal" else [])]:
         scale = cfg.endpoints[ep_name].scale if ep_name in cfg.endpoints else "madrs"
@@ -348,7 +378,7 @@ def score_hypotheses(trials: Sequence[TrialConfig], variants=None, replicates: i
             rep = _Replicates(res)
             terms = _loglik_terms(rep, include_unverified, discrepancy=discrepancy)
             per_trial[cfg.name] = {"contrast": _sum(terms, "contrast"), "level": _sum(terms, "level"),
-                                   "terms": terms}
+                                   "terms": terms, "evidence": cfg.evidence}
             for b, idx in enumerate(boot_idx):
                 bt = _loglik_terms(rep, include_unverified, idx, discrepancy)
                 boot_c[b] += _sum(bt, "contrast")
@@ -408,6 +438,8 @@ def _has_contrast(cfg: TrialConfig, include_unverified: bool) -> bool:
     use = (lambda o: o.verified or include_unverified)
     if any(use(c) and (c.difference is not None or c.ratio is not None or c.hazard_ratio is not None
                        or c.significant is not None) for c in obs.comparisons):
+        return True
+    if any(use(x) and (x.r is not None or x.significant is not None) for x in obs.exposure_response):
         return True
     for ep in [*cfg.endpoints, "relapse"]:
         for key in ("responders", "remitters", "relapses", "mean_change", "mean_peak"):
@@ -474,6 +506,19 @@ def _profile_estimate(weights, ll, with_interval: bool = False):
     return float(fine[best]), (float(fine[lo]), float(fine[hi]))
 
 
+EVIDENCE_GROUPS = ("ketamine", "compound", "exposure")
+
+
+def by_evidence(score: HypothesisScore) -> dict[str, float]:
+    """A hypothesis's contrast log-likelihood by body of evidence: the ketamine trials, the other compounds' trials
+    and the exposure-response analyses (their sum is the ranking score)."""
+    out = {g: 0.0 for g in EVIDENCE_GROUPS}
+    for v in score.per_trial.values():
+        g = v.get("evidence", "ketamine")
+        out[g] = out.get(g, 0.0) + v["contrast"]
+    return {g: round(x, 4) for g, x in out.items()}
+
+
 def _r4(x):
     return None if x is None else round(float(x), 4)
 
@@ -522,7 +567,9 @@ def scores_to_json(scores: list[HypothesisScore], trials: Sequence[TrialConfig],
             "relative_likelihood": float(f"{math.exp(s.total - best):.6g}"),
             "level_loglik": _r4(s.level), "level_loglik_interval95": [_r4(x) for x in s.level_interval],
             "level_delta_loglik": _r4(s.level - best_level),
+            "by_evidence": by_evidence(s),
             "per_trial": {k: {"contrast": _r4(v["contrast"]), "level": _r4(v["level"]),
+                              "evidence": v.get("evidence", "ketamine"),
                               "terms": [{**t, "loglik": _r4(t["loglik"])} for t in v["terms"]]}
                           for k, v in s.per_trial.items()},
         })
@@ -537,6 +584,13 @@ def scores_to_json(scores: list[HypothesisScore], trials: Sequence[TrialConfig],
         "breakdown": breakdown(scores),
         "opioid_share": None if share is None else share.to_json(),
         "reference": REFERENCE if reference is not None else None,
+        "evidence_groups": {g: [t.name for t in trials if t.observed is not None and t.evidence == g]
+                            for g in EVIDENCE_GROUPS},
+        "ranking_without_compound_trials": [
+            {"hypothesis": s.label, "loglik": _r4(sum(v["contrast"] for v in s.per_trial.values()
+                                                      if v.get("evidence", "ketamine") == "ketamine"))}
+            for s in sorted(scores, key=lambda s: -sum(v["contrast"] for v in s.per_trial.values()
+                                                       if v.get("evidence", "ketamine") == "ketamine"))],
         "note": "Research software, not dosing advice. Higher log-likelihood = the published contrasts are more "
                 "probable under that hypothesis. Every hypothesis is calibrated to the same single-infusion "
                 "anchor, so absolute levels mostly test the layers they share (level_loglik) and the ranking comes "
