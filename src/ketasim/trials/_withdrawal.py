@@ -56,10 +56,10 @@ def first_relapse(rated: np.ndarray, threshold: float, consecutive: int) -> tupl
 
 def _cox(days, event, in_a) -> tuple[float, float, float, float]:
     """Hazard ratio (a vs b) with its 95 % interval and p-value, by lifelines' Cox model; NaN where it cannot be
-    estimated (no events, one arm empty)."""
+    estimated (an arm empty, or without relapses: the estimate would run off to 0 or infinity)."""
     from lifelines import CoxPHFitter
 
-    if event.sum() == 0 or in_a.all() or (~in_a).all():
+    if in_a.all() or (~in_a).all() or event[in_a].sum() == 0 or event[~in_a].sum() == 0:
         return (math.nan,) * 4
     df = pd.DataFrame({"days": days, "event": event.astype(int), "arm_a": in_a.astype(float)})
     try:
