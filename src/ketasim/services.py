@@ -1027,6 +1027,28 @@ def run_sensitivity(doses, outcome: str = "madrs_change_day1", method: str = "so
 def write_sensitivity(doc: dict, out_dir) -> Path:
     """sensitivity.csv (one row per parameter: unit, range, elasticity and range-end outcomes and/or S1, ST with
     95 % intervals), sensitivity.json, tornado.png and/or sobol.png."""
+    import json
+
+    import pandas as pd
+
+    from ketasim.analysis import sensitivity as sa
+    from ketasim.io.export import atomic_output_dir
+
+    tables = [doc[k] for k in ("local", "sobol") if k in doc]
+    table = tables[0] if len(tables) == 1 else tables[0].merge(
+        tables[1][["parameter", "distribution", "S1", "S1_conf", "ST", "ST_conf"]], on="parameter")
+    table.insert(0, "outcome", doc["outcome"])
+    table.insert(1, "outcome_unit", doc["unit"])
+    with atomic_output_dir(out_dir) as tmp:
+        table.to_csv(tmp / "sensitivity.csv", index=False)
+        if "local" in doc:
+            sa.plot_tornado(doc["local"], doc["outcome"], doc["unit"], doc["outcome_at_default"], tmp / "tornado.png")
+        if "sobol" in doc:
+            sa.plot_sobol(doc["sobol"], doc["outcome"], tmp / "sobol.png")
+        meta = {k: v for k, v in doc.items() if not isinstance(v, pd.DataFrame)}
+        meta["note"] = "Research software, not a dosing tool."
+        (tmp / "sensitivity.json").write_text(json.dumps(meta, indent=2, default=float))
+    return Path(out_dir)
 
 
 # Patterns of use (clinical and recreational) and their liability
