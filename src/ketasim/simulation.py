@@ -16,6 +16,7 @@ from ketasim.parameters import ParameterSet, default_parameters
 from ketasim.regimens import Regimen, RegimenError, parse_dose
 from ketasim.results import Result
 from ketasim.solvers.linear import solve_linear
+from ketasim.solvers.grid import internal_grid
 from ketasim.solvers.reference import evaluate, subject_values
 from ketasim.units import UnitError, to_hours
 
@@ -119,7 +120,8 @@ class Simulation:
         self.regimen.check_validated_range(cov.weight_kg)
         ind, A = self.model.compile_subject(self.parameters, cov, eta)
         inputs = self.model.inputs(self.regimen, ind, cov.weight_kg)
-        t = output_grid(self.regimen, duration_h, step)
+        t_out = output_grid(self.regimen, duration_h, step)
+        t, at = internal_grid(t_out, inputs)   # the solvers' grid, read back at the output times
         X = np.zeros((len(t), A.shape[0]))
         index = self.model.index
         for bname, idx in self.model.layout.blocks.items():
@@ -128,7 +130,7 @@ class Simulation:
                 continue
             sub_index = {self.model.layout.names[j]: k for k, j in enumerate(idx)}
             X[:, idx] = solve_linear(A[np.ix_(idx, idx)], block_inputs, t, sub_index)
-        outputs = self.model.plasma_outputs(X, ind)
+        outputs = {k: np.asarray(v)[at] for k, v in self.model.plasma_outputs(X, ind).items()}
         baseline = self.baseline_madrs if self.baseline_madrs is not None else \
             self.parameters.value("mood.baseline_madrs")
         if not (0 < baseline <= 60):
@@ -140,6 +142,9 @@ class Simulation:
         pd_out = evaluate(pd, t, self.model.effect_sites(X), subject_values(pd, {"baseline_madrs": baseline}, values),
                           values)
         shown = [o.name for o in pd.outputs()]
+        pd_out = {k: np.asarray(v)[at] for k, v in pd_out.items()}
+        X = X[at]
+        t = t_out
         internal = {k: v for k, v in pd_out.items() if k not in shown}
         outputs.update({k: pd_out[k] for k in shown})
         names = self.model.layout.names
