@@ -43,6 +43,12 @@ def simulate(
                                               "e.g. '15 min' (the model is still solved finely after doses)"),
     times: Optional[str] = typer.Option(None, "--times", help="the table's exact sampling times, "
                                         "e.g. '0, 0.5, 1, 2, 4, 24 h'"),
+    outputs: Optional[str] = typer.Option(None, "--outputs", help="population: only these output columns, "
+                                          "e.g. 'madrs,cadss' (default: every output)"),
+    summary_only: bool = typer.Option(False, "--summary-only", help="population: no time course; "
+                                      "endpoints.parquet (per-subject endpoints) and summary.json only"),
+    float32: bool = typer.Option(False, "--float32", help="population: time course stored in single precision "
+                                 "(relative rounding error at most 6e-8; half the file)"),
     fmt: str = typer.Option("parquet", "--format", help="parquet (timecourse.parquet), or nonmem: also "
                             "dataset.csv, a NONMEM-style data set (TIME h, AMT mg, DV per DVID)"),
     observe: Optional[str] = typer.Option(None, "--observe", help="--format nonmem: outputs written as "
@@ -95,13 +101,20 @@ def simulate(
                                    weight_range=weight_range, covariates_file=covariates)
     sample = services.sampling_times(cfg, times)
     obs = services.read_observed(observed) if observed is not None else None
-    if cfg.subjects > services.STREAM_ABOVE_SUBJECTS and not scheduler:
+    population_options = outputs is not None or summary_only or float32
+    if population_options and cfg.subjects <= 1:
+        raise ValueError("--outputs, --summary-only and --float32 are for populations: add --subjects N (N > 1)")
+    if population_options and scheduler:
+        raise ValueError("--outputs, --summary-only and --float32 run in-process: leave out --scheduler")
+    if (cfg.subjects > services.STREAM_ABOVE_SUBJECTS or population_options) and not scheduler:
         if nonmem or obs is not None or carry_out:
             raise ValueError(f"--format nonmem, --observed and --carry-out work up to "
-                             f"{services.STREAM_ABOVE_SUBJECTS} subjects (larger populations are streamed)")
+                             f"{services.STREAM_ABOVE_SUBJECTS} subjects without --outputs, --summary-only or "
+                             f"--float32 (those populations are streamed)")
         # large populations stream to Parquet: memory bounded by one chunk, summary computed on the fly
         with progress("simulating population (streamed)", quiet) as cb:
-            doc = services.write_population_scenario_streamed(cfg, out, progress=cb, times=sample)
+            doc = services.write_population_scenario_streamed(cfg, out, progress=cb, times=sample, outputs=outputs,
+                                                              summary_only=summary_only, float32=float32)
         if not quiet:
             print_streamed_summary(doc, cfg.subjects, out)
         return
