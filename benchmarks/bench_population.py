@@ -232,7 +232,14 @@ def child(mode: str, n: int, threads: int, chunk: int) -> dict:
     best = (math.inf, math.inf)
     for _ in range(3 if n <= 2000 else 1):   # small N: best of three (one run is ~1 s on a shared machine)
         t0, c0 = time.perf_counter(), time.process_time()
-        if mode == "stream":
+        if mode in ("summary", "outputs"):   # ketasim simulate --summary-only / --outputs madrs,cadss
+            with tempfile.TemporaryDirectory(dir=os.environ.get("KETASIM_BENCH_TMP")) as d:
+                path = None if mode == "summary" else Path(d) / "timecourse.parquet"
+                cols = ["madrs", "cadss"]
+                summary = simulate_population_to_parquet(reg, subjects, p, mech, t, path, columns=cols,
+                                                         chunk_size=chunk, endpoints_path=Path(d) / "ends.parquet")
+                extra = {"file_mb": (path.stat().st_size / 1e6) if path else 0.0}
+        elif mode == "stream":
             with tempfile.TemporaryDirectory(dir=os.environ.get("KETASIM_BENCH_TMP")) as d:
                 path = Path(d) / "timecourse.parquet"
                 summary = simulate_population_to_parquet(reg, subjects, p, mech, t, path, chunk_size=chunk)
@@ -430,10 +437,12 @@ def main(argv=None):
     say("|---|---:|---:|---:|---:|---:|---:|---:|")
     runs = [("compute", 1000, 1), ("compute", 10_000, 1), ("compute", 10_000, 2),
             ("stream", 1000, 2), ("stream", 10_000, 2)]
+    runs += [("summary", 10_000, 2), ("outputs", 10_000, 2)]
     if quick:
-        runs = [("compute", 1000, 1), ("compute", 1000, 2), ("stream", 1000, 2), ("stream", 4000, 2)]
+        runs = [("compute", 1000, 1), ("compute", 4000, 1), ("compute", 1000, 2), ("stream", 1000, 2),
+                ("summary", 1000, 2), ("outputs", 1000, 2)]
     else:
-        runs += [("compute", 100_000, 2), ("stream", 100_000, 2)]
+        runs += [("compute", 100_000, 1), ("compute", 100_000, 2), ("stream", 100_000, 2), ("summary", 100_000, 2)]
     scaling = []
     for mode, n, th in runs:
         r = run_child(mode, n, th)
@@ -450,6 +459,16 @@ def main(argv=None):
                 f"{b['peak_rss_mb']:.0f} MB.")
         else:
             say("Memory goal (100,000 subjects streamed): not run (--quick).")
+    by = {(r["mode"], r["n"], r["threads"]): r for r in scaling}
+    for n in sorted({r["n"] for r in scaling}):
+        if ("summary", n, 2) in by and ("compute", n, 2) in by:
+            sm, cp = by[("summary", n, 2)], by[("compute", n, 2)]
+            say(f"--summary-only at N = {n:,}: wall {sm['wall_s']:.1f} s = {sm['wall_s'] / cp['wall_s']:.2f}x the pure "
+                f"computation ({cp['wall_s']:.1f} s; goal <= 1.3x), peak RSS {sm['peak_rss_mb']:.0f} MB (goal < 1 GB)")
+        if ("outputs", n, 2) in by and ("stream", n, 2) in by:
+            o, st = by[("outputs", n, 2)], by[("stream", n, 2)]
+            say(f"--outputs madrs,cadss at N = {n:,}: file {o['file_mb']:.1f} MB vs every column {st['file_mb']:.1f} MB "
+                f"({st['file_mb'] / max(o['file_mb'], 1e-9):.1f}x smaller; goal >= 5x)")
     comp1 = [r for r in scaling if r["mode"] == "compute" and r["threads"] == 1]
     if len(comp1) >= 2:
         lo, hi = comp1[0], comp1[-1]
