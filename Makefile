@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-quick validate bench bench-quick bench-optimize clean
+.PHONY: install browser demo test test-quick validate bench bench-quick bench-optimize bench-revision clean
 
 install: $(STAMP)
 
@@ -45,6 +45,11 @@ bench-quick: install
 	$(BIN)/python benchmarks/bench_population.py --quick
 
 # ketasim optimize on its default problem (goal: 3 minutes on 2 cores)
+# Per-subject cost of this checkout beside an earlier revision (BASE=rev), alternating child processes.
+BASE ?= dc65e38
+bench-revision: install
+	$(BIN)/python benchmarks/bench_revision.py --base $(BASE)
+
 bench-optimize: install
 	$(BIN)/python benchmarks/bench_optimize.py
 

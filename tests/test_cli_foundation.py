@@ -272,7 +272,7 @@ def test_params_csv(runner):
     assert list(df["key"]) == list(params)
     # where the model reads each value, from the declarations
     row = df.set_index("key")
-    assert row.loc["nmda.Ki_S_ketamine", "layer"] == "L3" and "nmda_occupancy" in row.loc["nmda.Ki_S_ketamine", "used_by"]
+    assert row.loc["nmda.Ki_S_ketamine", "layer"] == "L3" and "nmda_ketamine_ratio" in row.loc["nmda.Ki_S_ketamine", "used_by"]
     assert row.loc["ketamine.CL", "layer"] == "L1" and row.loc["mood.Rmax", "used_by"] == "improvement"
     for row in df.itertuples():
         p = params[row.key]

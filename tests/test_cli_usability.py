@@ -73,7 +73,8 @@ def test_params_json():
     assert rows and all(row["key"].startswith("mood.") for row in rows)
     assert len(rows) == sum(k.startswith("mood.") for k in params)
     first = rows[0]
-    assert set(first) == {"key", "value", "unit", "source", "evidence", "low", "high", "description"}
+    assert set(first) == {"key", "value", "unit", "source", "evidence", "low", "high", "description", "layer",
+                          "used_by"}
     assert first["value"] == pytest.approx(params[first["key"]].value)
 
 

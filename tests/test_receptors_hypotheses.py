@@ -6,14 +6,13 @@ from hypothesis import given, settings, strategies as st
 
 import ketasim as ks
 from ketasim.mechanisms import Mechanism, available, get_mechanism, register, MechanismError
-from ketasim.models.pd import Context
+from ketasim.models.pd import EFFECT_SITE_SOURCES, Context
 from ketasim.simulation import pd_response
 
 K = "ketamine 0.5 mg/kg iv over 40 min"
 NTX = "naltrexone 50 mg oral at -45 min"
 PLACEBO = "placebo 0 mg iv over 40 min"
-CE_KEYS = ("ce_ketamine_S", "ce_ketamine_R", "ce_norketamine_S", "ce_norketamine_R", "ce_hnk", "ce_naltrexone",
-           "ce_naltrexol")
+CE_KEYS = EFFECT_SITE_SOURCES    # every effect-site input of the model (session_memory 0: no session, no expectation)
 
 
 def _pd(ce, mech="opioid", source=None):

@@ -8,12 +8,15 @@ Which numbers calibrate which parameters (docs/model.md lists the same):
   read on the saline arm of zarate2006) -> placebo.saline; Singh 2016 placebo arms (-5.7 and -3.1 at day 15,
   checked: placebo.renewal_half is an assumption, as the two arms disagree in order); TRANSFORM-2 placebo spray + oral antidepressant (-15.9 at day 28, pooled TRANSFORM)
   -> placebo.oral_ad;
-- the drug side: Murrough 2013 ketamine (-16.5 at 24 h; the anchor) -> each hypothesis's gain; day-1 response
-  and remission of ketamine against midazolam (46.5 % and 32.7 %, Cochrane 2021; the pooled 45 % of Wilkinson
-  2019) and the Singh 2016 ketamine arms (-18.4 and -17.7 at day 15) -> bsv.drive_responder_share and mood.Rmax
-  (bsv.drive_nonresponder_ratio is an assumption).
-Everything else (zarate2006's time course, daly2018's drug arms, transform2's difference, abdallah2022,
-fava2018, phillips2019, williams2018) is validation.
+- the drug side, by least squares with the default hypothesis's gain re-solved for the anchor at every point:
+  Murrough 2013 ketamine (-16.5 at 24 h; the anchor) -> each hypothesis's gain; day-1 response and remission of
+  ketamine (46.5 % and 32.7 %, Cochrane 2021; the pooled 45 % of Wilkinson 2019) and the Singh 2016 ketamine arms
+  (-18.4 and -17.7 at day 15) -> bsv.drive_responder_share and mood.Rmax (bsv.drive_nonresponder_ratio is an
+  assumption); Daly 2018's esketamine arms at 2 h (-16.4, -14.3, -17.6) -> mood.immediate_weight; Abdallah 2022's
+  dose threshold (0.2 mg/kg x 8 not better than placebo, 0.5 mg/kg better: as the power of its 53-per-arm test)
+  -> mood.induction_hill; Phillips 2019's weekly maintenance (no further change) -> consolidation.formation_rate
+  and consolidation.t_half.
+Everything else (zarate2006's time course, daly2018's 24-h changes, transform2, fava2018, phillips2019's series response, williams2018, relapse) is validation.
 
 Run:  .venv/bin/python tools/calibrate_mood.py [--n 800] [--rounds 2]
 Prints the values to write into the parameter files (src/ketasim/parameters/sets/*.toml).

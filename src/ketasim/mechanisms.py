@@ -44,6 +44,10 @@ class Mechanism:
         """The nodes this hypothesis adds to (or replaces in) the core PD model; must include `mediator_drive`."""
         raise NotImplementedError
 
+    def extra_sources(self) -> tuple:
+        """Leaf inputs this variant adds to the PD layers (e.g. a compound's effect-site concentrations)."""
+        return ()
+
     def parameters(self):
         """A ParameterSet of this hypothesis's own numbers (each with unit, source, evidence and range), or None
         where they already are in the default parameter sets."""

@@ -61,6 +61,20 @@ def run_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int | None = No
     return result
 
 
+def check_output_dir(out_dir, what: str = "--out") -> Path:
+    """Before any work: `out_dir` can be written as an output folder (one plain error otherwise)."""
+    from ketasim.io.export import check_output_dir as _check
+
+    return _check(out_dir, what)
+
+
+def check_output_file(path, what: str = "output file", example: str | None = None) -> Path:
+    """Before any work: `path` can be written as a file (one plain error otherwise)."""
+    from ketasim.io.export import check_output_file as _check
+
+    return _check(path, what, example)
+
+
 def _only_requested_times(result, times):
     """A Result (one subject: arrays by time) or PopulationResult (arrays time x subject) on the given times only
     (they are points of its grid: the grid was joined with them)."""
@@ -182,6 +196,24 @@ def run_population_scenario(cfg: ScenarioConfig, progress=None, chunk_size: int 
 
 STREAM_ABOVE_SUBJECTS = 5000
 FIGURE_SUBJECTS = 500
+# A population held in memory costs subjects x output times x 16 outputs x 8 bytes, about three times over while
+# it is written; above this many subject x time rows it streams to Parquet chunk by chunk instead.
+STREAM_ABOVE_ROWS = 4_000_000
+# One streamed chunk's outputs (subjects x times x outputs x 8 bytes) stay below this; the chunk shrinks for very
+# long grids (the default 1000 subjects fit every grid up to ~4,000 output times).
+STREAM_CHUNK_BYTES = 512 * 2**20
+
+
+def streams(cfg: ScenarioConfig) -> bool:
+    """Whether a population scenario is written chunk by chunk (bounded memory) rather than held in memory; the
+    same for every executor, so a cluster run writes exactly what the in-process run writes."""
+    if cfg.subjects <= 1:
+        return False
+    return cfg.subjects > STREAM_ABOVE_SUBJECTS or cfg.subjects * cfg.time_points() > STREAM_ABOVE_ROWS
+
+
+def stream_chunk_size(n_times: int, n_columns: int, chunk_size: int = 1000) -> int:
+    return max(1, min(chunk_size, STREAM_CHUNK_BYTES // max(1, n_times * n_columns * 8)))
 
 
 FLOAT32_NOTE = "output columns stored as float32: relative rounding error at most 2^-24 (6.0e-8)"
@@ -189,23 +221,24 @@ FLOAT32_NOTE = "output columns stored as float32: relative rounding error at mos
 
 def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=None,
                                        chunk_size: int | None = None, times=None, outputs=None,
-                                       summary_only: bool = False, float32: bool = False) -> dict:
+                                       summary_only: bool = False, float32: bool = False, executor=None) -> dict:
     """Large populations: stream every subject's time course to timecourse.parquet chunk by chunk (memory bounded
-    by one chunk), summary.json computed on the fly, the figure drawn from the first 500 subjects. All files are
-    written to a temporary folder and moved into out_dir only when complete. `outputs`: the columns (default
-    every output); `summary_only`: no time course, only endpoints.parquet (one row per subject) and the summary;
-    `float32`: the time course in single precision (FLOAT32_NOTE). endpoints.parquet is written in every case."""
+    by a few chunks; on `executor`, e.g. a Dask cluster, the chunks are computed there), summary.json computed on
+    the fly, the figure drawn from the first 500 subjects. All files are written to a temporary folder and moved
+    into out_dir only when complete. `outputs`: the columns (default every output); `summary_only`: no time
+    course, only endpoints.parquet (one row per subject) and the summary; `float32`: the time course in single
+    precision (FLOAT32_NOTE). endpoints.parquet is written in every case."""
     import json
 
     from ketasim._version import __version__
     from ketasim.io.export import atomic_output_dir
+    from ketasim.models import outputs as output_catalogue
     from ketasim.population import simulate_population, simulate_population_to_parquet
 
     regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
     columns = output_columns(mech, outputs)
-    # streamed chunks are larger (fewer Parquet row groups); memory stays bounded by one chunk
-    chunk_size = chunk_size or chunk_size_for_progress(len(subjects), smallest=256, largest=1000, parts=20)
-    _start(progress, len(subjects), chunk_size)
+    # streamed chunks are larger (fewer Parquet row groups); memory stays bounded by a few chunks, and a chunk
+    # shrinks for very long grids
     import numpy as np
 
     times = sampling_times(cfg) if times is None else times
@@ -213,12 +246,16 @@ def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=No
     if times is not None:
         t = np.union1d(t, np.round(times, 10))
         keep = np.isin(np.round(t, 8), np.round(times, 8))
+    chunk_size = chunk_size or chunk_size_for_progress(len(subjects), smallest=256, largest=1000, parts=20)
+    chunk_size = stream_chunk_size(len(t), len(columns), chunk_size)
+    _start(progress, len(subjects), chunk_size)
     with atomic_output_dir(out_dir) as tmp:
         summary = simulate_population_to_parquet(regimen, subjects, params, mech, t,
                                                  None if summary_only else tmp / "timecourse.parquet",
                                                  columns=columns, chunk_size=chunk_size, progress=progress,
                                                  keep=keep, summary_doses=regimen.realize(), float32=float32,
-                                                 endpoints_path=tmp / "endpoints.parquet", **options)
+                                                 endpoints_path=tmp / "endpoints.parquet", executor=executor,
+                                                 **options)
         sample = simulate_population(regimen, subjects.iloc[:FIGURE_SUBJECTS], params, mech, t, columns=columns,
                                      **options)
         if times is not None:
@@ -285,7 +322,7 @@ def scenario_config(doses, scenario_file=None, **options) -> ScenarioConfig:
     """A scenario from a YAML file or from regimen lines plus options (CLI spelling); one plain error otherwise."""
     from pydantic import ValidationError
 
-    from ketasim.io.schemas import ScenarioError, SubjectConfig, format_validation_error
+    from ketasim.io.schemas import ScenarioError, SubjectConfig, format_validation_error, original_error
 
     if scenario_file and doses:
         raise ScenarioError("give either --dose or --scenario, not both")
@@ -305,7 +342,8 @@ def scenario_config(doses, scenario_file=None, **options) -> ScenarioConfig:
             options["population"] = PopulationConfig(**population)
         return ScenarioConfig(doses=list(doses), subject=SubjectConfig(**subject), **options)
     except ValidationError as exc:
-        raise ScenarioError(format_validation_error(exc)) from None
+        # one problem: the package's own message (it names the dose or option); several: all of them, by key
+        raise (original_error(exc) or ScenarioError(format_validation_error(exc))) from None
 
 
 def load_trial(name_or_path):
@@ -336,16 +374,46 @@ def resize_trial(cfg, subjects: str | None):
 
     if not subjects:
         return cfg
+    from ketasim.units import excerpt
+
     try:
         n = int(subjects)
     except ValueError:
-        raise ValueError(f"--subjects must be a whole number (or MIN:MAX with --power), got {subjects!r}") from None
+        raise ValueError(f"--subjects must be a whole number (or MIN:MAX with --power), got "
+                         f"{excerpt(subjects, 30)}") from None
+    if not 2 <= n <= MAX_TRIAL_SUBJECTS_PER_ARM:
+        raise ValueError(f"--subjects must be 2-{MAX_TRIAL_SUBJECTS_PER_ARM:,} per arm, got {n:,}")
     return with_size(cfg, n).model_copy(update={"observed": cfg.observed})
+
+
+MAX_TRIAL_SUBJECTS_PER_ARM = 100_000
+# A trial arm is simulated whole (replicates x subjects x output times, three outputs kept): this many rows are
+# about 1.2 GB.
+MAX_TRIAL_ROWS_PER_ARM = 50_000_000
+
+
+def check_trial_size(cfg, replicates: int) -> None:
+    """Before any work: the trial's arms fit in memory (replicates x subjects x output times per arm)."""
+    from ketasim.population import population_grid
+    from ketasim.trials import arm_size
+
+    for arm_name, arm in cfg.arms.items():
+        regimen = arm.regimen()
+        first = min((d.time_h for d in regimen.realize()), default=0.0)
+        n_t = len(population_grid(regimen, max(0.0, first) + cfg.duration_h()))
+        subjects = replicates * arm_size(cfg, arm_name)
+        if subjects * n_t > MAX_TRIAL_ROWS_PER_ARM:
+            most = max(1, MAX_TRIAL_ROWS_PER_ARM // max(1, n_t * arm_size(cfg, arm_name)))
+            raise ValueError(f"trial {cfg.name}, arm {arm_name}: {replicates} replicates x {arm_size(cfg, arm_name):,} "
+                             f"subjects x {n_t:,} output times is {subjects * n_t:,} rows; at most "
+                             f"{MAX_TRIAL_ROWS_PER_ARM:,} fit in memory: use at most {most} replicates or fewer "
+                             f"subjects")
 
 
 def run_trial(cfg, hypothesis="opioid", opioid_source=None, **kwargs):
     from ketasim.trials import run_trial as _run
 
+    check_trial_size(cfg, kwargs.get("replicates", 20))
     return _run(cfg, hypothesis, opioid_source, **kwargs)
 
 
@@ -408,6 +476,25 @@ def required_affinity_text() -> str:
             f"{p.value('opioid.hnk_tau'):g}, HNK would need a MOR affinity of Ki = {ki.value:.3g} {ki.unit} to "
             f"produce the -16.5-point 24-h MADRS change of Murrough 2013. Measured binding found no "
             f"opioid-receptor affinity for (2R,6R)-HNK (Bonaventura 2022).")
+
+
+def compound_parameter_table(name_or_path):
+    """A compound's parameters: its file's numbers (a compound), or the model's own keys that describe it (a
+    built-in drug), with value, unit, source, evidence and range."""
+    import pandas as pd
+
+    c = load_compound(name_or_path)
+    if not c.native:
+        df = c.parameters().to_frame()
+        df.insert(1, "compound", c.name)
+        return df
+    params = default_parameters()
+    wanted = c.spec.native.parameters
+    keys = [k for k in params if any(k == w or (w.endswith(".") and k.startswith(w)) for w in wanted)]
+    df = params.to_frame()
+    df = df[df.key.isin(keys)].reset_index(drop=True)
+    df.insert(1, "compound", c.name)
+    return pd.DataFrame(df)
 
 
 def parameter_table(prefix: str | None = None):
@@ -473,6 +560,20 @@ def parameter_table(prefix: str | None = None):
     return df
 
 
+def write_parameter_table(df, path) -> Path:
+    """The parameter table as CSV, written whole or not at all."""
+    from ketasim.io.export import atomic_write_text
+
+    return atomic_write_text(path, df.to_csv(index=False))
+
+
+def write_text_file(path, text: str) -> Path:
+    """A text output (a table as CSV or JSON), written whole or not at all."""
+    from ketasim.io.export import atomic_write_text
+
+    return atomic_write_text(path, text)
+
+
 def run_validation(out_dir) -> list[dict]:
     from ketasim.trials import validation_figure
     from ketasim.validation.report import write_report
@@ -496,14 +597,16 @@ def export_sbml_file(path, doses, scenario_file, hypothesis=None, opioid_source=
 
 def result_summary(result) -> dict:
     """The summary.json metrics of a single-subject Result or a PopulationResult, with times after the dose."""
-    from ketasim.population._summary import SummaryAccumulator
+    # both measure times from the preceding dose (PopulationResult.summary passes the realised doses). A run with
+    # sampling times (--output-step, --times) is summarised on the points it writes, as the streamed path does.
+    import dataclasses
 
-    if getattr(result, "subjects", None) is None:
+    if getattr(result, "sampled", None) is None and getattr(result, "sample_times", None) is None:
         return result.summary()
-    doses = result.regimen.realize() if result.regimen is not None else ()
-    acc = SummaryAccumulator(result.time_h, list(result.outputs), result.meta.get("first_session_h", 0.0), doses)
-    acc.add(result.outputs)
-    return acc.summary()
+    _, t, vals = _table_at_samples(result)
+    one = getattr(result, "subjects", None) is None
+    outputs = {k: (vals[k][:, 0] if one else vals[k]) for k in result.outputs if k in vals}
+    return dataclasses.replace(result, time_h=np.asarray(t, float), outputs=outputs).summary()
 
 
 def _range(text: str, unit: str, what: str) -> tuple[float, float]:
@@ -635,11 +738,12 @@ import numpy as np  # noqa: E402  (used by the data helpers below)
 def subjects_table(result) -> "pd.DataFrame":
     """A population's subjects: covariates, random effects (eta_*, PD scales) and individual PK parameters
     (CL L/h, V L of each enantiomer; naltrexone CL), one row per subject (as mrgsolve's carry_out)."""
-    from ketasim.solvers.fast import individual_pk_batch
+    from ketasim.models.pk import CovariateArrays, individual_pk
+    from ketasim.population._population import eta_arrays
 
     subj = result.subjects.copy()
     params = getattr(result, "parameters", None) or default_parameters()
-    ind = individual_pk_batch(params, subj)
+    ind = individual_pk(params, CovariateArrays.from_frame(subj), eta_arrays(subj))
     n = len(subj)
     names = {"S.CL": "ketamine_S_CL_L_h", "S.V1": "ketamine_S_V1_L", "S.Q": "ketamine_S_Q_L_h",
              "S.V2": "ketamine_S_V2_L", "R.CL": "ketamine_R_CL_L_h", "R.V1": "ketamine_R_V1_L",
@@ -1129,3 +1233,110 @@ def run_optimization(problem, out_dir, progress=None, executor=None, stop_after:
                      stop_after=stop_after)
     write_outputs(res, out)
     return res
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Compounds: profiles, inverse design, the library
+
+
+def load_compound(name_or_path):
+    """A library compound by name, or a user's compound file (registered as a drug of the regimen language)."""
+    from ketasim.compounds import load_compound as _load
+
+    return _load(name_or_path)
+
+
+def compound_from_text(text: str, label: str = "uploaded compound file"):
+    from ketasim.compounds import compound_from_text as _from_text
+
+    return _from_text(text, label)
+
+
+def list_compounds() -> list[dict]:
+    """The compound library: name, title, whether it is a built-in drug, routes, species and receptors."""
+    from ketasim.compounds import library_compounds
+
+    out = []
+    for c in library_compounds():
+        out.append({"name": c.name, "title": c.title, "native": c.native,
+                    "routes": list(c.routes()) if not c.native else [],
+                    "species": list(c.species) if not c.native else [c.name],
+                    "receptors": sorted({r for s in c.receptor_species() for r in s.spec.receptors.present()})
+                    if not c.native else [], "description": c.spec.description.strip()})
+    return out
+
+
+def compound_profile(name_or_path, doses=None, duration: str = "14 d", progress=None, compound=None):
+    """(profile.json document, time courses for the figure) of a compound's regimen (default: its own) under
+    every hypothesis, beside ketamine 0.5 mg/kg IV."""
+    from ketasim.compounds.profile import compound_profile as _profile
+
+    c = compound if compound is not None else load_compound(name_or_path)
+    return _profile(c, doses or None, duration, progress=progress)
+
+
+def write_compound_profile(doc: dict, courses: dict, out_dir) -> Path:
+    """profile.json and profile.png, all or nothing."""
+    import json
+
+    from ketasim import __version__
+    from ketasim.compounds.profile import plot_profile
+    from ketasim.io.export import atomic_output_dir
+
+    with atomic_output_dir(out_dir) as tmp:
+        (tmp / "profile.json").write_text(json.dumps({**doc, "ketasim_version": __version__}, indent=2,
+                                                     default=float))
+        plot_profile(doc, courses, tmp / "profile.png")
+    return Path(out_dir)
+
+
+def compound_design(template: str = "lanicemine", cadss_max: float = 4.0, liking_max: float = 20.0,
+                    population: int = 40, generations: int = 25, seed: int = 1, hypothesis: str | None = None,
+                    progress=None) -> dict:
+    """Inverse design (ketasim.compounds.design): the front under each hypothesis and in robust mode."""
+    from ketasim.compounds.design import DesignProblem, design
+
+    if not (0 < cadss_max <= 92):
+        raise ValueError(f"--max-cadss must be 0-92 CADSS points, got {cadss_max:g}")
+    if not (0 < liking_max <= 100):
+        raise ValueError(f"--max-liking must be 0-100 (VAS), got {liking_max:g}")
+    if not (8 <= population <= 400):
+        raise ValueError(f"--population must be 8-400, got {population}")
+    if not (1 <= generations <= 500):
+        raise ValueError(f"--generations must be 1-500, got {generations}")
+    hyps = tuple(parse_hypotheses(hypothesis)) if hypothesis else ()
+    load_compound(template)
+    return design(DesignProblem(template=template, cadss_max=cadss_max, liking_max=liking_max,
+                                population=population, generations=generations, seed=seed, hypotheses=hyps),
+                  progress=progress)
+
+
+def write_compound_design(doc: dict, out_dir) -> Path:
+    """front.csv (every front profile under every hypothesis), design.json, design.png."""
+    import json
+
+    import pandas as pd
+
+    from ketasim import __version__
+    from ketasim.compounds.design import plot_design
+    from ketasim.io.export import atomic_output_dir
+
+    rows = [{"hypothesis": h, **r} for h, v in doc["hypotheses"].items() for r in v["front"]]
+    with atomic_output_dir(out_dir) as tmp:
+        pd.DataFrame(rows).to_csv(tmp / "front.csv", index=False)
+        meta = {**doc, "hypotheses": {h: {"summary": v["summary"], "front_size": len(v["front"])}
+                                      for h, v in doc["hypotheses"].items()}, "ketasim_version": __version__}
+        (tmp / "design.json").write_text(json.dumps(meta, indent=2, default=float))
+        plot_design(doc, tmp / "design.png")
+    return Path(out_dir)
+
+
+def compound_checks(names=None) -> list[dict]:
+    """Every library compound's checks against published PK numbers (typical subject)."""
+    from ketasim.compounds import get_compound, library_names
+    from ketasim.compounds.checks import run_checks
+
+    rows = []
+    for n in names or library_names():
+        rows += run_checks(get_compound(n))
+    return rows

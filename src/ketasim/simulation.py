@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -87,6 +87,15 @@ class Simulation:
     oral_antidepressant_start_h: float | None = None
     baseline_madrs: float | None = None
 
+    def variant(self) -> tuple[Mechanism, KetamineModel]:
+        """The model variant of this regimen: the mechanism with the regimen's compounds, and its PK layer."""
+        from ketasim.compounds import with_compounds
+
+        mech = with_compounds(self.mechanism, self.regimen)
+        wanted = tuple(getattr(mech, "compounds", ()))
+        model = self.model if set(wanted) <= set(self.model.compounds) else KetamineModel(wanted)
+        return mech, model
+
     def context(self) -> Context:
         if self.expectation not in EXPECTATIONS:
             raise SimulationError(f"expectation must be one of {', '.join(EXPECTATIONS)}, not {self.expectation!r}")
@@ -98,64 +107,127 @@ class Simulation:
         from ketasim.solvers.ode import ModelODE
 
         cov = covariates or Covariates()
-        params = self.mechanism.with_parameters(self.parameters)
-        ind, A = self.model.compile_subject(params, cov, eta)
-        inputs = self.model.inputs(self.regimen, ind, cov.weight_kg)
-        pdm = pd_model(self.mechanism, params)
+        mech, model = self.variant()
+        params = mech.with_parameters(self.parameters)
+        ind, A = model.compile_subject(params, cov, eta)
+        inputs = model.inputs(self.regimen, ind, cov.weight_kg)
+        pdm = pd_model(mech, params)
         values = pdm.values(params, self.context().values())
-        rows = self.model.effect_sites(np.eye(A.shape[0]))
+        rows = model.effect_sites(np.eye(A.shape[0]))
         given = dict(subject or {})
         if self.baseline_madrs is not None:
             given.setdefault("baseline_madrs", self.baseline_madrs)
-        return ModelODE(pdm, A, rows, values, given, readouts=lambda X: self.model.plasma_outputs(X, ind)), \
-            inputs, self.model.index
+        return ModelODE(pdm, A, rows, values, given, readouts=lambda X: model.plasma_outputs(X, ind)), \
+            inputs, model.index
 
     def solve(self, duration: str = "7 d", covariates: Covariates | None = None,
               output_step: str | None = None, eta=None) -> Result:
+        return self.solve_many([self.mechanism], duration, covariates, output_step, eta)[0]
+
+    def solve_many(self, mechanisms, duration: str = "7 d", covariates: Covariates | None = None,
+                   output_step: str | None = None, eta=None) -> list[Result]:
+        """One Result per mechanism, sharing one PK solution (the PK layer does not depend on the hypothesis):
+        for comparing hypotheses on the same regimen and subject."""
+        pk = self.pk_solution(duration, covariates, output_step, eta, mechanisms[0])
+        return [self.result(pk, mech) for mech in mechanisms]
+
+    def pk_solution(self, duration: str = "7 d", covariates: Covariates | None = None,
+                    output_step: str | None = None, eta=None, mechanism: Mechanism | None = None) -> "PKSolution":
+        """The PK layer at the output times (states, plasma read-outs and the effect sites the PD layers read),
+        with the effect sites on the solvers' internal grid for the PD layers."""
         duration_h = parse_duration(duration)
         cov = covariates or Covariates()
         step = to_hours(output_step, "output step") if output_step else None
         if step is not None and not (0 < step <= duration_h):
             raise SimulationError(f"output step must be positive and at most the duration, got {output_step!r}")
         self.regimen.check_validated_range(cov.weight_kg)
-        ind, A = self.model.compile_subject(self.parameters, cov, eta)
-        inputs = self.model.inputs(self.regimen, ind, cov.weight_kg)
+        mech, model = replace(self, mechanism=mechanism or self.mechanism).variant()
+        params = mech.with_parameters(self.parameters)
+        ind, A = model.compile_subject(params, cov, eta)
+        inputs = model.inputs(self.regimen, ind, cov.weight_kg)
         t_out = output_grid(self.regimen, duration_h, step)
         t, at = internal_grid(t_out, inputs)   # the solvers' grid, read back at the output times
         X = np.zeros((len(t), A.shape[0]))
-        index = self.model.index
-        for bname, idx in self.model.layout.blocks.items():
+        index = model.index
+        for bname, idx in model.layout.blocks.items():
             block_inputs = [i for i in inputs if index[i.state] in set(idx.tolist())]
             if not block_inputs:
                 continue
-            sub_index = {self.model.layout.names[j]: k for k, j in enumerate(idx)}
+            sub_index = {model.layout.names[j]: k for k, j in enumerate(idx)}
             X[:, idx] = solve_linear(A[np.ix_(idx, idx)], block_inputs, t, sub_index)
-        outputs = {k: np.asarray(v)[at] for k, v in self.model.plasma_outputs(X, ind).items()}
+        grid_sites = model.effect_sites(X)
+        return PKSolution(t_out, X[at], model, ind, inputs, cov,
+                          {k: np.asarray(v)[at] for k, v in model.plasma_outputs(X, ind).items()},
+                          {k: np.asarray(v)[at] for k, v in grid_sites.items()},
+                          grid=t, at=at, grid_effect_sites=grid_sites)
+
+    def pd_outputs(self, pk: "PKSolution", mechanism: Mechanism, parameters: ParameterSet | None = None,
+                   wanted=None) -> dict[str, np.ndarray]:
+        """The PD nodes (or the `wanted` ones) of `mechanism` on a PK solution of this regimen, at its output
+        times; `parameters` replace this simulation's (for PD-only sensitivity: the PK is not recomputed). The
+        slow states are integrated on the PK solution's internal grid (`ketasim.solvers.grid`)."""
+        from ketasim.compounds import with_compounds
+
+        mech = with_compounds(mechanism, self.regimen)
+        params = mech.with_parameters(parameters or self.parameters)
+        pd = pd_model(mech, params)
+        values = pd.values(params, self.context().values())
+        out = evaluate(pd, pk.grid, pk.grid_effect_sites,
+                       subject_values(pd, {"baseline_madrs": self._baseline()}, values), values, wanted=wanted)
+        return {k: np.asarray(v)[pk.at] for k, v in out.items()}
+
+    def _baseline(self) -> float:
         baseline = self.baseline_madrs if self.baseline_madrs is not None else \
             self.parameters.value("mood.baseline_madrs")
         if not (0 < baseline <= 60):
             raise SimulationError(f"baseline MADRS must be in (0, 60], got {baseline!r}")
-        params = self.mechanism.with_parameters(self.parameters)
-        pd = pd_model(self.mechanism, params)
+        return baseline
+
+    def result(self, pk: "PKSolution", mechanism: Mechanism) -> Result:
+        from ketasim.compounds import with_compounds
+
+        mech = with_compounds(mechanism, self.regimen)
+        baseline = self._baseline()
         ctx = self.context()
-        values = pd.values(params, ctx.values())
-        pd_out = evaluate(pd, t, self.model.effect_sites(X), subject_values(pd, {"baseline_madrs": baseline}, values),
-                          values)
+        pd_out = self.pd_outputs(pk, mech)
+        pd = pd_model(mech, mech.with_parameters(self.parameters))
         shown = [o.name for o in pd.outputs()]
-        pd_out = {k: np.asarray(v)[at] for k, v in pd_out.items()}
-        X = X[at]
-        t = t_out
-        internal = {k: v for k, v in pd_out.items() if k not in shown}
+        outputs = dict(pk.plasma)
         outputs.update({k: pd_out[k] for k in shown})
-        names = self.model.layout.names
+        names = pk.model.layout.names
         amount_idx = [i for i, n in enumerate(names) if is_amount_state(n)]
-        res = Result.single(t, outputs, mechanism=self.mechanism, states=X[:, amount_idx], state_names=tuple(names[i] for i in amount_idx),
-                            regimen=self.regimen, parameters=self.parameters, covariates=cov, inputs=inputs)
-        res.internal = internal
-        res.meta.update(hypothesis=self.mechanism.label(), expectation=self.expectation,
-                        baseline_madrs=baseline,
+        res = Result.single(pk.time_h, outputs, mechanism=mech, states=pk.states[:, amount_idx],
+                            state_names=tuple(names[i] for i in amount_idx), regimen=self.regimen,
+                            parameters=self.parameters, covariates=pk.covariates, inputs=pk.inputs)
+        res.internal = {k: v for k, v in pd_out.items() if k not in shown}
+        res.meta.update(hypothesis=mech.label(), expectation=self.expectation, baseline_madrs=baseline,
                         first_session_h=min(ctx.session_times_h) if ctx.session_times_h else 0.0)
         return res
+
+
+@dataclass
+class PKSolution:
+    """The PK layer of one subject: states, plasma read-outs and effect-site sources at the output times
+    (`time_h`), and the effect sites on the solvers' internal grid (`grid`; `at` is the index of each output
+    time in it), on which the PD layers integrate their slow states."""
+
+    time_h: np.ndarray
+    states: np.ndarray
+    model: KetamineModel
+    individual: object
+    inputs: list
+    covariates: Covariates
+    plasma: dict
+    effect_sites: dict
+    grid: np.ndarray = None
+    at: np.ndarray = None
+    grid_effect_sites: dict = None
+
+    def __post_init__(self):
+        if self.grid is None:   # built on the output times alone: the grid is the output grid
+            self.grid = np.asarray(self.time_h, float)
+            self.at = np.arange(len(self.grid))
+            self.grid_effect_sites = self.effect_sites
 
 
 def pd_response(t, effect_sites: dict, hypothesis: str | Mechanism = "opioid", opioid_source: str | None = None,

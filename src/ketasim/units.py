@@ -41,6 +41,15 @@ class UnitError(ValueError):
     """A quantity with a missing, unknown or wrong-dimension unit."""
 
 
+def excerpt(text, limit: int = 60) -> str:
+    """`text` quoted for an error message, cut to about `limit` characters: a message names the input, it never
+    echoes a 100-kB line back whole."""
+    s = str(text)
+    if len(s) > limit:
+        s = s[: max(1, limit - 1)] + "…"
+    return repr(s)
+
+
 @dataclass(frozen=True)
 class MolarMass:
     species: str
@@ -67,27 +76,31 @@ def parse_quantity(text: str | float | int | pint.Quantity, what: str = "quantit
     if isinstance(text, pint.Quantity):
         q = text
     elif isinstance(text, (int, float)):
-        raise UnitError(f"{what}: {text!r} has no unit; write it with one, e.g. '{text} mg' or '{text} h'")
+        raise UnitError(f"{what}: {excerpt(text)} has no unit; write it with one, e.g. '{text} mg' or '{text} h'")
     else:
         s = str(text).strip().replace("µ", "u").replace("μ", "u")
         if not s:
             raise UnitError(f"{what}: empty value")
         if re.match(r"^[-+]?(nan|inf)", s, re.IGNORECASE):
-            raise UnitError(f"{what}: {text!r} is not a number")
+            raise UnitError(f"{what}: {excerpt(text)} is not a number")
         if not _QUANTITY_TEXT.match(s):
             # pint evaluates arithmetic ("9**9**9 h" never returns): accept only NUMBER [UNIT]
-            raise UnitError(f"{what}: cannot read {text!r} as a number followed by a unit, e.g. '40 min' or '0.5 mg/kg'")
+            raise UnitError(f"{what}: cannot read {excerpt(text)} as a number followed by a unit, e.g. '40 min' or '0.5 mg/kg'")
         try:
             q = ureg.Quantity(s)
         except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError) as exc:
-            raise UnitError(f"{what}: unknown unit in {text!r} ({exc})") from None
-        except Exception as exc:  # pint raises a zoo of parser errors on garbage
-            raise UnitError(f"{what}: cannot read {text!r} as a number with a unit ({exc})") from None
+            raise UnitError(f"{what}: unknown unit in {excerpt(text)} ({excerpt(exc, 80)[1:-1]})") from None
+        except Exception:  # noqa: BLE001 - pint raises a zoo of parser errors on garbage
+            raise UnitError(f"{what}: cannot read {excerpt(text)} as a number with a unit") from None
     if not isinstance(q, pint.Quantity) or (q.dimensionless and str(q.units) in ("", "dimensionless")):
-        raise UnitError(f"{what}: {text!r} has no unit")
+        raise UnitError(f"{what}: {excerpt(text)} has no unit")
     mag = q.magnitude
-    if isinstance(mag, float) and math.isnan(mag):
-        raise UnitError(f"{what}: {text!r} is not a number")
+    try:
+        finite = math.isfinite(float(mag))
+    except (OverflowError, TypeError, ValueError):  # '1111...1 min' is an int too large for a float
+        finite = False
+    if not finite:
+        raise UnitError(f"{what}: {excerpt(text)} is not a finite number")
     return q
 
 
@@ -95,11 +108,16 @@ def to_unit(q: str | pint.Quantity, unit: str, what: str = "quantity") -> float:
     """Convert to `unit` and return a float; wrong dimension is a UnitError naming both units."""
     q = parse_quantity(q, what) if not isinstance(q, pint.Quantity) else q
     try:
-        return float(q.to(unit).magnitude)
+        value = float(q.to(unit).magnitude)
+    except OverflowError:
+        raise UnitError(f"{what}: {excerpt(q, 40)} is too large a number") from None
     except pint.errors.DimensionalityError:
         raise UnitError(
             f"{what}: {q:~P} has units of {q.dimensionality}, expected something convertible to {unit}"
         ) from None
+    if not math.isfinite(value):
+        raise UnitError(f"{what}: {excerpt(q, 40)} is too large a number")
+    return value
 
 
 def to_hours(q: str | pint.Quantity, what: str = "time") -> float:

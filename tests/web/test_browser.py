@@ -165,7 +165,7 @@ def test_page_shows_readable_errors(page, live_server):
     page.fill("#A-amount", "-1")
     page.click("#run")
     page.wait_for_function("() => document.querySelector('#status').dataset.state === 'error'")
-    assert "greater than 0" in page.inner_text("#error")
+    assert "more than 0" in page.inner_text("#error")
     page.fill("#A-amount", "0.5")
     page.fill("#A-duration", "200")
     page.click("#run")
@@ -199,10 +199,15 @@ def test_serve_shows_four_layers(browser):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"ketasim serve did not come up: {proc.stdout.read().decode(errors='replace')}")
                 time.sleep(0.1)
+        # the first line is the URL with the server's token (as Jupyter prints it); the page needs it
+        import re
+
+        url = re.search(r"http://\S+", proc.stdout.readline().decode()).group(0)
+        assert url.startswith(base + "/?token="), url
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(WAIT_MS)
         page = context.new_page()
-        page.goto(base + "/")
+        page.goto(url)
         page.wait_for_function("() => window.KS && window.KS.runs >= 1", timeout=WAIT_MS)
         counts = page.evaluate("""() => ['concentrations', 'occupancy', 'effects', 'mood'].map(k =>
             [...document.querySelectorAll(`.chart[data-layer=${k}]`)].map(d => d.data.reduce(

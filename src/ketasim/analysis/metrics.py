@@ -12,7 +12,7 @@ import numpy as np
 
 KETAMINE_DRUGS = ("ketamine", "esketamine", "arketamine")
 # which doses a plasma column is measured from
-_PK_PREFIX_DRUGS = {"ketamine": KETAMINE_DRUGS, "norketamine": KETAMINE_DRUGS, "hnk": KETAMINE_DRUGS,
+_PK_PREFIX_DRUGS = {"ketamine": KETAMINE_DRUGS, "norketamine": KETAMINE_DRUGS, "hnk": KETAMINE_DRUGS + ("hnk",),
                     "dhnk": KETAMINE_DRUGS, "naltrexone": ("naltrexone",), "naltrexol": ("naltrexone",)}
 
 
@@ -31,8 +31,9 @@ def relevant_dose_times(column: str, doses) -> np.ndarray:
     """Start times (h) of the administrations a column responds to: the parent drug's doses for plasma
     columns, every session (placebo included) for effect outputs. `doses` are realised Dose objects."""
     if is_concentration(column):
-        drugs = _PK_PREFIX_DRUGS.get(column.split("_")[0], KETAMINE_DRUGS)
-        times = [d.time_h for d in doses if d.drug in drugs]
+        drugs = _PK_PREFIX_DRUGS.get(column.split("_")[0])
+        # a compound's species: measured from every dose (its compound's doses are among them)
+        times = [d.time_h for d in doses if drugs is None or d.drug in drugs]
     else:
         times = [d.time_h for d in doses]
     return np.array(sorted(times), float)

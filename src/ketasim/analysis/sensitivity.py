@@ -19,7 +19,6 @@ import pandas as pd
 from scipy.stats import norm
 
 from ketasim.analysis.metrics import trapezoid
-from ketasim.models.pd import SESSION_DRUGS
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,7 @@ def make_setup(regimen, parameters, mechanism, outcome: str, duration_h: float |
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}; choose from {', '.join(OUTCOMES)}")
     o = OUTCOMES[outcome]
-    sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
+    sessions = [d.time_h for d in regimen.realize() if d.is_session]
     t0 = min(sessions) if sessions else 0.0
     end = duration_h if duration_h is not None else (t0 + o.horizon_h + 2.0 if o.horizon_h else 7 * 24.0)
     if o.horizon_h and end < t0 + o.horizon_h:

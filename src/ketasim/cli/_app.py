@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -34,6 +35,9 @@ class KetasimCommand(TyperCommand):
 
 
 class KetasimGroup(TyperGroup):
+    """Typer's group, with flags shown as flags, and the argument parser's errors (an option out of range, an
+    unknown option) as one plain line on stderr and exit status 2, like every other error of ketasim."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for param in self.params:
@@ -43,6 +47,35 @@ class KetasimGroup(TyperGroup):
         option = super().get_help_option(ctx)
         _no_value_shown(option)
         return option
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except Exception as exc:  # noqa: BLE001 - the parser's exceptions (typer may vendor its own click)
+            kind = type(exc).__name__
+            if kind == "NoArgsIsHelpError":
+                click.echo(exc.ctx.get_help())
+                sys.exit(2)
+            if kind == "Abort":
+                err_console.print("Aborted.", highlight=False)
+                sys.exit(1)
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            err_console.print(f"[bold red]error:[/] {escape(plain_words(exc.format_message()))}{escape(hint)}",
+                              highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def plain_words(message: str) -> str:
+    """A parser message without the validation library's phrasing ('Input should be greater than or equal to 1')."""
+    from ketasim.io.schemas import plain_text
+
+    return plain_text(" ".join(message.split()))
 
 
 class _App(typer.Typer):
@@ -74,8 +107,37 @@ def _main(version: bool = typer.Option(False, "--version", "-V", is_eager=True, 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError)
 
 
+MAX_MESSAGE = 400  # characters: a message names the input, it never echoes a long one back whole
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 1] + "…"
+
+
+def failure_message(exc: BaseException) -> str | None:
+    """The one line for an expected failure, or None for a bug (which keeps its traceback)."""
+    from ketasim.io.export import describe_os_error
+    from ketasim.parallel import ExecutorError
+
+    if isinstance(exc, USER_ERRORS) and not (isinstance(exc, FileNotFoundError) and exc.filename):
+        return _one_line(exc)
+    if isinstance(exc, ExecutorError):
+        return _one_line(exc)
+    if isinstance(exc, OSError):  # disk full, permission, a path that vanished: said, not dumped
+        return describe_os_error(exc)
+    if isinstance(exc, MemoryError):
+        return ("not enough memory for this run; use fewer subjects, a shorter duration or a longer "
+                "--output-step (nothing was written)")
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to read (nothing was written)"
+    return None
+
+
 def user_errors(fn):
-    """Turn every expected user error into one line on stderr and exit status 2; never a traceback."""
+    """Turn every expected failure into one line on stderr and exit status 2; never a traceback. A bug (any
+    other exception) keeps its traceback, so it can be reported."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -83,8 +145,10 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except USER_ERRORS as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - sorted by failure_message; bugs re-raised
+            msg = failure_message(exc)
+            if msg is None:
+                raise
             err_console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 

@@ -122,6 +122,16 @@ def print_ranking(doc: dict):
     for r in doc["ranking"]:
         per_trial.add_row(escape(r["hypothesis"]), *[f"{r['per_trial'][t]['loglik']:.2f}" for t in doc["trials"]])
     console.print(per_trial)
+    groups = [g for g, names in doc.get("evidence_groups", {}).items() if names]
+    if len(groups) > 1:
+        by = Table(title="Log-likelihood by body of evidence (ketamine trials, other compounds' trials, "
+                         "exposure-response analyses)", title_justify="left")
+        by.add_column("hypothesis", no_wrap=True)
+        for g in groups:
+            by.add_column(f"{g} ({len(doc['evidence_groups'][g])})", justify="right", no_wrap=True)
+        for r in doc["ranking"]:
+            by.add_row(escape(r["hypothesis"]), *[f"{r['by_evidence'].get(g, 0.0):.2f}" for g in groups])
+        console.print(by)
     if has_ref:
         console.print("vs null: log-likelihood minus that of 'null' (expectation and background treatment alone); "
                       "> 0 means the hypothesis explains the published results better than placebo response "
@@ -241,3 +251,61 @@ def print_sensitivity(doc: dict):
         for r in d.itertuples():
             table.add_row(r.parameter, f"{r.elasticity:.3g}", f"{r.outcome_at_low:.3g}", f"{r.outcome_at_high:.3g}")
         console.print(table)
+
+
+def print_compound_list(rows: list[dict]):
+    table = Table(title="Compound library", title_justify="left")
+    for col in ("name", "title", "kind", "routes", "receptors"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], escape(r["title"]), "built-in drug" if r["native"] else "compound",
+                      ", ".join(r["routes"]), ", ".join(r["receptors"]))
+    console.print(table)
+
+
+def print_compound_checks(rows: list[dict]):
+    table = Table(title="PK checks against published numbers (typical subject)", title_justify="left")
+    for col in ("compound", "species", "regimen", "quantity", "published", "model", "difference", "result"):
+        table.add_column(col, justify="right" if col in ("published", "model", "difference") else "left")
+    for r in rows:
+        table.add_row(r["compound"], r["species"], escape("; ".join(r["regimen"])), r["quantity"],
+                      f"{fmt(r['observed'])} {r['unit']}", fmt(r["model"]), f"{100 * r['relative_difference']:+.0f} %",
+                      "pass" if r["pass"] else "[red]fail[/]")
+    console.print(table)
+
+
+def print_compound_profile(doc: dict):
+    table = Table(title=f"{escape(doc['title'])}: {escape('; '.join(doc['regimen']))} (typical subject) vs "
+                        f"{escape('; '.join(doc['reference']))}", title_justify="left")
+    for col in ("hypothesis", "CADSS peak", "liking peak", "opioid load (h)", "MADRS vs placebo day 1",
+                "at the end"):
+        table.add_column(col, justify="left" if col == "hypothesis" else "right")
+    for h, v in doc["hypotheses"].items():
+        c, k = v["compound"], v["ketamine"]
+        table.add_row(escape(h), f"{c['cadss_peak']:.1f} ({k['cadss_peak']:.1f})", f"{c['liking_peak']:.0f} ({k['liking_peak']:.0f})",
+                      f"{c['opioid_load_h']:.1f} ({k['opioid_load_h']:.1f})",
+                      f"{c['madrs_vs_placebo_day1']:+.1f} ({k['madrs_vs_placebo_day1']:+.1f})",
+                      f"{c['madrs_vs_placebo_end']:+.1f} ({k['madrs_vs_placebo_end']:+.1f})")
+    table.caption = "compound (ketamine 0.5 mg/kg IV in brackets). " + doc["note"]
+    console.print(table)
+    eq = doc.get("equal_nmda_occupancy")
+    if eq:
+        console.print(f"At ketamine's peak NMDA occupancy ({eq['reference_nmda_occupancy_peak']:.2f}) the CADSS peak "
+                      f"is {100 * eq['cadss_ratio']:.1f} % of ketamine's"
+                      + (f"; {escape(eq['needed'])}" if "needed" in eq else
+                         f" (below {100 * eq['limit']:.0f} %: trapping {eq['trapping']:.2f})"), highlight=False)
+    for w in doc.get("warnings", []):
+        warn(w)
+
+
+def print_design(doc: dict):
+    table = Table(title=f"Inverse design: {escape(doc['problem']['regimen'])} ({doc['problem']['template']} PK), "
+                        f"CADSS <= {doc['problem']['cadss_max']:g}, liking <= {doc['problem']['liking_max']:g}",
+                  title_justify="left")
+    for col in ("hypothesis", "best benefit (MADRS vs placebo)", "what the best profiles have in common"):
+        table.add_column(col, justify="right" if col.startswith("best") else "left")
+    for h, v in doc["hypotheses"].items():
+        s = v["summary"]
+        table.add_row(escape(h), f"{s.get('best_benefit_madrs', float('nan')):+.1f}", escape(s["text"]))
+    table.caption = doc["note"]
+    console.print(table)

@@ -25,6 +25,7 @@ def export_sbml(
     """The typical-subject model with its regimen as SBML Level 3 Version 2 (units, sources, dosing events)."""
     from ketasim import services
 
+    services.check_output_file(file, "SBML file", "model.xml")  # before any work: not a folder, its folder writable
     info = services.export_sbml_file(file, dose, scenario, hypothesis, opioid_source, weight)
     for w in info.warnings:
         warn(w)

@@ -25,7 +25,7 @@ def fit(
                                            "or nmda_occupancy (effect compartment + Emax, sequential)"),
     time_unit: Optional[str] = typer.Option(None, "--time-unit", help="data set TIME unit: h (default), min, d"),
     out: Path = typer.Option(Path("out/fit"), "--out", help="output folder"),
-    quiet: bool = typer.Option(False, "--quiet"),
+    quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors"),
 ):
     """Estimate population PK (and one PD endpoint) parameters by FOCE-I: estimates.csv with standard errors and
     95 % intervals, individual estimates, residuals, goodness-of-fit figures, report.html."""

@@ -38,7 +38,8 @@ def hypotheses(
     if list_:
         print_hypothesis_list(services.list_hypotheses())
         return
-    with get_executor(scheduler) as ex, progress("scoring hypotheses", quiet) as cb:
+    services.check_output_dir(out)  # before any work
+    with get_executor(scheduler, quiet=True) as ex, progress("scoring hypotheses", quiet) as cb:
         doc = services.score_hypotheses(trial, replicates=replicates, seed=seed,
                                         include_unverified=include_unverified, progress=cb, executor=ex,
                                         uncertainty=uncertainty)

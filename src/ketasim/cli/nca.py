@@ -20,7 +20,7 @@ def nca(
                                           "'ketamine_ng_ml,madrs' (default: concentrations, CADSS, drug liking, MADRS)"),
     time_unit: Optional[str] = typer.Option(None, "--time-unit", help="data set TIME unit: h (default), min, d"),
     out: Path = typer.Option(Path("out/nca"), "--out", help="output folder"),
-    quiet: bool = typer.Option(False, "--quiet"),
+    quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors"),
 ):
     """Non-compartmental analysis per subject and dose (times after dose): Cmax, Tmax, AUC0-t, AUCinf, lambda_z
     and half-life (with the points used), CL/F, Vz/F, Ctrough, accumulation; Emin/nadir and baseline-corrected

@@ -23,21 +23,28 @@ def params(
                                        "also print the table, write CSV)"),
     filter: Optional[str] = typer.Option(None, "--filter", help="only keys starting with this prefix, e.g. "
                                          "'naltrexone.' or 'mood.'"),
+    compound: Optional[str] = typer.Option(None, "--compound", help="a compound's parameters (a library name or a "
+                                           "compound file): its file's numbers, or the model's keys of a built-in "
+                                           "drug"),
 ):
     """Every parameter with value, unit, source, evidence and uncertainty range."""
     from ketasim import services
 
     if format not in FORMATS:
         raise ValueError(f"--format must be table, csv or json, not {format!r}")
-    df = services.parameter_table(filter)
+    if compound and filter:
+        raise ValueError("give --compound or --filter, not both")
+    if out:
+        services.check_output_file(out, "--out", f"params.{'json' if format == 'json' else 'csv'}")  # before work
+    df = services.compound_parameter_table(compound) if compound else services.parameter_table(filter)
     if format in ("csv", "json"):
         text = df.to_csv(index=False) if format == "csv" else \
             json.dumps(df.to_dict(orient="records"), indent=2, ensure_ascii=False) + "\n"
         if out:
-            out.write_text(text, encoding="utf-8")
+            services.write_text_file(out, text)
         else:
             sys.stdout.write(text)
         return
     print_parameters(df)
     if out:
-        df.to_csv(out, index=False)
+        services.write_parameter_table(df, out)

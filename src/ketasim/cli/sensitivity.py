@@ -31,7 +31,7 @@ def sensitivity(
     seed: int = typer.Option(1, "--seed", min=0, help="seed of the scrambled Sobol sequence and bootstrap"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, or local:N"),
     out: Path = typer.Option(Path("out/sensitivity"), "--out", help="output folder"),
-    quiet: bool = typer.Option(False, "--quiet"),
+    quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors"),
 ):
     """Which parameters matter for an outcome: local elasticities (tornado) and Sobol indices over the ranges
     of `ketasim params`. Writes sensitivity.csv, sensitivity.json, tornado.png / sobol.png."""

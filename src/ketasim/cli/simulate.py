@@ -82,6 +82,10 @@ def simulate(
     if data is not None:
         if dose or scenario:
             raise ValueError("--data carries its own doses: give it without --dose or --scenario")
+        if outputs is not None or summary_only or float32:
+            raise ValueError("--outputs, --summary-only and --float32 are for generated populations "
+                             "(--subjects N), not for --data")
+        services.check_output_dir(out)  # before any work
         with progress("simulating the data set", quiet) as cb:
             run = services.run_dataset(data, hypothesis, opioid_source, seed, variability=not typical,
                                        expectation=expectation, progress=cb)
@@ -99,27 +103,29 @@ def simulate(
                                    baseline_madrs=baseline_madrs, subjects=subjects, seed=seed,
                                    age_range=age_range, female_fraction=female_fraction, weight_sd=weight_sd,
                                    weight_range=weight_range, covariates_file=covariates)
+    services.check_output_dir(out)  # before any work: an unwritable --out fails now, not after the run
     sample = services.sampling_times(cfg, times)
     obs = services.read_observed(observed) if observed is not None else None
     population_options = outputs is not None or summary_only or float32
     if population_options and cfg.subjects <= 1:
         raise ValueError("--outputs, --summary-only and --float32 are for populations: add --subjects N (N > 1)")
-    if population_options and scheduler:
-        raise ValueError("--outputs, --summary-only and --float32 run in-process: leave out --scheduler")
-    if (cfg.subjects > services.STREAM_ABOVE_SUBJECTS or population_options) and not scheduler:
+    if services.streams(cfg) or population_options:
         if nonmem or obs is not None or carry_out:
             raise ValueError(f"--format nonmem, --observed and --carry-out work up to "
-                             f"{services.STREAM_ABOVE_SUBJECTS} subjects without --outputs, --summary-only or "
-                             f"--float32 (those populations are streamed)")
-        # large populations stream to Parquet: memory bounded by one chunk, summary computed on the fly
-        with progress("simulating population (streamed)", quiet) as cb:
+                             f"{services.STREAM_ABOVE_SUBJECTS} subjects and {services.STREAM_ABOVE_ROWS:,} "
+                             f"subject x time rows, without --outputs, --summary-only or --float32 (those "
+                             f"populations are streamed); use fewer subjects or a longer --output-step")
+        # large populations stream to Parquet: memory bounded by a few chunks, summary computed on the fly; on a
+        # cluster the chunks are computed there and written here, in order, as they arrive
+        with get_executor(scheduler, quiet=True) as ex, progress("simulating population (streamed)", quiet) as cb:
             doc = services.write_population_scenario_streamed(cfg, out, progress=cb, times=sample, outputs=outputs,
-                                                              summary_only=summary_only, float32=float32)
+                                                              summary_only=summary_only, float32=float32,
+                                                              executor=ex)
         if not quiet:
             print_streamed_summary(doc, cfg.subjects, out)
         return
     population = cfg.subjects > 1 or (cfg.population is not None and cfg.population.covariates_file)
-    with get_executor(scheduler if population else None) as ex, \
+    with get_executor(scheduler if population else None, quiet=True) as ex, \
             progress("simulating population", quiet or not population) as cb:
         result = services.run_scenario(cfg, progress=cb, executor=ex, times=sample)
     liability = services.liability_of(result)

@@ -41,6 +41,7 @@ def trial_cmd(
     from ketasim.parallel import get_executor
 
     cfg = services.load_trial(name)
+    services.check_output_dir(out)  # before any work
     if power:
         with progress("power analysis", quiet) as cb:
             rows, labels = services.run_power(cfg, subjects, compare, replicates=replicates, seed=seed, progress=cb)
@@ -50,8 +51,9 @@ def trial_cmd(
         say(f"wrote {out}/power.csv, power.json, power.png", quiet)
         return
     cfg = services.resize_trial(cfg, subjects)
+    services.check_trial_size(cfg, replicates)
     results = []
-    with get_executor(scheduler) as ex:
+    with get_executor(scheduler, quiet=True) as ex:
         for hyp, src in services.parse_hypotheses(hypothesis, opioid_source):
             with progress(f"{cfg.name}: {hyp}", quiet) as cb:
                 results.append(services.run_trial(cfg, hyp, src, replicates=replicates, seed=seed,

@@ -21,6 +21,7 @@ def validate(
     """Compare the model with every published target: validation.json and validation.html."""
     from ketasim import services
 
+    services.check_output_dir(out)  # before any work
     rows = services.run_validation(out)
     if not quiet:
         print_validation(rows, out)

@@ -39,8 +39,8 @@ class StateLayout:
         return {n: i for i, n in enumerate(self.names)}
 
 
-def pk_layout() -> StateLayout:
-    blocks = pk.pk_state_blocks()
+def pk_layout(compounds=()) -> StateLayout:
+    blocks = pk.pk_state_blocks(compounds)
     names: list[str] = []
     idx_blocks = {}
     for bname, states in blocks.items():
@@ -50,14 +50,21 @@ def pk_layout() -> StateLayout:
 
 
 class KetamineModel:
-    """Layer L1 (pharmacokinetics). Later layers add states and outputs on top of these."""
+    """Layer L1 (pharmacokinetics). Later layers add states and outputs on top of these. `compounds`: the
+    compounds (ketasim.compounds) whose PK blocks this variant holds, after the built-in ones."""
 
-    def __init__(self):
-        self.layout = pk_layout()
+    def __init__(self, compounds=()):
+        self.compounds = tuple(compounds)
+        self.layout = pk_layout(self.compounds)
         self.index = self.layout.index
 
+    @classmethod
+    def for_mechanism(cls, mechanism) -> "KetamineModel":
+        """The PK layer a model variant needs (its compounds' blocks)."""
+        return cls(getattr(mechanism, "compounds", ()))
+
     def compile_subject(self, params: ParameterSet, cov: pk.Covariates, eta=None):
-        ind = pk.individual_pk(params, cov, eta)
+        ind = pk.individual_pk(params, cov, eta, self.compounds)
         A = pk.build_pk_matrix(ind, self.index)
         return ind, A
 
@@ -78,11 +85,14 @@ class KetamineModel:
             "ce_naltrexone": g("ce.naltrexone_fast") + g("ce.naltrexone_slow"),
             "ce_naltrexol": g("ce.naltrexol_fast") + g("ce.naltrexol_slow"),
             "session_memory": g(pk.SESSION_STATE),
+            **{k: v for c in self.compounds for k, v in c.effect_sites(X, ix).items()},
         }
 
-    @staticmethod
-    def plasma_columns() -> list[str]:
-        return [o.name for o in PK_OUTPUTS]
+    def pk_outputs(self) -> list[OutputInfo]:
+        return list(PK_OUTPUTS) + [o for c in self.compounds for o in c.pk_outputs()]
+
+    def plasma_columns(self) -> list[str]:
+        return [o.name for o in self.pk_outputs()]
 
     def plasma_outputs(self, X: np.ndarray, ind: pk.PKIndividual) -> dict[str, np.ndarray]:
         """Venous plasma concentrations (ng/mL) from state amounts (µmol)."""
@@ -101,4 +111,6 @@ class KetamineModel:
                                                           "naltrexone")
         out["naltrexol_ng_ml"] = umol_per_l_to_ng_per_ml(X[..., ix["naltrexol.central"]] / ind["NXL_V"],
                                                          "naltrexol")
+        for c in self.compounds:
+            out.update(c.plasma_outputs(X, ix, ind))
         return out

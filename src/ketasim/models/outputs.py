@@ -15,7 +15,8 @@ from .spec import OutputInfo
 def _catalogue(mechanism) -> tuple[OutputInfo, ...]:
     if mechanism is None:  # the core model's own outputs (every hypothesis has them)
         return tuple(PK_OUTPUTS) + tuple(n.output_info() for n in CORE if n.output)
-    return tuple(PK_OUTPUTS) + tuple(pd_model(mechanism).outputs())
+    compounds = tuple(o for c in getattr(mechanism, "compounds", ()) for o in c.pk_outputs())
+    return tuple(PK_OUTPUTS) + compounds + tuple(pd_model(mechanism).outputs())
 
 
 def catalogue(mechanism=None, detail: bool = True) -> list[OutputInfo]:

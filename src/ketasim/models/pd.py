@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from . import ops
-from .pk import SESSION_DRUGS
+from .pk import SESSION_DRUGS  # noqa: F401  (re-exported)
 from .spec import Node, PDModel, Source, derived, immediate_drive, linear_drive, signal, state
 LN2 = 0.6931471805599453  # math.log(2), written out: node functions take no globals
 
@@ -67,7 +67,7 @@ class Context:
 
 def context_for(regimen, expectation: str = "active", oral_ad_start_h: float | None = None,
                 baseline_madrs: float | None = None) -> Context:
-    sessions = tuple(d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS)
+    sessions = tuple(d.time_h for d in regimen.realize() if d.is_session)
     return Context(expectation, sessions, oral_ad_start_h, baseline_madrs)
 
 
@@ -154,11 +154,17 @@ def _brain(species: str, label: str) -> Node:
 
 # L3 receptors
 
-def nmda_occupancy(brain_ketamine_S, brain_ketamine_R, brain_norketamine_S, brain_norketamine_R, brain_hnk,
-                   Ki_S, Ki_R, Ki_NK_S, Ki_NK_R, IC50_hnk):
-    """Channel blockers compete for the PCP site."""
-    x = brain_ketamine_S / Ki_S + brain_ketamine_R / Ki_R + brain_norketamine_S / Ki_NK_S \
+def nmda_ketamine_ratio(brain_ketamine_S, brain_ketamine_R, brain_norketamine_S, brain_norketamine_R, brain_hnk,
+                        Ki_S, Ki_R, Ki_NK_S, Ki_NK_R, IC50_hnk):
+    """Ligand-to-Ki ratio of ketamine and its metabolites at the PCP site."""
+    return brain_ketamine_S / Ki_S + brain_ketamine_R / Ki_R + brain_norketamine_S / Ki_NK_S \
         + brain_norketamine_R / Ki_NK_R + brain_hnk / IC50_hnk
+
+
+def nmda_occupancy(nmda_ketamine_ratio, nmda_extra_ratio):
+    """Channel blockers compete for the PCP site: ketamine's family and any other blocker (the extension input,
+    0 without compounds)."""
+    x = nmda_ketamine_ratio + nmda_extra_ratio
     return x / (1.0 + x)
 
 
@@ -184,25 +190,27 @@ def antagonist_ratio(ce_naltrexone, ce_naltrexol, Ki_naltrexone, Ki_naltrexol):
 
 
 def mor_agonist_signal(mor_ketamine_ratio, mor_hnk_ratio, mor_endogenous_ratio, mor_antagonist_ratio,
-                       tau_ketamine, tau_hnk, tau_endogenous, baseline_effect):
-    """Operational model over every agonist, with competition from the antagonists; baseline 1."""
-    denom = 1.0 + mor_ketamine_ratio + mor_hnk_ratio + mor_endogenous_ratio + mor_antagonist_ratio
+                       mor_extra_ratio, mor_extra_stimulus, tau_ketamine, tau_hnk, tau_endogenous, baseline_effect):
+    """Operational model over every agonist, with competition from the antagonists; baseline 1. Other ligands
+    enter through the extension inputs (their ligand/Ki sum and their tau x ligand/Ki sum; 0 without them)."""
+    denom = 1.0 + mor_ketamine_ratio + mor_hnk_ratio + mor_endogenous_ratio + mor_antagonist_ratio + mor_extra_ratio
     stim = (tau_ketamine * mor_ketamine_ratio + tau_hnk * mor_hnk_ratio
-            + tau_endogenous * mor_endogenous_ratio) / denom
+            + tau_endogenous * mor_endogenous_ratio + mor_extra_stimulus) / denom
     effect = stim / (1.0 + stim)
     return effect / baseline_effect
 
 
-def mor_occupancy(mor_ketamine_ratio, mor_hnk_ratio, mor_endogenous_ratio, mor_antagonist_ratio):
+def mor_occupancy(mor_ketamine_ratio, mor_hnk_ratio, mor_endogenous_ratio, mor_antagonist_ratio, mor_extra_ratio):
     """Share of MOR held by exogenous ligands (agonists and antagonists)."""
-    exogenous = mor_ketamine_ratio + mor_hnk_ratio + mor_antagonist_ratio
-    return exogenous / (1.0 + mor_ketamine_ratio + mor_hnk_ratio + mor_endogenous_ratio + mor_antagonist_ratio)
+    exogenous = mor_ketamine_ratio + mor_hnk_ratio + mor_antagonist_ratio + mor_extra_ratio
+    return exogenous / (1.0 + mor_ketamine_ratio + mor_hnk_ratio + mor_endogenous_ratio + mor_antagonist_ratio
+                        + mor_extra_ratio)
 
 
-def kor_occupancy(brain_ketamine_S, brain_ketamine_R, ce_naltrexone, ce_naltrexol, Ki_S, Ki_R, Ki_naltrexone,
-                  Ki_naltrexol):
+def kor_occupancy(brain_ketamine_S, brain_ketamine_R, ce_naltrexone, ce_naltrexol, kor_extra_ratio, Ki_S, Ki_R,
+                  Ki_naltrexone, Ki_naltrexol):
     x = brain_ketamine_S / Ki_S + brain_ketamine_R / Ki_R + ce_naltrexone / Ki_naltrexone \
-        + ce_naltrexol / Ki_naltrexol
+        + ce_naltrexol / Ki_naltrexol + kor_extra_ratio
     return x / (1.0 + x)
 
 
@@ -217,8 +225,10 @@ def formation_target(drive, k_form, k_decay):
     return 1.0 + k_form * drive / k_decay
 
 
-def ampa_activation(brain_hnk, EC50):
-    return brain_hnk / (EC50 + brain_hnk)
+def ampa_activation(brain_hnk, ampa_extra_ratio, EC50):
+    """HNK at its AMPA-dependent target, with other AMPA potentiators adding as ligand/EC50 (0 without them)."""
+    extra = EC50 * ampa_extra_ratio
+    return (brain_hnk + extra) / (EC50 + brain_hnk + extra)
 
 
 def excess(signal):
@@ -241,10 +251,14 @@ def chronic_tolerance(heavy_use_exposure, tolerance_max, exposure50, n):
     return tolerance_max * ops.hill(heavy_use_exposure, exposure50, n)
 
 
-def dissociative_occupancy(nmda_occupancy, chronic_tolerance):
-    """NMDA occupancy as the dissociative pathway reads it after the potency shift: the ligand/Ki ratio
-    occ / (1 - occ) divided by (1 + tolerance), written so that it stays finite at full occupancy."""
-    return nmda_occupancy / (nmda_occupancy + (1.0 - nmda_occupancy) * (1.0 + chronic_tolerance))
+def dissociative_occupancy(nmda_ketamine_ratio, nmda_extra_ratio, nmda_extra_dissociative_ratio, chronic_tolerance):
+    """NMDA occupancy as the dissociative pathway reads it: the block that closed channels keep (trapped block;
+    ketamine's family counts in full, another blocker by its trapping relative to ketamine's, through
+    `nmda_extra_dissociative_ratio`, all competing for the same site), then the potency shift of chronic
+    tolerance: the ligand/Ki ratio occ / (1 - occ) divided by (1 + tolerance), written so that it stays finite at
+    full occupancy. Without compounds the trapped block is the NMDA occupancy."""
+    trapped = (nmda_ketamine_ratio + nmda_extra_dissociative_ratio) / (1.0 + nmda_ketamine_ratio + nmda_extra_ratio)
+    return trapped / (trapped + (1.0 - trapped) * (1.0 + chronic_tolerance))
 
 
 def tolerance_target(dissociative_drive, k_form, k_tolerance):
@@ -341,16 +355,31 @@ def scaled(x, factor):
 
 
 MEDIATOR_PARAMS = {"k_form": "mediator.formation_rate", "k_decay": "mediator.k_decay"}
+# Inputs through which other ligands reach the receptor nodes: 0 here; a model variant with compounds replaces
+# each with a generated sum over the ligands present (ketasim.compounds)
+EXTENSION_INPUTS = (
+    ("nmda_extra_ratio", "other ligands at NMDA (ligand/Ki)", "other channel blockers' ligand/Ki"),
+    ("nmda_extra_dissociative_ratio", "other ligands' trapped NMDA block", "their ligand/Ki weighted by trapping"),
+    ("mor_extra_ratio", "other ligands at MOR (ligand/Ki)", "other MOR ligands' ligand/Ki"),
+    ("mor_extra_stimulus", "other MOR agonists' stimulus", "their tau x ligand/Ki"),
+    ("kor_extra_ratio", "other ligands at KOR (ligand/Ki)", "other KOR ligands' ligand/Ki"),
+    ("ampa_extra_ratio", "other AMPA potentiators (ligand/EC50)", "other AMPA potentiators' ligand/EC50"),
+)
 FRACTION, RELATIVE = "fraction", "relative to baseline"
 
 CORE = [
     *(_brain(sp, lab) for sp, lab in (("ketamine_S", "S-ketamine"), ("ketamine_R", "R-ketamine"),
                                       ("norketamine_S", "S-norketamine"), ("norketamine_R", "R-norketamine"),
                                       ("hnk", "2,6-HNK"))),
-    signal("nmda_occupancy", nmda_occupancy, params={
+    signal("nmda_ketamine_ratio", nmda_ketamine_ratio, params={
         "Ki_S": "nmda.Ki_S_ketamine", "Ki_R": "nmda.Ki_R_ketamine", "Ki_NK_S": "nmda.Ki_S_norketamine",
         "Ki_NK_R": "nmda.Ki_R_norketamine", "IC50_hnk": "nmda.IC50_hnk"},
-        layer="L3", label="NMDA", output=True, display_unit=FRACTION, description="NMDA receptor occupancy"),
+        layer="L3", label="ketamine and metabolites at NMDA (ligand/Ki)"),
+    *(signal(name, no_binding, layer="L3", label=label, description=f"extension input: {what} (0 in the core "
+                                                                     "model; compounds replace it)")
+      for name, label, what in EXTENSION_INPUTS),
+    signal("nmda_occupancy", nmda_occupancy, layer="L3", label="NMDA", output=True, display_unit=FRACTION,
+           description="NMDA receptor occupancy"),
     signal("glutamate_surge", hill_of, inputs={"occupancy": "nmda_occupancy"},
            params={"half": "glutamate.occupancy50", "n": "glutamate.hill"}, layer="L4", label="glutamate surge"),
     state("endogenous_opioid", no_release, rate="opioid.k_endogenous", initial=1.0, layer="L4",
@@ -474,7 +503,8 @@ def mechanism_drives(terms: Mapping[str, tuple[str | float, str]]) -> list[Node]
 @lru_cache(maxsize=64)
 def _assemble(mechanism) -> PDModel:
     nodes = list(DERIVED) + list(CORE) + list(mechanism.nodes())
-    return PDModel(SOURCES, nodes, CONTEXT_UNITS, label=mechanism.label())
+    extra = tuple(getattr(mechanism, "extra_sources", lambda: ())())   # e.g. compounds' effect sites
+    return PDModel(SOURCES + extra, nodes, CONTEXT_UNITS, label=mechanism.label())
 
 
 _CHECKED: set = set()

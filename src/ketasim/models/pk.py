@@ -37,11 +37,13 @@ METABOLITE_STATES = {
     "dhnk": ("central", "eliminated"),
 }
 NALTREXONE_STATES = ("naltrexone.gut", "naltrexone.central", "naltrexone.eliminated",
-                     "naltrexol.central", "naltrexol.eliminated")
+                     "naltrexol.central", "naltrexol.eliminated",
+                     # the extended-release intramuscular depot (microspheres): a burst and a two-step release
+                     "naltrexone.im_burst", "naltrexone.im_hydrating", "naltrexone.im_releasing")
 # The memory of treatment sessions (not an amount): each session adds 1, which fades with the waning of
 # expectation. It lives here because sessions are dose events, so it is propagated exactly with the PK.
 SESSION_STATE = "marker.session"
-SESSION_DRUGS = ("ketamine", "esketamine", "arketamine", "placebo")
+from ketasim.regimens import SESSION_DRUGS  # noqa: E402,F401  (the built-in session drugs)
 
 
 def _ket(e: str, s: str) -> str:
@@ -52,8 +54,9 @@ def _met(sp: str, e: str, s: str) -> str:
     return f"{sp}_{e}.{s}"
 
 
-def pk_state_blocks() -> dict[str, list[str]]:
-    """Independent blocks of states (no flow between blocks): S chain, R chain, naltrexone."""
+def pk_state_blocks(compounds=()) -> dict[str, list[str]]:
+    """Independent blocks of states (no flow between blocks): S chain, R chain, naltrexone, the session marker,
+    then one block per compound (`ketasim.compounds`: its own states)."""
     blocks = {}
     for e in ENANTIOMERS:
         names = [_ket(e, s) for s in KETAMINE_STATES]
@@ -65,6 +68,8 @@ def pk_state_blocks() -> dict[str, list[str]]:
     blocks["naltrexone"] = list(NALTREXONE_STATES) + ["ce.naltrexone_fast", "ce.naltrexone_slow",
                                                       "ce.naltrexol_fast", "ce.naltrexol_slow"]
     blocks["session"] = [SESSION_STATE]
+    for c in compounds:
+        blocks[f"compound.{c.name}"] = list(c.states())
     return blocks
 
 
@@ -95,9 +100,11 @@ class Covariates:
 
 @dataclass
 class PKIndividual:
-    """Individual PK parameters in internal units (L, L/h, 1/h, fractions)."""
+    """Individual PK parameters in internal units (L, L/h, 1/h, fractions); `compounds` are the compounds whose
+    PK blocks (states, flows, dose inputs) the model variant holds."""
 
     values: dict[str, float] = field(default_factory=dict)
+    compounds: tuple = ()
 
     def __getitem__(self, k: str) -> float:
         return self.values[k]
@@ -161,7 +168,7 @@ def _lookup(table: dict, keys):
 
 
 def individual_pk(p: ParameterSet, cov: "Covariates | CovariateArrays",
-                  eta: dict[str, float] | None = None) -> PKIndividual:
+                  eta: dict[str, float] | None = None, compounds=()) -> PKIndividual:
     """Typical values + covariates (+ between-subject multipliers `eta`, each exp(eta_i)), for one subject
     (`Covariates`, scalar entries) or many (`CovariateArrays` and arrays of eta, array entries where the value
     depends on the subject). The same operations either way, so one subject of a batch has the bits of the
@@ -235,6 +242,12 @@ def individual_pk(p: ParameterSet, cov: "Covariates | CovariateArrays",
     v["NXL_fm"] = g("naltrexol.fm")
     v["NXL_CL"] = g("naltrexol.CL") * fcl
     v["NXL_V"] = g("naltrexol.CL") * fcl * g("naltrexol.t_half") / math.log(2.0)
+    # extended-release depot: availability, burst share and rate, hydration and release half-times
+    v["XR_F"] = g("naltrexone_xr.F")
+    v["XR_burst"] = g("naltrexone_xr.burst_fraction")
+    v["XR_burst_ka"] = g("naltrexone_xr.burst_ka")
+    v["XR_k_hydration"] = math.log(2.0) / g("naltrexone_xr.hydration_t_half")
+    v["XR_k_release"] = math.log(2.0) / g("naltrexone_xr.release_t_half")
     # biophase (L2): equilibration rate constants
     v["ke0_ket"] = math.log(2.0) / g("biophase.ketamine_t_half_ke0")
     v["ke0_nk"] = math.log(2.0) / g("biophase.norketamine_t_half_ke0")
@@ -244,12 +257,14 @@ def individual_pk(p: ParameterSet, cov: "Covariates | CovariateArrays",
     v["k_ntx_slow_out"] = g("biophase.naltrexone_slow_k_out")
     # the session marker fades as expectation wanes without a new session
     v["k_session"] = math.log(2.0) / g("placebo.waning_t_half")
-    return PKIndividual(v)
+    for c in compounds:
+        v.update(c.individual(p, cov))
+    return PKIndividual(v, tuple(compounds))
 
 
 def subject_slice(ind: PKIndividual, i: int) -> PKIndividual:
     """Subject i of a batch of individual parameters (scalar entries)."""
-    return PKIndividual({k: (float(x[i]) if np.ndim(x) else x) for k, x in ind.values.items()})
+    return PKIndividual({k: (float(x[i]) if np.ndim(x) else x) for k, x in ind.values.items()}, ind.compounds)
 
 
 class LinearBuilder:
@@ -326,6 +341,12 @@ def build_pk_matrix(ind: PKIndividual, index: dict[str, int]) -> np.ndarray:
     b.flow("naltrexone.central", ind["NTX_CL"] / ind["NTX_V"],
            {"naltrexol.central": fmx, "naltrexone.eliminated": 1 - fmx})
     b.flow("naltrexol.central", ind["NXL_CL"] / ind["NXL_V"], {"naltrexol.eliminated": 1.0})
+    # extended-release depot: the burst absorbs within hours, the rest hydrates and is released over weeks
+    b.flow("naltrexone.im_burst", ind["XR_burst_ka"], {"naltrexone.central": 1.0})
+    b.flow("naltrexone.im_hydrating", ind["XR_k_hydration"], {"naltrexone.im_releasing": 1.0})
+    b.flow("naltrexone.im_releasing", ind["XR_k_release"], {"naltrexone.central": 1.0})
+    for c in ind.compounds:
+        c.add_flows(b, ind)
     # L2 effect sites: dCe/dt = k_in * C_plasma - k_out * Ce (µM); they take nothing from plasma
     A, ix = b.A, index
 
@@ -342,6 +363,8 @@ def build_pk_matrix(ind: PKIndividual, index: dict[str, int]) -> np.ndarray:
         effect_site(f"ce.{sp}_fast", f"{sp}.central", vol, ind["ke0_ntx_fast"], ind["ke0_ntx_fast"])
         effect_site(f"ce.{sp}_slow", f"{sp}.central", vol, ind["k_ntx_slow_in"], ind["k_ntx_slow_out"])
     A[..., ix[SESSION_STATE], ix[SESSION_STATE]] -= ind["k_session"]
+    for c in ind.compounds:
+        c.add_effect_sites(A, ix, ind)
     return A
 
 
@@ -358,7 +381,7 @@ class Input:
 def session_inputs(regimen) -> list[Input]:
     """One unit into the session marker at each time a session drug is given (several lines at one time are
     one session)."""
-    times = sorted({d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS})
+    times = sorted({d.time_h for d in regimen.realize() if d.is_session})
     return [Input(SESSION_STATE, 1.0, t) for t in times]
 
 
@@ -381,7 +404,21 @@ def dose_inputs(dose: Dose, ind: PKIndividual, weight_kg: float) -> list[Input]:
     if dose.drug == "placebo":
         return []
     if dose.drug == "naltrexone":
-        return [Input("naltrexone.gut", mass_to_umol(mg, "naltrexone"), t)]
+        umol = mass_to_umol(mg, "naltrexone")
+        if dose.route == "im":  # the extended-release depot; the unavailable part is lost at the injection site
+            F, burst = ind["XR_F"], ind["XR_burst"]
+            return [Input("naltrexone.im_burst", umol * F * burst, t),
+                    Input("naltrexone.im_hydrating", umol * F * (1 - burst), t),
+                    Input("naltrexone.eliminated", umol * (1 - F), t)]
+        return [Input("naltrexone.gut", umol, t)]
+    if dose.drug == "hnk":  # (2R,6R)-HNK infused: it joins the HNK that R-ketamine forms
+        return [Input(_met("hnk", "R", "central"), mass_to_umol(mg, "hnk"), t, dose.duration_h)]
+    if dose.drug not in DRUG_ENANTIOMERS:
+        for c in ind.compounds:
+            if c.name == dose.drug:
+                return c.dose_inputs(dose, ind, weight_kg)
+        raise ValueError(f"{dose.drug} is not part of this model variant (its PK block is missing); simulate it "
+                         f"through ketasim.simulate or a population run, which add the regimen's compounds")
     for e, share in DRUG_ENANTIOMERS[dose.drug].items():
         umol = mass_to_umol(mg * share, "ketamine")
         K = lambda s: _ket(e, s)  # noqa: E731

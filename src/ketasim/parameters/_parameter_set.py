@@ -33,6 +33,7 @@ _INTERNAL_BY_DIMENSION = {
     "[cadss_score]": "CADSS_point",
     "[vas_score]": "VAS_point",
     "[hamd17_score] / [madrs_score]": "HAMD17_point/MADRS_point",
+    "[mass] / [substance]": "g/mol",   # molar masses (compound files)
 }
 
 

@@ -26,7 +26,6 @@ def typical_table(cov: Covariates, baseline_madrs: float) -> pd.DataFrame:
 
 def simulate_typical_fast(regimen, parameters, mechanism, duration_h: float, expectation: str, cov: Covariates,
                           baseline_madrs: float | None = None, step_h: float = 0.25):
-    from ketasim.models.pd import SESSION_DRUGS
     from ketasim.population import population_grid, simulate_population
     from ketasim.results import Result
 
@@ -35,7 +34,7 @@ def simulate_typical_fast(regimen, parameters, mechanism, duration_h: float, exp
     res = simulate_population(regimen, typical_table(cov, base), parameters, mechanism, t, expectation=expectation)
     outputs = {k: np.asarray(v[:, 0]) for k, v in res.outputs.items()}
     out = Result.single(t, outputs, mechanism=mechanism, regimen=regimen, parameters=parameters, covariates=cov)
-    sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
+    sessions = [d.time_h for d in regimen.realize() if d.is_session]
     out.meta.update(hypothesis=mechanism.label(), expectation=expectation, baseline_madrs=base,
                     first_session_h=min(sessions) if sessions else 0.0,
                     solver="compiled population path (typical subject), output every "

@@ -20,7 +20,7 @@ import pandas as pd
 from ketasim.mechanisms import Mechanism
 from ketasim.models import outputs as output_catalogue
 from ketasim.models.model import KetamineModel
-from ketasim.models.pd import SESSION_DRUGS, context_for, pd_model
+from ketasim.models.pd import context_for, pd_model
 from ketasim.models.pk import Covariates, CovariateArrays, PKIndividual, build_pk_matrix, individual_pk
 from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
@@ -49,14 +49,18 @@ def population_grid(regimen: Regimen, duration_h: float, step_h: float = 1.0, fi
 
 
 def _stack(inds: list[PKIndividual]) -> PKIndividual:
-    return PKIndividual({k: np.array([i.values[k] for i in inds]) for k in inds[0].values})
+    return PKIndividual({k: np.array([i.values[k] for i in inds]) for k in inds[0].values}, inds[0].compounds)
 
 
 def simulate_chunk(regimen: Regimen, subjects: pd.DataFrame, parameters: ParameterSet, mechanism: Mechanism,
                    t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
                    columns=None, model: KetamineModel | None = None, stats=None) -> dict[str, np.ndarray]:
     """Outputs (T, N) for one chunk of subjects (the compiled path of ketasim.solvers.fast); `columns` default
-    to every output of the mechanism's model (models.outputs.columns)."""
+    to every output of the mechanism's model (models.outputs.columns). The regimen's compounds join the model
+    variant (ketasim.compounds.with_compounds)."""
+    from ketasim.compounds import with_compounds
+
+    mechanism = with_compounds(mechanism, regimen)
     columns = columns if columns is not None else output_catalogue.columns(mechanism)
     try:
         from ketasim.solvers.fast import simulate_chunk_fast
@@ -81,15 +85,18 @@ def _simulate_chunk_reference(regimen: Regimen, subjects: pd.DataFrame, paramete
                               model: KetamineModel | None = None) -> dict[str, np.ndarray]:
     """Outputs (T, N) for one chunk of subjects: batched matrix exponentials and the reference evaluator on (T, N)
     arrays (the fast path's fallback where numba is missing)."""
+    from ketasim.compounds import with_compounds
+
+    mechanism = with_compounds(mechanism, regimen)
     columns = columns if columns is not None else output_catalogue.columns(mechanism)
     parameters = mechanism.with_parameters(parameters)
-    model = model or KetamineModel()
+    model = model or KetamineModel.for_mechanism(mechanism)
     names = model.layout.names
     inds, inputs = [], []
     for row in subjects.itertuples(index=False):
         cov = Covariates(weight_kg=float(row.weight_kg), age_y=float(row.age_y), sex=str(row.sex),
                          cyp2b6=str(row.cyp2b6))
-        ind = individual_pk(parameters, cov, subject_etas(row._asdict()))
+        ind = individual_pk(parameters, cov, subject_etas(row._asdict()), model.compounds)
         inds.append(ind)
         inputs.append(model.inputs(regimen, ind, cov.weight_kg))
     N = len(inds)
@@ -186,14 +193,17 @@ def simulate_population(regimen: Regimen, subjects: pd.DataFrame, parameters: Pa
     """All subjects, in chunks: in-process by default, or mapped by `executor` (ketasim.parallel)."""
     if chunk_size < 1:
         raise ValueError("chunk size must be at least 1")
+    from ketasim.compounds import with_compounds
     from ketasim.parallel import SerialExecutor
+
+    mechanism = with_compounds(mechanism, regimen)
 
     columns = tuple(columns) if columns is not None else output_catalogue.columns(mechanism)
     chunks = [subjects.iloc[i:i + chunk_size] for i in range(0, len(subjects), chunk_size)]
     jobs = [(regimen, ch, parameters, mechanism, t, expectation, oral_ad_start_h, tuple(columns)) for ch in chunks]
     parts = (executor or SerialExecutor()).map(_chunk_job, jobs, progress)
     outputs = {c: np.concatenate([p[c] for p in parts], axis=1) for c in columns}
-    sessions = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
+    sessions = [d.time_h for d in regimen.realize() if d.is_session]
     meta = {"hypothesis": mechanism.label(), "expectation": expectation,
             "first_session_h": min(sessions) if sessions else 0.0}
     return PopulationResult(t, outputs, subjects.reset_index(drop=True), regimen, meta, mechanism=mechanism)

@@ -259,7 +259,7 @@ def simulate_chunk_fast(regimen: Regimen, covariates: pk.CovariateArrays, eta: d
     """Outputs (T, N) for one chunk of subjects: covariates and PK random effects (eta key -> array) per subject,
     `subject` the per-subject PD sources (baseline MADRS, sensitivity scales). The same results as the
     reference paths (population._simulate)."""
-    model = model or KetamineModel()
+    model = model or KetamineModel.for_mechanism(mechanism)   # the variant's compounds (if any) have PK blocks
     t = np.asarray(t, float)
     columns = list(columns)
     N = len(covariates.weight_kg)
@@ -276,7 +276,7 @@ def simulate_chunk_fast(regimen: Regimen, covariates: pk.CovariateArrays, eta: d
     n_plasma = len(pk_cols)
     if pd_wanted:
         pk_cols += effect_sites
-    ind = pk.individual_pk(parameters, covariates, eta)
+    ind = pk.individual_pk(parameters, covariates, eta, model.compounds)
     A = pk.build_pk_matrix(ind, model.index)
     if A.ndim == 2:
         A = np.broadcast_to(A, (N,) + A.shape)

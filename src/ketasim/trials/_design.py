@@ -9,11 +9,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from ketasim.io.schemas import ScenarioError, validate_yaml
+from ketasim.io.schemas import KeyedError, ScenarioError, StrictModel, read_input_file, validate_yaml
 from ketasim.regimens import Regimen
-from ketasim.units import to_hours, to_unit
+from ketasim.units import excerpt, to_hours, to_unit
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -22,7 +22,7 @@ class TrialError(ScenarioError):
     """A trial file that cannot be run as written."""
 
 
-class PopulationConfig(BaseModel):
+class PopulationConfig(StrictModel):
     model_config = _STRICT
     weight_mean: str = "80 kg"
     weight_sd: str = "15 kg"
@@ -60,7 +60,7 @@ class PopulationConfig(BaseModel):
 Expectation = Literal["none", "saline", "spray", "active", "open_label"]
 
 
-class ArmConfig(BaseModel):
+class ArmConfig(StrictModel):
     model_config = _STRICT
     doses: list[str] = Field(..., min_length=1, description="regimen text lines")
     description: str = ""
@@ -74,7 +74,7 @@ class ArmConfig(BaseModel):
         return Regimen.from_text(*self.doses)
 
 
-class EndpointConfig(BaseModel):
+class EndpointConfig(StrictModel):
     model_config = _STRICT
     scale: Literal["madrs", "hamd17", "cadss"]
     at: str = Field(..., description="time after the first session, e.g. '1 d' or '230 min'")
@@ -104,13 +104,13 @@ class EndpointConfig(BaseModel):
         return None if self.since is None else to_hours(self.since, "endpoint 'since' time")
 
 
-class ComparisonConfig(BaseModel):
+class ComparisonConfig(StrictModel):
     model_config = _STRICT
     endpoint: str
     arms: tuple[str, str] = Field(..., description="difference is first arm minus second arm")
 
 
-class ObservedEndpoint(BaseModel):
+class ObservedEndpoint(StrictModel):
     model_config = _STRICT
     mean_change: float | None = None
     sd: float | None = Field(None, ge=0)
@@ -121,13 +121,13 @@ class ObservedEndpoint(BaseModel):
     note: str = ""
 
 
-class ObservedArm(BaseModel):
+class ObservedArm(StrictModel):
     model_config = _STRICT
     n: int = Field(..., ge=1)
     endpoints: dict[str, ObservedEndpoint] = Field(default_factory=dict)
 
 
-class ObservedComparison(BaseModel):
+class ObservedComparison(StrictModel):
     model_config = _STRICT
     endpoint: str
     arms: tuple[str, str]
@@ -139,15 +139,48 @@ class ObservedComparison(BaseModel):
     note: str = ""
 
 
-class ObservedConfig(BaseModel):
+class ObservedExposure(StrictModel):
+    """A published exposure-response finding: the correlation across subjects between a plasma concentration and
+    an endpoint (its r with the n it rests on, and/or whether it was significant in a direction)."""
+
+    model_config = _STRICT
+    name: str
+    r: float | None = Field(None, ge=-1, le=1)
+    n: int | None = Field(None, ge=4)
+    significant: bool | None = None
+    direction: Literal["negative", "positive"] = "positive"
+    verified: bool = True
+    note: str = ""
+
+
+class ObservedConfig(StrictModel):
     model_config = _STRICT
     source: str
     arms: dict[str, ObservedArm] = Field(default_factory=dict)
     comparisons: list[ObservedComparison] = Field(default_factory=list)
+    exposure_response: list[ObservedExposure] = Field(default_factory=list)
     note: str = ""
 
 
-class TrialConfig(BaseModel):
+class ExposureResponseConfig(StrictModel):
+    """An exposure-response analysis: within one arm, the rank correlation (Spearman) across subjects between a
+    plasma concentration at a time after the first session and an endpoint's value (its change, as rated)."""
+
+    model_config = _STRICT
+    name: str
+    arm: str
+    exposure: str = Field(..., description="a plasma column, e.g. hnk_ng_ml")
+    at: str = Field(..., description="sampling time after the first session, e.g. '230 min'")
+    endpoint: str
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v):
+        to_hours(v, "exposure sampling time")
+        return v
+
+
+class TrialConfig(StrictModel):
     model_config = _STRICT
     name: str
     title: str = ""
@@ -168,6 +201,12 @@ class TrialConfig(BaseModel):
     remission: dict[Literal["madrs", "hamd17"], float] = Field(default_factory=lambda: {"madrs": 10.0,
                                                                                        "hamd17": 7.0})
     comparisons: list[ComparisonConfig] = Field(default_factory=list)
+    exposure_response: list[ExposureResponseConfig] = Field(default_factory=list)
+    evidence: Literal["ketamine", "compound", "exposure"] = Field(
+        "ketamine", description="the body of evidence the trial belongs to: ketamine and esketamine trials, "
+        "trials of other compounds, or exposure-response analyses (hypotheses reports each group's contribution)")
+    fine_window: str | None = Field(None, description="time after each dose simulated at 5-min steps (default "
+                                    "6 h); '0 h' for long daily-dosing trials rated weekly")
     observed: ObservedConfig | None = None
 
     @model_validator(mode="after")
@@ -192,17 +231,37 @@ class TrialConfig(BaseModel):
             if not (0 <= ep.hours() <= dur):
                 raise ValueError(f"endpoint {name}: time {ep.at} lies outside the trial (0-{self.duration})")
         for arm_name, arm in self.arms.items():
+            population = arm.population or self.population
+            weight = to_unit(population.weight_mean, "kg", "population weight")
             try:
-                arm.regimen()
+                arm.regimen().check_limits(weight)
             except ValueError as exc:
-                raise ValueError(f"arm {arm_name}: {exc}") from None
+                raise KeyedError(f"arms.{arm_name}.doses", exc) from None
         for c in self.comparisons:
             if c.endpoint not in self.endpoints:
                 raise ValueError(f"comparison names unknown endpoint {c.endpoint!r}")
             for a in c.arms:
                 if a not in self.arms:
                     raise ValueError(f"comparison names unknown arm {a!r}")
+        names = set()
+        for x in self.exposure_response:
+            if x.arm not in self.arms:
+                raise ValueError(f"exposure_response {x.name}: unknown arm {x.arm!r}")
+            if x.endpoint not in self.endpoints or self.endpoints[x.endpoint].kind != "change":
+                raise ValueError(f"exposure_response {x.name}: {x.endpoint!r} is no change endpoint of the trial")
+            if not x.exposure.endswith("_ng_ml"):
+                raise ValueError(f"exposure_response {x.name}: exposure must be a plasma column (..._ng_ml)")
+            if not (0 <= to_hours(x.at) <= dur):
+                raise ValueError(f"exposure_response {x.name}: time {x.at} lies outside the trial")
+            if x.name in names:
+                raise ValueError(f"exposure_response {x.name} given twice")
+            names.add(x.name)
+        if self.fine_window is not None and not (0 <= to_hours(self.fine_window, "fine window") <= 24):
+            raise ValueError("fine_window must be 0-24 h")
         if self.observed:
+            for x in self.observed.exposure_response:
+                if x.name not in names:
+                    raise ValueError(f"observed exposure_response names unknown analysis {x.name!r}")
             for a, oa in self.observed.arms.items():
                 if a not in self.arms:
                     raise ValueError(f"observed results name unknown arm {a!r}")
@@ -227,13 +286,11 @@ def load_trial(name_or_path: str | Path) -> TrialConfig:
     """A built-in trial by name, or a user's YAML file."""
     p = Path(str(name_or_path))
     if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
-            raise TrialError(f"trial file {p} does not exist")
-        text, label = p.read_text(encoding="utf-8"), p.name
+        text, label = read_input_file(p, "trial file", TrialError), p.name
     else:
         name = str(name_or_path)
         if name not in builtin_trials():
-            raise TrialError(f"unknown trial {name!r}; built-in: {', '.join(builtin_trials())}, or give a YAML file")
+            raise TrialError(f"unknown trial {excerpt(name, 60)}; built-in: {', '.join(builtin_trials())}, or give a YAML file")
         text = (resources.files("ketasim.trials") / "builtin" / f"{name}.yaml").read_text(encoding="utf-8")
         label = f"{name}.yaml"
     return validate_yaml(TrialConfig, text, f"trial file {label}", TrialError)

@@ -12,11 +12,12 @@ import pandas as pd
 from scipy import stats
 
 from ketasim.mechanisms import Mechanism, get_mechanism
-from ketasim.models.pd import SESSION_DRUGS
 from ketasim.models.pk import Covariates, individual_pk
 from ketasim.parameters import ParameterSet, default_parameters
 from ketasim.population import population_grid, sample_subjects, simulate_population
 from ketasim.population._population import PD_SCALES, PK_RANDOM_EFFECTS, subject_etas
+
+from ketasim.units import to_hours
 
 from ._design import TrialConfig, arm_size
 
@@ -43,6 +44,7 @@ class TrialResult:
     comparisons_per_replicate: pd.DataFrame
     subjects: pd.DataFrame               # one row per replicate x arm x subject
     timecourses: dict = field(default_factory=dict)  # arm -> {time_h, column -> mean, p5, p95}
+    exposure_per_replicate: pd.DataFrame | None = None  # replicate x analysis: Spearman r, p
 
     # ------------------------------------------------------------------ summaries
     def arm_summary(self) -> dict:
@@ -125,6 +127,22 @@ class TrialResult:
         del arms
         return rows
 
+    def exposure_summary(self) -> list[dict]:
+        """Each exposure-response analysis: the model's rank correlation over replicate trials."""
+        d = self.exposure_per_replicate
+        if d is None or not len(d):
+            return []
+        out = []
+        for x in self.config.exposure_response:
+            e = d[d.name == x.name]
+            sig = e.p_value < 0.05
+            out.append({"name": x.name, "arm": x.arm, "exposure": x.exposure, "at": x.at, "endpoint": x.endpoint,
+                        "r": _r(e.r.mean()), "r_ci95": _ci(e.r),
+                        "share_significant_positive": _r((sig & (e.r > 0)).mean()),
+                        "share_significant_negative": _r((sig & (e.r < 0)).mean()),
+                        "method": "Spearman rank correlation across the arm's subjects, per replicate trial"})
+        return out
+
     def to_json_dict(self) -> dict:
         return {
             "trial": self.config.name, "title": self.config.title, "hypothesis": self.hypothesis,
@@ -132,6 +150,7 @@ class TrialResult:
             "arms": self.arm_summary(), "comparisons": self.comparison_summary(),
             "observed": self.config.observed.model_dump(mode="json") if self.config.observed else None,
             "observed_vs_model": self.observed_vs_model(),
+            **({"exposure_response": self.exposure_summary()} if self.config.exposure_response else {}),
             "note": "Virtual trial: research software, not a dosing tool. Means over replicate trials; ci95 are "
                     "the 2.5-97.5 % range of replicate-trial results.",
         }
@@ -154,7 +173,7 @@ def _ci(series) -> list:
 
 
 def _first_session(regimen) -> float:
-    times = [d.time_h for d in regimen.realize() if d.drug in SESSION_DRUGS]
+    times = [d.time_h for d in regimen.realize() if d.is_session]
     return min(times) if times else 0.0
 
 
@@ -213,14 +232,20 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
         if progress:
             progress(min(done_before + done, total_units), total_units)
 
+    exposure_rows = []
+    fine = {} if cfg.fine_window is None else {"fine_window_h": to_hours(cfg.fine_window)}
     for ai, arm in enumerate(arms):
         regimen = cfg.arms[arm].regimen()
         t_first = _first_session(regimen)
         ep_times = {name: t_first + ep.hours() for name, ep in cfg.endpoints.items()}
-        t = population_grid(regimen, t_first + cfg.duration_h(), extra_times=list(ep_times.values()))
+        analyses = [x for x in cfg.exposure_response if x.arm == arm]
+        x_times = [t_first + to_hours(x.at) for x in analyses]
+        t = population_grid(regimen, t_first + cfg.duration_h(), extra_times=list(ep_times.values()) + x_times,
+                            **fine)
         subjects = pd.concat(subject_tables[arm], ignore_index=True)
+        columns = TIMECOURSE_COLUMNS + tuple(dict.fromkeys(x.exposure for x in analyses))
         common = dict(expectation=cfg.arms[arm].expectation or cfg.expectation,
-                      oral_ad_start_h=0.0 if cfg.oral_antidepressant else None, columns=TIMECOURSE_COLUMNS,
+                      oral_ad_start_h=0.0 if cfg.oral_antidepressant else None, columns=columns,
                       chunk_size=chunk_size, executor=executor)
         if uncertainty:  # one parameter draw per replicate trial
             parts = []
@@ -228,7 +253,7 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
                 parts.append(simulate_population(regimen, subject_tables[arm][r], rep_params[r], mech, t, **common))
                 arm_progress(sum(-(-len(tb) // chunk_size) for tb in subject_tables[arm][:r + 1]), None)
             pop = parts[0]
-            pop.outputs = {c: np.concatenate([q.outputs[c] for q in parts], axis=1) for c in TIMECOURSE_COLUMNS}
+            pop.outputs = {c: np.concatenate([q.outputs[c] for q in parts], axis=1) for c in columns}
             pop.subjects = subjects
         else:
             pop = simulate_population(regimen, subjects, p, mech, t, progress=arm_progress, **common)
@@ -257,6 +282,14 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
             subject_rows.append(pd.DataFrame({"replicate": subjects.replicate, "arm": arm, "id": subjects.id,
                                               "endpoint": ep_name, "value": values, "responder": resp,
                                               "remitter": remit}))
+            for x, tx in zip(analyses, x_times):
+                if x.endpoint != ep_name:
+                    continue
+                exposure = pop.outputs[x.exposure][int(np.argmin(np.abs(t - tx)))]
+                for r in range(replicates):
+                    m = (subjects.replicate == r).to_numpy()
+                    rho, pval = stats.spearmanr(exposure[m], values[m])
+                    exposure_rows.append({"replicate": r, "name": x.name, "r": float(rho), "p_value": float(pval)})
     per_rep = pd.DataFrame(stats_rows)
     subj = pd.concat(subject_rows, ignore_index=True)
     drawn = pd.concat([pd.concat(subject_tables[a], ignore_index=True).assign(arm=a) for a in arms],
@@ -275,7 +308,10 @@ def run_trial(cfg: TrialConfig, hypothesis: str | Mechanism = "opioid", opioid_s
     subjects_out = covs.merge(wide[order].reset_index(), on=["replicate", "arm", "id"]) \
         .merge(individual, on=["replicate", "arm", "id"])
     comps = _comparisons(cfg, subj, replicates)
-    return TrialResult(cfg, mech.label(), seed, replicates, per_rep, comps, subjects_out, timecourses)
+    exposure = pd.DataFrame(exposure_rows, columns=["replicate", "name", "r", "p_value"]) if cfg.exposure_response \
+        else None
+    return TrialResult(cfg, mech.label(), seed, replicates, per_rep, comps, subjects_out, timecourses,
+                       exposure_per_replicate=exposure)
 
 
 def _individual_parameters(drawn: pd.DataFrame, rep_params: list[ParameterSet]) -> pd.DataFrame:

@@ -94,6 +94,29 @@ def _loglik_terms(res: TrialResult, include_unverified: bool, idx: np.ndarray | 
             verdict = "significant" if oc.significant else "not significant"
             terms.append({"what": f"{oc.endpoint} {oc.arms[0]} vs {oc.arms[1]}: {verdict}",
                           "loglik": math.log(share), "model": f"share {share:.2f}"})
+    ex = res.exposure_per_replicate
+    for ox in obs.exposure_response:
+        if (not ox.verified and not include_unverified) or ex is None:
+            continue
+        d = ex[ex.name == ox.name].set_index("replicate").loc[reps]
+        z = np.arctanh(np.clip(d.r.to_numpy(float), -0.999999, 0.999999))
+        z = z[np.isfinite(z)]
+        if ox.r is not None and len(z) > 1:
+            # Fisher z: the published r against the model's replicate-trial distribution at the trial's n (the
+            # replicates carry the sampling error), plus the Monte-Carlo error of its mean
+            m, s_rep = float(z.mean()), float(z.std(ddof=1))
+            s = max(math.sqrt(s_rep ** 2 + s_rep ** 2 / len(z)), 1e-3)
+            ll = float(stats.norm.logpdf(math.atanh(ox.r), m, s))
+            terms.append({"what": f"{ox.name}: r {ox.r:+.2f}", "loglik": ll,
+                          "model": f"r {math.tanh(m):+.2f} (z sd {s:.2f})"})
+        elif ox.significant is not None:
+            sig = d.p_value.to_numpy(float) < 0.05
+            signed = sig & ((d.r.to_numpy(float) < 0) if ox.direction == "negative" else (d.r.to_numpy(float) > 0))
+            # "not associated": not significant in either direction
+            share = float(signed.mean()) if ox.significant else float((~sig).mean())
+            share = min(max(share, 0.5 / (len(d) + 1)), 1 - 0.5 / (len(d) + 1))
+            verdict = f"significant {ox.direction}" if ox.significant else "not significant"
+            terms.append({"what": f"{ox.name}: {verdict}", "loglik": math.log(share), "model": f"share {share:.2f}"})
     return terms
 
 
@@ -131,7 +154,7 @@ def score_hypotheses(trials: Sequence[TrialConfig], variants=None, replicates: i
                             executor=executor, uncertainty=uncertainty, chunk_size=256)
             terms = _loglik_terms(res, include_unverified)
             ll = float(sum(t["loglik"] for t in terms))
-            per_trial[cfg.name] = {"loglik": ll, "terms": terms}
+            per_trial[cfg.name] = {"loglik": ll, "terms": terms, "evidence": cfg.evidence}
             total += ll
             for b, idx in enumerate(boot_idx):
                 boot[b] += sum(t["loglik"] for t in _loglik_terms(res, include_unverified, idx))
@@ -142,6 +165,19 @@ def score_hypotheses(trials: Sequence[TrialConfig], variants=None, replicates: i
         lo, hi = (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))) if bootstrap else (total, total)
         scores.append(HypothesisScore(label, hyp, src, per_trial, total, (lo, hi)))
     return sorted(scores, key=lambda s: -s.total)
+
+
+EVIDENCE_GROUPS = ("ketamine", "compound", "exposure")
+
+
+def by_evidence(score: HypothesisScore) -> dict[str, float]:
+    """A hypothesis's log-likelihood by body of evidence: the ketamine trials, the other compounds' trials and the
+    exposure-response analyses (their sum is the total)."""
+    out = {g: 0.0 for g in EVIDENCE_GROUPS}
+    for v in score.per_trial.values():
+        g = v.get("evidence", "ketamine")
+        out[g] = out.get(g, 0.0) + v["loglik"]
+    return {g: round(x, 4) for g, x in out.items()}
 
 
 def scores_to_json(scores: list[HypothesisScore], trials: Sequence[TrialConfig], replicates: int, seed: int) -> dict:
@@ -156,11 +192,19 @@ def scores_to_json(scores: list[HypothesisScore], trials: Sequence[TrialConfig],
                      "delta_loglik": round(s.total - best, 4),
                      "delta_loglik_vs_null": None if reference is None else round(s.total - reference, 4),
                      "relative_likelihood": float(f"{math.exp(s.total - best):.6g}"),
-                     "per_trial": {k: {"loglik": round(v["loglik"], 4),
+                     "by_evidence": by_evidence(s),
+                     "per_trial": {k: {"loglik": round(v["loglik"], 4), "evidence": v.get("evidence", "ketamine"),
                                        "terms": [{**t, "loglik": round(t["loglik"], 4)} for t in v["terms"]]}
                                    for k, v in s.per_trial.items()}}
                     for i, s in enumerate(scores)],
         "reference": REFERENCE if reference is not None else None,
+        "evidence_groups": {g: [t.name for t in trials if t.observed is not None and t.evidence == g]
+                            for g in EVIDENCE_GROUPS},
+        "ranking_without_compound_trials": [
+            {"hypothesis": s.label, "loglik": round(sum(v["loglik"] for v in s.per_trial.values()
+                                                        if v.get("evidence", "ketamine") == "ketamine"), 4)}
+            for s in sorted(scores, key=lambda s: -sum(v["loglik"] for v in s.per_trial.values()
+                                                       if v.get("evidence", "ketamine") == "ketamine"))],
         "note": "Higher log-likelihood = the published results are more probable under that hypothesis. "
                 "Every hypothesis is calibrated to the same single-infusion anchor, so the ranking comes from "
                 "the trials that discriminate (naltrexone, dose, route, timing). 'null' (expectation and "

@@ -390,6 +390,10 @@ _TRIAL_TARGETS = [
     ("daly2018_placebo_24h", "Same: placebo spray, MADRS change at 24 h",
      "Daly2018", "calibration", "-5.7 (±3)", -8.7, -2.7, "points",
      lambda: _arm_ep("daly2018", "placebo", "madrs_24h", "mean_change")),
+    *[(f"daly2018_change_2h_{arm}", f"Same: MADRS change at 2 h, {arm.replace('_', ' ')} (the immediate layer's "
+       f"weight)", "Daly2018", "calibration", f"{pub:+.1f} (±3)", pub - 3, pub + 3, "points",
+       (lambda a=arm: _arm_ep("daly2018", a, "madrs_2h", "mean_change")))
+      for arm, pub in (("esketamine_28mg", -16.4), ("esketamine_56mg", -14.3), ("esketamine_84mg", -17.6))],
     *[(f"daly2018_responders_2h_{arm}", f"Same: responders at 2 h, {arm.replace('_', ' ')}", "Daly2018", "validation",
        f"{pub:.0%} (±10 points)", pub - 0.10, pub + 0.10, "fraction",
        (lambda a=arm: _arm_ep("daly2018", a, "madrs_2h", "response_rate")))
@@ -426,10 +430,10 @@ _TRIAL_TARGETS = [
      lambda: _arm_ep("transform2", "esketamine", "madrs_day28", "remission_rate")),
     # Abdallah 2022 and Fava 2018: the dose threshold and the dose-response
     ("abdallah2022_0p5_significant", "Abdallah 2022 virtual trial: 0.5 mg/kg x 8 vs placebo, share of replicate "
-     "trials significant", "Abdallah2022", "validation", "significant (MADRS)", 0.6, 1.0, "fraction of trials",
+     "trials significant", "Abdallah2022", "calibration", "significant (MADRS)", 0.6, 1.0, "fraction of trials",
      lambda: _cmp("abdallah2022", "madrs_end", ("ketamine_0p5", "placebo"))["share_significant_negative"]),
     ("abdallah2022_0p2_significant", "Same: 0.2 mg/kg x 8 vs placebo, share of replicate trials significant",
-     "Abdallah2022", "validation", "not significant", 0.0, 0.4, "fraction of trials",
+     "Abdallah2022", "calibration", "not significant", 0.0, 0.4, "fraction of trials",
      lambda: _cmp("abdallah2022", "madrs_end", ("ketamine_0p2", "placebo"))["share_significant_negative"]),
     *[(f"fava2018_{arm}_significant", f"Fava 2018 virtual trial: {arm[-3:].replace('p', '.')} mg/kg vs midazolam at "
        f"day 1, share of replicate trials significant", "Fava2018", "validation", verdict, lo, hi, "fraction of trials",
@@ -442,7 +446,7 @@ _TRIAL_TARGETS = [
      "Phillips2019", "validation", "59 % (double the single-infusion rate)", 0.45, 0.75, "fraction",
      lambda: _arm_ep("phillips2019", "series_and_maintenance", "madrs_after_series", "response_rate")),
     ("phillips2019_maintenance_change", "Same: MADRS change during four weekly maintenance infusions",
-     "Phillips2019", "validation", "no further change (within ±3)", -3.0, 3.0, "points",
+     "Phillips2019", "calibration", "no further change (within ±3)", -3.0, 3.0, "points",
      lambda: _arm_ep("phillips2019", "series_and_maintenance", "madrs_maintenance", "mean_change")),
     ("phillips2019_series_vs_single", "Same: response after the series relative to one infusion at day 1",
      "Phillips2019", "validation", "doubled (x2)", 1.4, 3.0, "ratio",
@@ -526,3 +530,69 @@ for _v in ONSET_VARIANTS:
         note="a pathway that HNK drives predicts the opposite sign; in the model a subject's HNK level also tracks "
              "their overall exposure (volume and clearance vary together for parent and metabolites), which pulls "
              "every hypothesis towards a negative r; the sampling time (230 min) is assumed"))
+
+
+# ---------------------------------------------------------------- compounds: each library file's published PK numbers
+def _compound_targets():
+    from ketasim.compounds import get_compound, library_names
+    from ketasim.compounds.checks import _UNIT, evaluate_check
+
+    for name in library_names():
+        c = get_compound(name)
+        for i, chk in enumerate(c.spec.checks):
+            unit = _UNIT[chk.quantity]
+            obs = float(chk.observed.quantity().to(unit).magnitude)
+            lo, hi = obs * (1 - chk.tolerance), obs * (1 + chk.tolerance)
+            published = f"{chk.observed.value:g} {chk.observed.unit}"
+            if chk.observed.range is not None:
+                f = obs / chk.observed.value if chk.observed.value else 1.0
+                lo, hi = min(lo, chk.observed.range[0] * f), max(hi, chk.observed.range[1] * f)
+                published += f" (published range {chk.observed.range[0]:g}-{chk.observed.range[1]:g})"
+            published += f", ±{100 * chk.tolerance:.0f} %"
+            calibration = (chk.observed.evidence == "fitted_here" or "calibration" in (chk.observed.note or "")
+                           or "implementation check" in (chk.observed.note or ""))
+            what = {"cmax": "Cmax", "tmax": "Tmax", "half_life": "terminal half-life", "auc": "AUC",
+                    "concentration": f"concentration at {chk.at}"}[chk.quantity]
+            register(Target(
+                f"compound_{name}_{i}_{chk.quantity}", f"{c.title}: {what} of {chk.species} after "
+                f"{'; '.join(chk.regimen)}", chk.observed.source, "calibration" if calibration else "validation",
+                published, lo, hi, unit.replace("*", "·"),
+                (lambda c=c, chk=chk: evaluate_check(c, chk)["model"]), layer="compounds",
+                note=chk.note or chk.observed.note))
+
+
+_compound_targets()
+
+# extended-release naltrexone (380 mg IM): the label's shape and the MOR occupancy over the dosing interval
+_xr = _cached(lambda: simulate("naltrexone 380 mg im", duration="35 d", output_step="15 min", hypothesis="null"))
+_oral_daily = _cached(lambda: simulate("naltrexone 50 mg oral every 1 d for 28 doses", duration="28 d",
+                                       output_step="15 min", hypothesis="null"))
+
+
+def _xr_peak_h(t_from, t_to):
+    r = _xr()
+    m = (r.time_h >= t_from) & (r.time_h <= t_to)
+    return float(r.time_h[m][np.argmax(r.outputs["naltrexone_ng_ml"][m])])
+
+
+register(Target(
+    "vivitrol_first_peak", "Naltrexone 380 mg IM (extended release): time of the first (transient) plasma peak",
+    "VivitrolLabel", "calibration", "about 2 h after the injection", 1.0, 3.0, "h",
+    lambda: _xr_peak_h(0.0, 12.0), layer="compounds", note="naltrexone_xr.burst_ka set to it"))
+register(Target(
+    "vivitrol_second_peak", "Same: time of the second plasma peak",
+    "VivitrolLabel", "calibration", "2-3 days after the injection", 48.0, 72.0, "h",
+    lambda: _xr_peak_h(24.0, 14 * 24.0), layer="compounds", note="naltrexone_xr.hydration_t_half set to it"))
+register(Target(
+    "vivitrol_mor_occupancy_4_weeks", "Same: lowest brain MOR occupancy from 1 to 28 days after the injection",
+    "VivitrolLabel", "validation", "blockade over the monthly dosing interval (at least 80 %)", 0.80, 1.0, "fraction",
+    lambda: float(np.min(_xr().outputs["mor_occupancy"][(_xr().time_h >= 24.0) & (_xr().time_h <= 28 * 24.0)])),
+    layer="compounds", note="the two-pool brain model and the apparent Ki fitted to oral naltrexone PET"))
+register(Target(
+    "vivitrol_exposure_vs_oral", "Same: naltrexone AUC over 28 days, relative to 50 mg oral daily for 28 days",
+    "VivitrolLabel", "validation", "3- to 4-fold", 3.0, 4.0, "ratio",
+    lambda: float(np.trapezoid(_xr().outputs["naltrexone_ng_ml"][_xr().time_h <= 28 * 24.0],
+                               _xr().time_h[_xr().time_h <= 28 * 24.0])
+                  / np.trapezoid(_oral_daily().outputs["naltrexone_ng_ml"], _oral_daily().time_h)),
+    layer="compounds", note="oral availability (naltrexone.F 0.18) was fitted to the Cmax of 50 mg; Meyer 1984 gives "
+                            "about 5 %, which the label's ratio implies"))

@@ -6,24 +6,29 @@ Routes call `ketasim.services` only; this module validates, limits, queues and f
 from __future__ import annotations
 
 import io
+import math
 import threading
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+import anyio
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 import ketasim
 from ketasim import services
+from ketasim.io.schemas import plain_message
 from ketasim.regimens import Regimen
 from ketasim.web import limits
 from ketasim.web import requests as rq
 from ketasim.web import responses as rs
 from ketasim.web.errors import WebInputError
+from ketasim.web.guard import LOOPBACK_NAMES, RequestGuard
 from ketasim.web.jobs import JobManager, JobOutput, QueueFull, accepts_progress, package_progress
 from ketasim.web.options import options as discover_options
 from ketasim.web.patterns_api import add_pattern_routes
@@ -51,17 +56,15 @@ def _readable(errors) -> tuple[str, list[dict]]:
         where = ""
         for x in loc:
             where += f"[{x}]" if x.isdigit() else (f".{x}" if where else x)
-        msg = str(e.get("msg", "invalid value"))
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+        msg = plain_message(e)  # the package's own sentence, or pydantic's in plain words
         if e.get("type") == "json_invalid":
             ctx = e.get("ctx") or {}
             msg = f"request body is not valid JSON ({ctx.get('error', 'cannot be parsed')})"
             where = ""
         elif e.get("type") == "extra_forbidden":
-            msg = "unknown field"
+            msg = "unknown field; remove it or check its spelling"
         elif e.get("type") == "missing":
-            msg = "required field is missing"
+            msg = "required field is missing; add it"
         key = loc[-1].replace("_", " ") if loc else ""
         if where and key and msg.startswith(f"{key}: "):
             msg = msg[len(key) + 2:]  # the package already names the field: do not say it twice
@@ -70,19 +73,80 @@ def _readable(errors) -> tuple[str, list[dict]]:
     return "; ".join(parts) or "invalid request", clean
 
 
-def _error(status: int, detail: str, errors: list | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": detail, "errors": errors or []})
+def _error(status: int, detail: str, errors: list | None = None, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail, "errors": errors or []}, headers=headers)
+
+
+def _malloc_trim():
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the system after a heavy run (glibc keeps it otherwise, per thread arena)."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
+def thin_time_points(doc: dict, max_points: int) -> dict:
+    """A simulation answer with at most `max_points` time points: evenly spaced ones, plus each series' highest and
+    lowest point (peaks survive). The summary was computed from every point; a warning says what was thinned."""
+    t = doc.get("time_h") or []
+    n = len(t)
+    if n <= max_points or max_points < 3:
+        return doc
+    import numpy as np
+
+    n_series = sum(1 for s in doc.get("series", {}).values() for k in ("median", "p05", "p95") if s.get(k))
+    keep = set(np.linspace(0, n - 1, max(2, max_points - 2 * n_series)).round().astype(int).tolist())
+    for s in doc.get("series", {}).values():
+        for key in ("median", "p05", "p95"):
+            v = s.get(key)
+            if v:
+                arr = np.array([np.nan if x is None else x for x in v], float)
+                if np.isfinite(arr).any():
+                    keep.update((int(np.nanargmax(arr)), int(np.nanargmin(arr))))
+    if len(keep) > max_points:  # more series than room for their peaks: the even grid alone
+        keep = set(np.linspace(0, n - 1, max_points).round().astype(int).tolist())
+    idx = sorted(keep)
+    pick = lambda v: None if v is None else [v[i] for i in idx]  # noqa: E731
+    out = {**doc, "time_h": pick(t), "series": {k: {**s, "median": pick(s.get("median")), "p05": pick(s.get("p05")),
+                                                     "p95": pick(s.get("p95"))} for k, s in doc["series"].items()}}
+    out["time_points_total"] = n
+    out["warnings"] = [*doc.get("warnings", []),
+                       f"the time course is shown at {len(idx):,} of its {n:,} time points (evenly spaced, every "
+                       f"peak kept); the summary uses all of them. For every point, run it with `ketasim simulate`"]
+    return out
 
 
 def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_finished_jobs: int = 8,
                sync_work_cap: float = limits.SYNC_WORK_CAP, job_work_cap: float = limits.JOB_WORK_CAP,
-               max_trial_replicates: int = limits.MAX_REPLICATES, trial_work_cap: float = limits.TRIAL_WORK_CAP) -> FastAPI:
+               max_trial_replicates: int = limits.MAX_REPLICATES, trial_work_cap: float = limits.TRIAL_WORK_CAP,
+               token: str | None = None, allowed_hosts=None, max_body_bytes: int = limits.MAX_BODY_BYTES,
+               max_response_points: int = limits.MAX_RESPONSE_POINTS,
+               sync_max_administrations: int = limits.SYNC_MAX_ADMINISTRATIONS) -> FastAPI:
     """The app. Caps: subject-days per inline simulation and per population job; replicates and subject-days
-    per trial job; jobs waiting or running (beyond that: 429); finished jobs (and their reports) kept."""
+    per trial job; jobs waiting or running (beyond that: 429); finished jobs (and their reports) kept.
+
+    Inline simulations run in `max_concurrent_sync` heavy slots of their own; when all are busy the answer is 429
+    at once (never a wait that would tie up the server's threads), and `/api/health` and the other cheap routes
+    never wait behind them. `token` (None: none needed), `allowed_hosts` (None: any Host header) and
+    `max_body_bytes` configure the request guard (ketasim.web.guard); `ketasim serve` sets all three."""
     jobs = JobManager(max_pending=max_pending_jobs, keep_finished=keep_finished_jobs)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # the shared pool serves only quick routes: a few threads suffice, and each thread that allocates gets a
+        # malloc arena of its own whose memory the process keeps (40 threads let RSS creep up under load)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = max(4, max_concurrent_sync + 2)
         yield
         jobs.shutdown()
 
@@ -93,7 +157,9 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
         description="Dashboard and JSON API of ketasim: dose -> plasma concentrations -> receptor occupancy -> "
                     "immediate effects -> mood. **Research software, not dosing advice.**",
     )
+    app.add_middleware(RequestGuard, token=token, allowed_hosts=allowed_hosts, max_body_bytes=max_body_bytes)
     sync_slots = threading.BoundedSemaphore(max_concurrent_sync)
+    heavy_threads = anyio.CapacityLimiter(max_concurrent_sync)  # their own threads: the shared pool stays free
     app.state.jobs = jobs
     max_trial_replicates = int(min(max_trial_replicates, limits.MAX_REPLICATES))
     app.state.limits = {"sync_work_cap": sync_work_cap, "job_work_cap": job_work_cap,
@@ -108,6 +174,14 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
     @app.exception_handler(ValueError)
     async def _value_error(_request: Request, exc: ValueError):  # RegimenError, UnitError, ScenarioError, ...
         return _error(422, str(exc) or type(exc).__name__)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_request: Request, exc: HTTPException):
+        detail = str(exc.detail)
+        if detail == "There was an error parsing the body":
+            detail = "the request body cannot be read as JSON (malformed, or nested too deeply); send a scenario " \
+                     "object as GET /openapi.json describes"
+        return _error(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(QueueFull)
     async def _queue_full(_request: Request, exc: QueueFull):
@@ -125,7 +199,12 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
             result = services.run_scenario(cfg)
         if report is not None:
             report(0.92, "summarising (median and 5-95 % band)" if req.subjects > 1 else "summarising")
-        out = result_to_json(result, cfg.doses, req.duration_days() * 24.0, cfg.name)
+        try:
+            out = thin_time_points(result_to_json(result, cfg.doses, req.duration_days() * 24.0, cfg.name),
+                                   max_response_points)
+        finally:
+            del result
+            release_memory()
         out["observed"] = [pt.model_dump() for pt in req.observed]
         return out
 
@@ -160,7 +239,8 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
 
     # -- API --------------------------------------------------------------------------------------------
     @app.get("/api/health", tags=["meta"])
-    def health() -> dict:
+    async def health() -> dict:
+        """Liveness (no token needed). Answered on the event loop: it never waits for a thread."""
         return {"status": "ok", "version": ketasim.__version__, "jobs_pending": jobs.pending()}
 
     @app.get("/api/options", response_model=rs.OptionsOut, tags=["meta"])
@@ -194,17 +274,24 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
         return rows
 
     @app.post("/api/simulate", response_model=rs.SimulationOut, tags=["simulate"], responses={**_ERR, **_BUSY})
-    def simulate(req: rq.ScenarioIn):
-        """Simulate one scenario now. Small work only (subjects x days <= the sync cap); larger runs: POST /api/jobs."""
+    async def simulate(req: rq.ScenarioIn):
+        """Simulate one scenario now. Small work only (subjects x days <= the sync cap, a few hundred doses);
+        larger runs: POST /api/jobs. When every inline slot is busy the answer is 429 at once (retry shortly)."""
         work = req.work()
         if work > sync_work_cap:
             return _error(422, f"this run asks for {work:g} subject-days; POST /api/simulate answers at most "
                                f"{sync_work_cap:g} (subjects x simulated days). Submit it as a job "
                                f"(POST /api/jobs, up to {job_work_cap:g}) or shorten it.")
-        if not sync_slots.acquire(timeout=30):
-            return _error(429, "the server is busy with other simulations; try again in a moment")
+        n_doses = req.administrations()
+        if n_doses > sync_max_administrations:
+            return _error(422, f"this regimen gives {n_doses} doses; POST /api/simulate answers at most "
+                               f"{sync_max_administrations}. Submit it as a job (POST /api/jobs).")
+        await anyio.to_thread.run_sync(req.to_config)  # every package check (422) before a slot is taken
+        if not sync_slots.acquire(blocking=False):
+            return _error(429, f"all {max_concurrent_sync} inline simulation slots are busy; try again in a moment "
+                               f"or submit a job (POST /api/jobs)", headers={"Retry-After": "2"})
         try:
-            return _simulate(req)
+            return await anyio.to_thread.run_sync(_simulate, req, limiter=heavy_threads)
         finally:
             sync_slots.release()
 
@@ -287,9 +374,62 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Run the dashboard with uvicorn (blocking)."""
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def bound_host_names(host: str) -> list[str]:
+    """The names a browser may put in the Host header for a server bound to `host`: the loopback names, the
+    address itself, and for all interfaces (0.0.0.0, ::) this machine's names and addresses."""
+    import socket
+
+    names = {*LOOPBACK_NAMES, host.strip().strip("[]").lower()}
+    if host in ("0.0.0.0", "::", ""):
+        try:
+            fqdn = socket.getfqdn()
+            hostname = socket.gethostname()
+            names.update({fqdn.lower(), hostname.lower()})
+            for n in (hostname, fqdn):
+                names.update(a.lower() for a in socket.gethostbyname_ex(n)[2])
+        except OSError:
+            pass
+    return sorted(names)
+
+
+class ServeError(ValueError):
+    """`ketasim serve` asked to do something unsafe without saying so."""
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, allow_remote: bool = False, token: str | None = "auto") -> None:
+    """Run the dashboard with uvicorn (blocking).
+
+    Loopback only unless `allow_remote`; with a token (a fresh random one unless given; None: no token, allowed on
+    loopback only) printed in the start-up URL, as Jupyter does. Only the host names the server is bound to are
+    answered (DNS rebinding)."""
+    import secrets
+
     import uvicorn
 
-    print(f"ketasim dashboard on http://{host}:{port}/  (research software, not dosing advice)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    if not is_loopback(host) and not allow_remote:
+        raise ServeError(f"--host {host} is not a loopback address: anyone who can reach this machine could run "
+                         f"simulations on it. Add --allow-remote to serve it anyway (a token is then required)")
+    if token is None and not is_loopback(host):
+        raise ServeError("--no-token is allowed on a loopback address only")
+    if token == "auto":
+        token = secrets.token_urlsafe(24)
+    shown = "localhost" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    print(f"ketasim dashboard on {url}  (research software, not dosing advice)", flush=True)
+    if not is_loopback(host):
+        print(f"warning: serving on {host}, reachable from other machines; every request needs the token",
+              flush=True)
+    app = create_app(token=token, allowed_hosts=bound_host_names(host))
+    uvicorn.run(app, host=host, port=port, log_level="info")

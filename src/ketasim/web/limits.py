@@ -12,3 +12,6 @@ MAX_REPLICATES = 50       # replicate trials in one trial job
 TRIAL_WORK_CAP = 350_000.0  # subject-days for one trial job (replicates x subjects x days; TRANSFORM-2 x 50 fits)
 MAX_NAME = 80
 
+MAX_BODY_BYTES = 262_144  # a request body (a scenario is well under 10 kB); larger: 413 before parsing
+MAX_RESPONSE_POINTS = 5000  # time points in one simulation answer; more are thinned (peaks kept), said in warnings
+SYNC_MAX_ADMINISTRATIONS = 200  # doses (repeats expanded) answered inline; more: submit a job

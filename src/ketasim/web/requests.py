@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ketasim.io.schemas import ScenarioConfig, SubjectConfig
+from ketasim.io.schemas import ScenarioConfig, StrictModel, SubjectConfig
 from ketasim.regimens import _regimen as regimen_text
 from ketasim.units import to_hours
 
@@ -42,7 +42,7 @@ def _hours(text: str, what: str) -> float:
     return h
 
 
-class DoseIn(BaseModel):
+class DoseIn(StrictModel):
     """One dose line: `DRUG AMOUNT UNIT ROUTE [over DURATION] [at TIME] [every INTERVAL for N doses]`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -132,7 +132,7 @@ _SEXES = SubjectConfig.model_fields["sex"].annotation
 _CYP = SubjectConfig.model_fields["cyp2b6"].annotation
 
 
-class ObservedPointIn(BaseModel):
+class ObservedPointIn(StrictModel):
     """One observed value drawn on the charts: time in hours, the output column, its value in that column's
     unit (ng/mL, points, fraction) and an optional standard deviation (error bar)."""
 
@@ -152,7 +152,7 @@ class ObservedPointIn(BaseModel):
         return v
 
 
-class ScenarioIn(BaseModel):
+class ScenarioIn(StrictModel):
     """A scenario as the dashboard sends it; `to_config()` gives the package's ScenarioConfig."""
 
     model_config = ConfigDict(extra="forbid")
@@ -197,6 +197,10 @@ class ScenarioIn(BaseModel):
         """Subject-days this request asks for."""
         return self.subjects * self.duration_days()
 
+    def administrations(self) -> int:
+        """Doses given, repeats expanded."""
+        return sum(d.count for d in self.doses)
+
     def to_config(self) -> ScenarioConfig:
         """The package's ScenarioConfig (names checked against what the package offers)."""
         from .options import check_choice, options
@@ -230,7 +234,7 @@ class ScenarioIn(BaseModel):
             raise WebInputError(format_validation_error(exc)) from None
 
 
-class JobIn(BaseModel):
+class JobIn(StrictModel):
     model_config = ConfigDict(extra="forbid")
     scenario: ScenarioIn
 
@@ -243,7 +247,7 @@ def trial_catalogue() -> dict[str, dict]:
     return {str(t["name"]): t for t in services.list_trials()}
 
 
-class TrialIn(BaseModel):
+class TrialIn(StrictModel):
     """A built-in virtual trial to run as a background job (POST /api/trials/run)."""
 
     model_config = ConfigDict(extra="forbid")

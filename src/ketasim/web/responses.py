@@ -35,6 +35,8 @@ class SimulationOut(BaseModel):
     series: dict[str, Series]
     summary: dict[str, Any]
     warnings: list[str]
+    time_points_total: int | None = Field(None, description="set when the time course was thinned for the answer: "
+                                          "how many time points the simulation has (the summary uses all)")
     observed: list[dict[str, Any]] = []
     note: str = "Research software, not dosing advice."
 
