@@ -38,7 +38,7 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
                                    chunk_size: int = 1000, progress: Callable[[int, int], None] | None = None,
                                    expectation: str = "active", oral_ad_start_h: float | None = None,
                                    compression: str = "snappy", float32: bool = False, keep=None,
-                                   summary_doses=(), endpoints_path=None, executor=None,
+                                   summary_doses=None, endpoints_path=None, executor=None,
                                    window: int | None = None) -> dict:
     """Simulate `subjects` chunk by chunk into one Parquet file at `path` (written whole or not at all: a
     temporary file beside it is renamed at the end). Memory stays bounded by one chunk (about
@@ -46,7 +46,8 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
     summary dict of PopulationResult.summary(). `float32` stores the output columns in single precision.
     `keep` (a boolean mask over t) writes and summarises only those times; the model is still solved on all of
     t (a user's output step with the solver's fine windows after each dose). `summary_doses`
-    (Regimen.realize()) makes the summary's times count from the preceding dose. `path` None writes no time
+    (default: the regimen's own doses, as in PopulationResult.summary) makes the summary's times count from the
+    preceding dose; () counts them from time zero. `path` None writes no time
     course (summary only); `endpoints_path` writes the per-subject metrics behind the summary (one row per
     subject, SummaryAccumulator.per_subject) as Parquet.
     `executor` (ketasim.parallel) computes the chunks elsewhere, at most `window` at a time (default: twice its
@@ -70,7 +71,7 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
     keep = np.ones(len(t), bool) if keep is None else np.asarray(keep, bool)
     t_out = t[keep]
     acc = SummaryAccumulator(t_out, columns, min(sessions) if sessions else 0.0, output_catalogue.units(mechanism),
-                             summary_doses)
+                             regimen.realize() if summary_doses is None else summary_doses)
     ftype = pa.float32() if float32 else pa.float64()
     schema = pa.schema([("id", pa.int64()), ("time_h", pa.float64())] + [(c, ftype) for c in columns])
     n = len(subjects)
