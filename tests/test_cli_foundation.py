@@ -351,7 +351,9 @@ def test_output_step_sets_every_written_time(runner, tmp_path, subjects):
         fine = ks.simulate(["ketamine 0.5 mg/kg iv over 40 min", "naltrexone 50 mg oral at -45 min"],
                            duration="1 d", output_step="1 h").to_pandas().set_index("time_h")
         np.testing.assert_allclose(df["ketamine_ng_ml"], fine.loc[df["time_h"], "ketamine_ng_ml"], rtol=1e-12)
-        np.testing.assert_allclose(df["madrs"], fine.loc[df["time_h"], "madrs"], rtol=1e-12)
+        # the slow PD states are integrated on each run's internal grid (exact for a drive interpolated between
+        # its points, 3.5e-4 of the ODE at worst): two grids that share the written times agree to that order
+        np.testing.assert_allclose(df["madrs"], fine.loc[df["time_h"], "madrs"], rtol=1e-5)
 
 
 def test_output_step_applies_to_streamed_populations(runner, tmp_path, monkeypatch):

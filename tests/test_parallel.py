@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ketasim.parallel import DaskExecutor, SerialExecutor, get_executor
@@ -113,6 +114,22 @@ def test_dask_streams_the_same_bytes_as_in_process(tmp_path, cluster):
         assert _digest(tmp_path / "serial" / name) == _digest(tmp_path / "dask" / name), name
 
 
+def test_dask_summary_only_and_outputs_as_in_process(tmp_path, cluster):
+    # the population output options on a cluster: the same endpoints and summary as in-process, no time course
+    import ketasim.services as services
+    from ketasim.io.schemas import ScenarioConfig
+
+    cfg = ScenarioConfig(doses=["ketamine 0.5 mg/kg iv over 40 min"], duration="1 d", subjects=7, seed=3)
+    for name, ex in (("serial", None), ("dask", cluster)):
+        services.write_population_scenario_streamed(cfg, tmp_path / name, chunk_size=3, outputs="madrs,cadss",
+                                                    summary_only=True, executor=ex)
+        assert not (tmp_path / name / "timecourse.parquet").exists()
+    serial = pd.read_parquet(tmp_path / "serial" / "endpoints.parquet")
+    assert len(serial) == 7 and "cadss.cmax" in serial.columns and not any(c.startswith("ketamine") for c in serial)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask" / "endpoints.parquet"), serial, check_exact=True)
+    assert _digest(tmp_path / "serial" / "summary.json") == _digest(tmp_path / "dask" / "summary.json")
+
+
 def test_scheduler_no_longer_switches_off_streaming(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
@@ -122,9 +139,9 @@ def test_scheduler_no_longer_switches_off_streaming(tmp_path, monkeypatch):
     calls = []
     real = services.write_population_scenario_streamed
 
-    def spy(cfg, out, progress=None, chunk_size=None, times=None, executor=None):
+    def spy(cfg, out, progress=None, chunk_size=None, times=None, executor=None, **options):
         calls.append(type(executor).__name__)
-        return real(cfg, out, progress=progress, chunk_size=3, times=times, executor=executor)
+        return real(cfg, out, progress=progress, chunk_size=3, times=times, executor=executor, **options)
 
     monkeypatch.setattr(services, "STREAM_ABOVE_SUBJECTS", 5)
     monkeypatch.setattr(services, "write_population_scenario_streamed", spy)

@@ -122,8 +122,9 @@ def test_tolerance_is_small_for_clinical_dosing_large_for_daily_use_and_recovers
 def test_acute_tolerance_lowers_the_high_at_a_constant_concentration_within_a_session():
     t = np.linspace(0, 24, 24 * 60 + 1)
     on = (t <= 3.0).astype(float)
-    ce = {k: np.zeros_like(t) for k in ("ce_ketamine_R", "ce_norketamine_S", "ce_norketamine_R", "ce_hnk",
-                                        "ce_naltrexone", "ce_naltrexol")}
+    from ketasim.models.pd import EFFECT_SITE_SOURCES
+
+    ce = {k: np.zeros_like(t) for k in EFFECT_SITE_SOURCES}   # no session: no expectation
     ce["ce_ketamine_S"] = 0.3 * on
     from ketasim.simulation import pd_response
 

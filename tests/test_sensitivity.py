@@ -16,12 +16,12 @@ from ketasim.cli.main import app
 
 def test_elasticity_of_ketamine_cmax_to_volume_is_about_minus_one():
     doc = services.run_sensitivity(["ketamine 20 mg iv"], "ketamine_cmax", "local",
-                                   parameters="ketamine.V1,ketamine.CL,mood.Emax")
+                                   parameters="ketamine.V1,ketamine.CL,mood.Rmax")
     loc = doc["local"].set_index("parameter")
     # a bolus peak is dose / V1: elasticity -1; clearance does not move the peak at t = 0; MADRS parameters none
     assert loc.loc["ketamine.V1", "elasticity"] == pytest.approx(-1.0, abs=1e-3)
     assert abs(loc.loc["ketamine.CL", "elasticity"]) < 1e-6
-    assert loc.loc["mood.Emax", "elasticity"] == 0.0
+    assert loc.loc["mood.Rmax", "elasticity"] == 0.0
     y = ks.simulate("ketamine 20 mg iv", duration="1 d",
                     parameters=ks.default_parameters().replace_many({"ketamine.V1": 200.0}))
     assert loc.loc["ketamine.V1", "outcome_at_high"] == pytest.approx(y.outputs["ketamine_ng_ml"].max(), rel=1e-9)
@@ -29,14 +29,14 @@ def test_elasticity_of_ketamine_cmax_to_volume_is_about_minus_one():
 
 def test_sobol_on_a_small_sample(tmp_path):
     res = CliRunner().invoke(app, ["sensitivity", "--outcome", "cadss_peak", "--method", "sobol", "--samples", "64",
-                                   "--parameters", "dissociation.,ketamine.V1,mood.Emax", "--out", str(tmp_path),
+                                   "--parameters", "dissociation.,ketamine.V1,mood.Rmax", "--out", str(tmp_path),
                                    "--quiet"])
     assert res.exit_code == 0, res.output
     df = pd.read_csv(tmp_path / "sensitivity.csv")
     assert set(df.columns) >= {"parameter", "unit", "low", "high", "S1", "S1_conf", "ST", "ST_conf", "outcome_unit"}
     top = df.sort_values("ST", ascending=False).iloc[0]
     assert top["parameter"] == "dissociation.Emax"           # CADSS peak scales with its maximum
-    assert df.loc[df.parameter == "mood.Emax", "screened_out"].item()   # MADRS gain cannot move CADSS
+    assert df.loc[df.parameter == "mood.Rmax", "screened_out"].item()   # MADRS gain cannot move CADSS
     varied = df[~df["screened_out"]]
     assert (varied["ST"] + varied["ST_conf"] >= varied["S1"] - varied["S1_conf"]).all()
     doc = json.loads((tmp_path / "sensitivity.json").read_text())

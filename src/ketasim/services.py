@@ -216,12 +216,18 @@ def stream_chunk_size(n_times: int, n_columns: int, chunk_size: int = 1000) -> i
     return max(1, min(chunk_size, STREAM_CHUNK_BYTES // max(1, n_times * n_columns * 8)))
 
 
+FLOAT32_NOTE = "output columns stored as float32: relative rounding error at most 2^-24 (6.0e-8)"
+
+
 def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=None,
-                                       chunk_size: int | None = None, times=None, executor=None) -> dict:
+                                       chunk_size: int | None = None, times=None, outputs=None,
+                                       summary_only: bool = False, float32: bool = False, executor=None) -> dict:
     """Large populations: stream every subject's time course to timecourse.parquet chunk by chunk (memory bounded
     by a few chunks; on `executor`, e.g. a Dask cluster, the chunks are computed there), summary.json computed on
     the fly, the figure drawn from the first 500 subjects. All files are written to a temporary folder and moved
-    into out_dir only when complete."""
+    into out_dir only when complete. `outputs`: the columns (default every output); `summary_only`: no time
+    course, only endpoints.parquet (one row per subject) and the summary; `float32`: the time course in single
+    precision (FLOAT32_NOTE). endpoints.parquet is written in every case."""
     import json
 
     from ketasim._version import __version__
@@ -230,6 +236,7 @@ def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=No
     from ketasim.population import simulate_population, simulate_population_to_parquet
 
     regimen, subjects, params, mech, t, options, found = _population_setup(cfg)
+    columns = output_columns(mech, outputs)
     # streamed chunks are larger (fewer Parquet row groups); memory stays bounded by a few chunks, and a chunk
     # shrinks for very long grids
     import numpy as np
@@ -240,24 +247,46 @@ def write_population_scenario_streamed(cfg: ScenarioConfig, out_dir, progress=No
         t = np.union1d(t, np.round(times, 10))
         keep = np.isin(np.round(t, 8), np.round(times, 8))
     chunk_size = chunk_size or chunk_size_for_progress(len(subjects), smallest=256, largest=1000, parts=20)
-    chunk_size = stream_chunk_size(len(t), len(output_catalogue.columns(mech)), chunk_size)
+    chunk_size = stream_chunk_size(len(t), len(columns), chunk_size)
     _start(progress, len(subjects), chunk_size)
     with atomic_output_dir(out_dir) as tmp:
-        summary = simulate_population_to_parquet(regimen, subjects, params, mech, t, tmp / "timecourse.parquet",
-                                                 chunk_size=chunk_size, progress=progress, keep=keep,
-                                                 summary_doses=regimen.realize(), executor=executor, **options)
-        sample = simulate_population(regimen, subjects.iloc[:FIGURE_SUBJECTS], params, mech, t, **options)
+        summary = simulate_population_to_parquet(regimen, subjects, params, mech, t,
+                                                 None if summary_only else tmp / "timecourse.parquet",
+                                                 columns=columns, chunk_size=chunk_size, progress=progress,
+                                                 keep=keep, summary_doses=regimen.realize(), float32=float32,
+                                                 endpoints_path=tmp / "endpoints.parquet", executor=executor,
+                                                 **options)
+        sample = simulate_population(regimen, subjects.iloc[:FIGURE_SUBJECTS], params, mech, t, columns=columns,
+                                     **options)
         if times is not None:
             sample = _only_requested_times(sample, times)
         sample.plot(tmp / "timecourse.png")
         meta = {"ketasim_version": __version__, "regimen": regimen.to_text(), "hypothesis": mech.label(),
                 "seed": cfg.seed, "subjects": cfg.subjects, "scenario": cfg.name,
-                "figure": f"median and 5-95 % bands of the first {min(FIGURE_SUBJECTS, cfg.subjects)} subjects"}
+                "figure": f"median and 5-95 % bands of the first {min(FIGURE_SUBJECTS, cfg.subjects)} subjects",
+                "outputs": list(columns), "time_course": "none (summary only)" if summary_only else
+                ("timecourse.parquet, " + (FLOAT32_NOTE if float32 else "float64"))}
         doc = {"summary": summary, "subjects": cfg.subjects, "provenance": meta, "warnings": found,
                "note": "Research software, not a dosing tool."}
         (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=str))
     doc["warnings"] = found
     return doc
+
+
+def output_columns(mech, outputs=None) -> list[str]:
+    """The output columns a user asked for ('madrs,cadss' or a list), checked against the model's outputs."""
+    from ketasim.models import outputs as output_catalogue
+
+    known = list(output_catalogue.columns(mech))
+    if outputs is None:
+        return known
+    names = [o.strip() for o in (outputs.split(",") if isinstance(outputs, str) else outputs) if o.strip()]
+    if not names:
+        raise ValueError("--outputs is empty: give output names separated by commas, e.g. 'madrs,cadss'")
+    for name in names:
+        if name not in known:
+            raise ValueError(f"--outputs: unknown output {name!r}; the outputs are {', '.join(known)}")
+    return list(dict.fromkeys(names))
 
 
 def list_trials() -> list[dict]:
@@ -1075,6 +1104,28 @@ def run_sensitivity(doses, outcome: str = "madrs_change_day1", method: str = "so
 def write_sensitivity(doc: dict, out_dir) -> Path:
     """sensitivity.csv (one row per parameter: unit, range, elasticity and range-end outcomes and/or S1, ST with
     95 % intervals), sensitivity.json, tornado.png and/or sobol.png."""
+    import json
+
+    import pandas as pd
+
+    from ketasim.analysis import sensitivity as sa
+    from ketasim.io.export import atomic_output_dir
+
+    tables = [doc[k] for k in ("local", "sobol") if k in doc]
+    table = tables[0] if len(tables) == 1 else tables[0].merge(
+        tables[1][["parameter", "distribution", "S1", "S1_conf", "ST", "ST_conf"]], on="parameter")
+    table.insert(0, "outcome", doc["outcome"])
+    table.insert(1, "outcome_unit", doc["unit"])
+    with atomic_output_dir(out_dir) as tmp:
+        table.to_csv(tmp / "sensitivity.csv", index=False)
+        if "local" in doc:
+            sa.plot_tornado(doc["local"], doc["outcome"], doc["unit"], doc["outcome_at_default"], tmp / "tornado.png")
+        if "sobol" in doc:
+            sa.plot_sobol(doc["sobol"], doc["outcome"], tmp / "sobol.png")
+        meta = {k: v for k, v in doc.items() if not isinstance(v, pd.DataFrame)}
+        meta["note"] = "Research software, not a dosing tool."
+        (tmp / "sensitivity.json").write_text(json.dumps(meta, indent=2, default=float))
+    return Path(out_dir)
 
 
 # Patterns of use (clinical and recreational) and their liability

@@ -16,6 +16,7 @@ from ketasim.parameters import ParameterSet, default_parameters
 from ketasim.regimens import Regimen, RegimenError, parse_dose
 from ketasim.results import Result
 from ketasim.solvers.linear import solve_linear
+from ketasim.solvers.grid import internal_grid
 from ketasim.solvers.reference import evaluate, subject_values
 from ketasim.units import UnitError, to_hours
 
@@ -132,7 +133,8 @@ class Simulation:
 
     def pk_solution(self, duration: str = "7 d", covariates: Covariates | None = None,
                     output_step: str | None = None, eta=None, mechanism: Mechanism | None = None) -> "PKSolution":
-        """The PK layer on the output grid (states, plasma read-outs and the effect sites the PD layers read)."""
+        """The PK layer at the output times (states, plasma read-outs and the effect sites the PD layers read),
+        with the effect sites on the solvers' internal grid for the PD layers."""
         duration_h = parse_duration(duration)
         cov = covariates or Covariates()
         step = to_hours(output_step, "output step") if output_step else None
@@ -143,7 +145,8 @@ class Simulation:
         params = mech.with_parameters(self.parameters)
         ind, A = model.compile_subject(params, cov, eta)
         inputs = model.inputs(self.regimen, ind, cov.weight_kg)
-        t = output_grid(self.regimen, duration_h, step)
+        t_out = output_grid(self.regimen, duration_h, step)
+        t, at = internal_grid(t_out, inputs)   # the solvers' grid, read back at the output times
         X = np.zeros((len(t), A.shape[0]))
         index = model.index
         for bname, idx in model.layout.blocks.items():
@@ -152,20 +155,26 @@ class Simulation:
                 continue
             sub_index = {model.layout.names[j]: k for k, j in enumerate(idx)}
             X[:, idx] = solve_linear(A[np.ix_(idx, idx)], block_inputs, t, sub_index)
-        return PKSolution(t, X, model, ind, inputs, cov, model.plasma_outputs(X, ind), model.effect_sites(X))
+        grid_sites = model.effect_sites(X)
+        return PKSolution(t_out, X[at], model, ind, inputs, cov,
+                          {k: np.asarray(v)[at] for k, v in model.plasma_outputs(X, ind).items()},
+                          {k: np.asarray(v)[at] for k, v in grid_sites.items()},
+                          grid=t, at=at, grid_effect_sites=grid_sites)
 
     def pd_outputs(self, pk: "PKSolution", mechanism: Mechanism, parameters: ParameterSet | None = None,
                    wanted=None) -> dict[str, np.ndarray]:
-        """The PD nodes (or the `wanted` ones) of `mechanism` on a PK solution of this regimen; `parameters`
-        replace this simulation's (for PD-only sensitivity: the PK is not recomputed)."""
+        """The PD nodes (or the `wanted` ones) of `mechanism` on a PK solution of this regimen, at its output
+        times; `parameters` replace this simulation's (for PD-only sensitivity: the PK is not recomputed). The
+        slow states are integrated on the PK solution's internal grid (`ketasim.solvers.grid`)."""
         from ketasim.compounds import with_compounds
 
         mech = with_compounds(mechanism, self.regimen)
         params = mech.with_parameters(parameters or self.parameters)
         pd = pd_model(mech, params)
         values = pd.values(params, self.context().values())
-        return evaluate(pd, pk.time_h, pk.effect_sites,
-                        subject_values(pd, {"baseline_madrs": self._baseline()}, values), values, wanted=wanted)
+        out = evaluate(pd, pk.grid, pk.grid_effect_sites,
+                       subject_values(pd, {"baseline_madrs": self._baseline()}, values), values, wanted=wanted)
+        return {k: np.asarray(v)[pk.at] for k, v in out.items()}
 
     def _baseline(self) -> float:
         baseline = self.baseline_madrs if self.baseline_madrs is not None else \
@@ -198,7 +207,9 @@ class Simulation:
 
 @dataclass
 class PKSolution:
-    """The PK layer of one subject on a time grid: states, plasma read-outs, effect-site sources."""
+    """The PK layer of one subject: states, plasma read-outs and effect-site sources at the output times
+    (`time_h`), and the effect sites on the solvers' internal grid (`grid`; `at` is the index of each output
+    time in it), on which the PD layers integrate their slow states."""
 
     time_h: np.ndarray
     states: np.ndarray
@@ -208,6 +219,15 @@ class PKSolution:
     covariates: Covariates
     plasma: dict
     effect_sites: dict
+    grid: np.ndarray = None
+    at: np.ndarray = None
+    grid_effect_sites: dict = None
+
+    def __post_init__(self):
+        if self.grid is None:   # built on the output times alone: the grid is the output grid
+            self.grid = np.asarray(self.time_h, float)
+            self.at = np.arange(len(self.grid))
+            self.grid_effect_sites = self.effect_sites
 
 
 def pd_response(t, effect_sites: dict, hypothesis: str | Mechanism = "opioid", opioid_source: str | None = None,

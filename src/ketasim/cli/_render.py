@@ -75,12 +75,18 @@ def print_summary(result, quiet: bool = False, summary: dict | None = None):
 
 
 def print_streamed_summary(doc: dict, subjects: int, out):
-    m = doc["summary"].get("madrs", {})
-    console.print(f"{subjects} subjects streamed; MADRS change at 24 h {m.get('change_24h', float('nan')):+.1f} "
-                  f"(mean), responders {100 * m.get('responders_24h', float('nan')):.0f} %", highlight=False)
+    m = doc["summary"].get("madrs")
+    if m:
+        console.print(f"{subjects} subjects streamed; MADRS change at 24 h {m.get('change_24h', float('nan')):+.1f} "
+                      f"(mean), responders {100 * m.get('responders_24h', float('nan')):.0f} %", highlight=False)
+    else:
+        console.print(f"{subjects} subjects streamed", highlight=False)
     for w in doc["warnings"]:
         warn(w)
-    console.print(f"wrote {out}/timecourse.parquet, summary.json, timecourse.png", highlight=False)
+    course = doc.get("provenance", {}).get("time_course", "timecourse.parquet")
+    files = ("" if course.startswith("none") else "timecourse.parquet, ") + "endpoints.parquet, summary.json, " \
+        "timecourse.png"
+    console.print(f"wrote {out}/{files}", highlight=False)
 
 
 def print_hypothesis_list(rows: list[dict]):

@@ -43,6 +43,12 @@ def simulate(
                                               "e.g. '15 min' (the model is still solved finely after doses)"),
     times: Optional[str] = typer.Option(None, "--times", help="the table's exact sampling times, "
                                         "e.g. '0, 0.5, 1, 2, 4, 24 h'"),
+    outputs: Optional[str] = typer.Option(None, "--outputs", help="population: only these output columns, "
+                                          "e.g. 'madrs,cadss' (default: every output)"),
+    summary_only: bool = typer.Option(False, "--summary-only", help="population: no time course; "
+                                      "endpoints.parquet (per-subject endpoints) and summary.json only"),
+    float32: bool = typer.Option(False, "--float32", help="population: time course stored in single precision "
+                                 "(relative rounding error at most 6e-8; half the file)"),
     fmt: str = typer.Option("parquet", "--format", help="parquet (timecourse.parquet), or nonmem: also "
                             "dataset.csv, a NONMEM-style data set (TIME h, AMT mg, DV per DVID)"),
     observe: Optional[str] = typer.Option(None, "--observe", help="--format nonmem: outputs written as "
@@ -76,6 +82,9 @@ def simulate(
     if data is not None:
         if dose or scenario:
             raise ValueError("--data carries its own doses: give it without --dose or --scenario")
+        if outputs is not None or summary_only or float32:
+            raise ValueError("--outputs, --summary-only and --float32 are for generated populations "
+                             "(--subjects N), not for --data")
         services.check_output_dir(out)  # before any work
         with progress("simulating the data set", quiet) as cb:
             run = services.run_dataset(data, hypothesis, opioid_source, seed, variability=not typical,
@@ -97,16 +106,21 @@ def simulate(
     services.check_output_dir(out)  # before any work: an unwritable --out fails now, not after the run
     sample = services.sampling_times(cfg, times)
     obs = services.read_observed(observed) if observed is not None else None
-    if services.streams(cfg):
+    population_options = outputs is not None or summary_only or float32
+    if population_options and cfg.subjects <= 1:
+        raise ValueError("--outputs, --summary-only and --float32 are for populations: add --subjects N (N > 1)")
+    if services.streams(cfg) or population_options:
         if nonmem or obs is not None or carry_out:
             raise ValueError(f"--format nonmem, --observed and --carry-out work up to "
                              f"{services.STREAM_ABOVE_SUBJECTS} subjects and {services.STREAM_ABOVE_ROWS:,} "
-                             f"subject x time rows (larger populations are streamed); use fewer subjects or a "
-                             f"longer --output-step")
+                             f"subject x time rows, without --outputs, --summary-only or --float32 (those "
+                             f"populations are streamed); use fewer subjects or a longer --output-step")
         # large populations stream to Parquet: memory bounded by a few chunks, summary computed on the fly; on a
         # cluster the chunks are computed there and written here, in order, as they arrive
         with get_executor(scheduler, quiet=True) as ex, progress("simulating population (streamed)", quiet) as cb:
-            doc = services.write_population_scenario_streamed(cfg, out, progress=cb, times=sample, executor=ex)
+            doc = services.write_population_scenario_streamed(cfg, out, progress=cb, times=sample, outputs=outputs,
+                                                              summary_only=summary_only, float32=float32,
+                                                              executor=ex)
         if not quiet:
             print_streamed_summary(doc, cfg.subjects, out)
         return

@@ -24,6 +24,7 @@ from ketasim.models.pd import context_for, pd_model
 from ketasim.models.pk import Covariates, CovariateArrays, PKIndividual, build_pk_matrix, individual_pk
 from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
+from ketasim.solvers.grid import internal_grid
 from ketasim.solvers.linear import solve_linear
 from ketasim.solvers.reference import evaluate
 
@@ -99,6 +100,8 @@ def _simulate_chunk_reference(regimen: Regimen, subjects: pd.DataFrame, paramete
         inds.append(ind)
         inputs.append(model.inputs(regimen, ind, cov.weight_kg))
     N = len(inds)
+    t_out = np.asarray(t, float)
+    t, at = internal_grid(t_out, [i for per_subject in inputs for i in per_subject])
     X = np.zeros((len(t), N, len(names)))
     for bname, idx in model.layout.blocks.items():
         sub_index = {names[j]: k for k, j in enumerate(idx)}
@@ -114,7 +117,7 @@ def _simulate_chunk_reference(regimen: Regimen, subjects: pd.DataFrame, paramete
     subject = subject_sources(subjects)
     wanted = [c for c in columns if c in pdm.nodes]
     out.update(evaluate(pdm, t, model.effect_sites(X), subject, values, wanted=wanted))
-    return {c: out[c] for c in columns}
+    return {c: np.asarray(out[c])[at] for c in columns}
 
 
 @dataclass

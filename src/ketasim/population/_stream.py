@@ -38,14 +38,18 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
                                    chunk_size: int = 1000, progress: Callable[[int, int], None] | None = None,
                                    expectation: str = "active", oral_ad_start_h: float | None = None,
                                    compression: str = "snappy", float32: bool = False, keep=None,
-                                   summary_doses=(), executor=None, window: int | None = None) -> dict:
+                                   summary_doses=None, endpoints_path=None, executor=None,
+                                   window: int | None = None) -> dict:
     """Simulate `subjects` chunk by chunk into one Parquet file at `path` (written whole or not at all: a
     temporary file beside it is renamed at the end). Memory stays bounded by one chunk (about
     chunk_size x len(t) x (len(columns) + 2) x 8 bytes, twice over while a chunk is converted). Returns the
     summary dict of PopulationResult.summary(). `float32` stores the output columns in single precision.
     `keep` (a boolean mask over t) writes and summarises only those times; the model is still solved on all of
     t (a user's output step with the solver's fine windows after each dose). `summary_doses`
-    (Regimen.realize()) makes the summary's times count from the preceding dose.
+    (default: the regimen's own doses, as in PopulationResult.summary) makes the summary's times count from the
+    preceding dose; () counts them from time zero. `path` None writes no time
+    course (summary only); `endpoints_path` writes the per-subject metrics behind the summary (one row per
+    subject, SummaryAccumulator.per_subject) as Parquet.
     `executor` (ketasim.parallel) computes the chunks elsewhere, at most `window` at a time (default: twice its
     workers); results are identical to the in-process run."""
     import pyarrow as pa
@@ -58,15 +62,16 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
     mechanism = with_compounds(mechanism, regimen)
     columns = list(columns) if columns is not None else list(output_catalogue.columns(mechanism))
     t = np.asarray(t, float)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    path = Path(path) if path is not None else None
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     model = KetamineModel.for_mechanism(mechanism)
     sessions = [d.time_h for d in regimen.realize() if d.is_session]
     keep = np.ones(len(t), bool) if keep is None else np.asarray(keep, bool)
     t_out = t[keep]
     acc = SummaryAccumulator(t_out, columns, min(sessions) if sessions else 0.0, output_catalogue.units(mechanism),
-                             summary_doses)
+                             regimen.realize() if summary_doses is None else summary_doses)
     ftype = pa.float32() if float32 else pa.float64()
     schema = pa.schema([("id", pa.int64()), ("time_h", pa.float64())] + [(c, ftype) for c in columns])
     n = len(subjects)
@@ -83,6 +88,19 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
         jobs = ((regimen, subjects.iloc[a:b], parameters, mechanism, t, expectation, oral_ad_start_h, tuple(columns))
                 for a, b in bounds)
         chunks = executor.imap(_stream_job, jobs, total=n_chunks, window=window)
+    if path is None:   # summary only: no time course
+        try:
+            for c, out in enumerate(chunks):
+                acc.add({col: out[col][keep] for col in columns} if T < len(t) else out)
+                del out
+                if progress:
+                    progress(c + 1, n_chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        _write_endpoints(acc, ids, endpoints_path)
+        return acc.summary()
     try:
         # dictionary encoding only where values repeat (ids, times): on the output columns it falls back to
         # plain encoding anyway, after building dictionaries whose memory the allocator keeps chunk after chunk
@@ -108,4 +126,13 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
             close()  # a failed write stops the cluster's remaining work
         if tmp.exists():
             tmp.unlink()
+    _write_endpoints(acc, ids, endpoints_path)
     return acc.summary()
+
+
+def _write_endpoints(acc: SummaryAccumulator, ids: np.ndarray, path) -> None:
+    if path is None:
+        return
+    table = acc.per_subject()
+    table.insert(0, "id", ids)
+    table.to_parquet(path, index=False)

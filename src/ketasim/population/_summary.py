@@ -54,6 +54,13 @@ class SummaryAccumulator:
             for label, tt in self.points:
                 self._add(f"{scale}.{label}", [np.interp(tt, t, y[:, i]) for i in range(y.shape[1])])
 
+    def per_subject(self):
+        """One row per subject (in the order added): every per-subject metric, named output.metric (mood scales
+        also output.base and output.<time point>), the table behind summary()'s means and percentiles."""
+        import pandas as pd
+
+        return pd.DataFrame({key: np.concatenate(parts) for key, parts in self.parts.items()})
+
     def summary(self) -> dict:
         """As PopulationResult.summary(): per output the mean and 5/50/95th percentiles of each metric."""
         get = lambda key: np.concatenate(self.parts[key])  # noqa: E731

@@ -46,10 +46,12 @@ def propagators_from_eig(lam, V, Vinv, hs, ok, reach, chans, Phi, GamT):
 
 
 @njit(parallel=True, cache=True)
-def pk_kernel(step_idx, out_row, bolus_ev, rate_ev, chans, bol_amt, rat_chg, Phi, GamT, rows, ptr, st, coef, Y):
+def pk_kernel(step_idx, out_row, pre_row, bolus_ev, rate_ev, chans, bol_amt, rat_chg, Phi, GamT, rows, ptr, st, coef,
+              Y):
     """Exact propagation over the grid, one subject per iteration: x <- Phi x + Gamma r between grid points,
     boluses added at their time, rates changed after (as solvers.linear.solve_linear);
-    read-outs Y[rows[q], s, out_row] += sum over z in ptr[q]:ptr[q+1] of coef[s, z] x[st[z]].
+    read-outs Y[rows[q], s, out_row] += sum over z in ptr[q]:ptr[q+1] of coef[s, z] x[st[z]], and at pre_row (an
+    output row just before the grid point's boluses, -1 for none) the same read-outs before the boluses.
     bol_amt (N, nb, nc), rat_chg (N, nr, nc), Phi (N, K, n, n), GamT (N, K, nc, n), coef (N, nnz), Y (cols, N, T)."""
     N = Phi.shape[0]
     n = Phi.shape[2]
@@ -77,6 +79,13 @@ def pk_kernel(step_idx, out_row, bolus_ev, rate_ev, chans, bol_amt, rat_chg, Phi
                             xn[i] += GamT[s, k, c, i] * rc
                 for i in range(n):
                     x[i] = xn[i]
+            o = pre_row[m]
+            if o >= 0:
+                for q in range(R):
+                    a = 0.0
+                    for z in range(ptr[q], ptr[q + 1]):
+                        a += coef[s, z] * x[st[z]]
+                    Y[rows[q], s, o] += a
             b = bolus_ev[m]
             if b >= 0:
                 for c in range(nc):
@@ -131,86 +140,104 @@ def _relax_coefs(k, h):
     return kh * p1, kh * h * p2, kh * h * h * c2, h * (6.0 * p4 - 2.0 * p3) / c2
 
 
+import inspect  # noqa: E402
+
+from . import relax as _relax  # noqa: E402
+from .relax import KINK_RATIO  # noqa: E402
+
+
+def _compiled_twin(fn, **names):
+    """A function of solvers.relax compiled from its own source, its global names bound to `names`."""
+    ns = {"math": math, **names}
+    exec(inspect.getsource(fn), ns)  # noqa: S102 - our own module's source
+    return njit(inline="always")(ns[fn.__name__])
+
+
+_phi123 = _compiled_twin(_relax.phi123, PHI_TAYLOR=_relax.PHI_TAYLOR)
+_kink_step = _compiled_twin(_relax.kink_step, phi123=_phi123)
+
+
 @njit(inline="always")
-def _curvature(t, u, i, s, T, rho):
-    """The blended second divided difference c of solvers.relax.relax_reference for the step [t_{i-1}, t_i]."""
-    back = i >= 2 and t[i - 1] - t[i - 2] > 0
-    fwd = i + 1 < T and t[i + 1] - t[i] > 0
-    cb = 0.0
-    cf = 0.0
-    if back:
-        cb = (s - (u[i - 1] - u[i - 2]) / (t[i - 1] - t[i - 2])) / (t[i] - t[i - 2])
-    if fwd:
-        cf = ((u[i + 1] - u[i]) / (t[i + 1] - t[i]) - s) / (t[i + 1] - t[i - 1])
-    if back and fwd:
-        gf = min(max((t[i - 1] - t[i - 2] + rho) / (t[i + 1] - t[i - 2]), 0.0), 1.0)
-        wb = (1.0 - gf) * abs(cf)
-        wf = gf * abs(cb)
-        den = wb + wf
-        if den > 0:
-            return (wb * cb + wf * cf) / den
-        return 0.0
-    if back:
-        return cb
-    return cf
+def _is_kink(u, IH, IW, i, T, s):
+    """solvers.relax.kinks for step i of the compiled loop."""
+    if i < 3 or i + 2 > T - 1:
+        return False
+    if IH[i - 2] == 0.0 or IH[i - 1] == 0.0 or IH[i + 1] == 0.0 or IH[i + 2] == 0.0:
+        return False
+    sl = (u[i - 1] - u[i - 2]) * IH[i - 1]
+    sr = (u[i + 1] - u[i]) * IH[i + 1]
+    cb = (s - sl) * IW[i - 1]
+    cf = (sr - s) * IW[i]
+    if cb * cf <= 0.0:
+        return False
+    cbb = (sl - (u[i - 2] - u[i - 3]) * IH[i - 2]) * IW[i - 2]
+    cff = ((u[i + 2] - u[i + 1]) * IH[i + 2] - sr) * IW[i + 1]
+    return max(abs(cb), abs(cf)) > KINK_RATIO * max(abs(cbb), abs(cff))
 
 
-@njit(cache=True)
-def relax_line(u, x0, A1, A2, A3, GF, IH, IW, MODE, x):
+# not cached on disk: these inline solvers.relax's kink_step, whose changes numba's cache (keyed on this file)
+# would not see; the generated PD kernels that call relax_line are cached under a name that hashes relax.py
+@njit
+def relax_line(u, x0, k, A1, A2, A3, GF, IH, IW, MODE, TW, x):
     """solvers.relax.relax for one series u (T,) on a grid described by relax.relax_geometry: IH[i] = 1/h_i
     (0 for a zero-length step), IW[j] = 1/(t_{j+1} - t_{j-1}), MODE[i] = which curvature estimates step i has
-    (1 backward, 2 forward, 3 both); A1..A3, GF[i] = the step's coefficients and forward weight gf."""
+    (1 backward, 2 forward, 3 both); k the rate; A1..A3, GF[i] = the step's coefficients and forward weight gf;
+    TW the grid times (for a kink inside a step)."""
     T = u.shape[0]
     x[0] = x0
+    kp = False                     # a kink inside the previous step, this one, the next one
+    kc = T > 1 and MODE[1] == 3 and _is_kink(u, IH, IW, 1, T, (u[1] - u[0]) * IH[1])
     for i in range(1, T):
+        kn = False
+        if i + 1 < T and MODE[i + 1] == 3:
+            kn = _is_kink(u, IH, IW, i + 1, T, (u[i + 1] - u[i]) * IH[i + 1])
         ih = IH[i]
         if ih == 0.0:
             x[i] = x[i - 1]
+            kp, kc = kc, kn
             continue
         s = (u[i] - u[i - 1]) * ih
         m = MODE[i]
         c = 0.0
         if m == 3:
+            if kc:
+                xs = _kink_step(x[i - 1], k, TW[i - 3:i + 3], u[i - 3], u[i - 2], u[i - 1], u[i], u[i + 1], u[i + 2])
+                if xs == xs:
+                    x[i] = xs
+                    kp, kc = kc, kn
+                    continue
             cb = (s - (u[i - 1] - u[i - 2]) * IH[i - 1]) * IW[i - 1]
             cf = ((u[i + 1] - u[i]) * IH[i + 1] - s) * IW[i]
-            gf = GF[i]
-            wb = (1.0 - gf) * abs(cf)
-            wf = gf * abs(cb)
-            den = wb + wf
-            if den > 0:
-                c = (wb * cb + wf * cf) / den
+            if kn and not kp:      # the forward estimate spans the next step's kink
+                c = cb
+            elif kp and not kn:
+                c = cf
+            else:
+                gf = GF[i]
+                wb = (1.0 - gf) * abs(cf)
+                wf = gf * abs(cb)
+                den = wb + wf
+                if den > 0:
+                    c = (wb * cb + wf * cf) / den
         elif m == 1:
             c = (s - (u[i - 1] - u[i - 2]) * IH[i - 1]) * IW[i - 1]
         elif m == 2:
             c = ((u[i + 1] - u[i]) * IH[i + 1] - s) * IW[i]
         x[i] = x[i - 1] + A1[i] * (u[i - 1] - x[i - 1]) + A2[i] * s + A3[i] * c
+        kp, kc = kc, kn
 
 
-@njit(cache=True)
-def relax_kernel(t, target, k, x0, x):
-    """solvers.relax.relax on target (T, M): k and x0 have length M, or k length 1 (one rate for all)."""
-    T, M = target.shape
-    one_k = k.shape[0] == 1
-    for j in range(M):
-        x[0, j] = x0[j]
-    for i in range(1, T):
-        h = t[i] - t[i - 1]
-        if h <= 0:
-            for j in range(M):
-                x[i, j] = x[i - 1, j]
-            continue
-        a1, a2, a3, rho = _relax_coefs(k[0], h)
-        for j in range(M):
-            if not one_k:
-                a1, a2, a3, rho = _relax_coefs(k[j], h)
-            u = target[:, j]
-            s = (u[i] - u[i - 1]) / h
-            c = _curvature(t, u, i, s, T, rho)
-            x[i, j] = x[i - 1, j] + a1 * (u[i - 1] - x[i - 1, j]) + a2 * s + a3 * c
+@njit(parallel=True)
+def relax_columns(U, x0, k, A1, A2, A3, GF, IH, IW, MODE, TW, X):
+    """relax_line for each column j of U (M, T) with its own x0[j], k[j] and coefficient rows A1[j]... (M, T)."""
+    for j in prange(U.shape[0]):
+        relax_line(U[j], x0[j], k[j], A1[j], A2[j], A3[j], GF[j], IH, IW, MODE, TW, X[j])
 
 
 def relax_compiled(t, target, k, x0):
     """Arguments as solvers.relax.relax; None where the shapes are not the (T,) or (T, M) cases the kernel handles."""
+    from .relax import relax_coefficients, relax_geometry
+
     t = np.asarray(t, float)
     target = np.asarray(target, float)
     T = target.shape[0]
@@ -219,12 +246,17 @@ def relax_compiled(t, target, k, x0):
     tail = target.shape[1:]
     M = int(np.prod(tail))
     try:
-        k_arr = np.asarray(k, float)
-        k_arr = k_arr.reshape(1) if k_arr.ndim == 0 else np.broadcast_to(k_arr, tail).reshape(M)
+        k_arr = np.broadcast_to(np.asarray(k, float), tail).reshape(M)
         x0_arr = np.broadcast_to(np.asarray(x0, float), tail).reshape(M)
     except ValueError:
         return None
-    x = np.empty((T, M))
-    relax_kernel(t, np.ascontiguousarray(target.reshape(T, M)), np.ascontiguousarray(k_arr),
-                 np.ascontiguousarray(x0_arr), x)
-    return x.reshape(target.shape)
+    IH, IW, MODE, hb, span = relax_geometry(t)
+    dt = np.concatenate([[0.0], np.maximum(np.diff(t), 0.0)])
+    A1, A2, A3, rho = relax_coefficients(k_arr[:, None], dt[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        GF = np.where(MODE[None, :] == 3, np.clip((hb[None, :] + rho) / span[None, :], 0.0, 1.0), 0.0)
+    A1, A2, A3, GF = (np.ascontiguousarray(np.broadcast_to(a, (M, T)), dtype=float) for a in (A1, A2, A3, GF))
+    X = np.empty((M, T))
+    relax_columns(np.ascontiguousarray(target.reshape(T, M).T), np.ascontiguousarray(x0_arr),
+                  np.ascontiguousarray(k_arr), A1, A2, A3, GF, IH, IW, MODE, t, X)
+    return X.T.reshape(target.shape)

@@ -13,6 +13,8 @@ What makes it fast (each step checked against the reference path in tests/test_f
 - the propagation over the grid and the receptor/mediator/outcome layers run in compiled loops (numba),
   parallel over subjects; every subject's arithmetic is independent of the others', so results do not
   depend on chunk size or thread count.
+- the model is solved on the internal grid of `solvers.grid` (each bolus time twice, so a jump in a drive is a
+  jump; 1-minute steps for the first hour after each dose start) and read back at the output times.
 The PD kernel is generated from the declared model (`solvers.kernel`); the reference is `solvers.reference`.
 """
 
@@ -30,6 +32,7 @@ from ketasim.parameters import ParameterSet
 from ketasim.regimens import Regimen
 
 from ._numba_kernels import pk_kernel, propagators_from_eig
+from .grid import internal_grid
 from .kernel import compiled
 
 COND_LIMIT = 1e7  # eigenvector matrices worse than this use matrix exponentials (error ~ cond x 1e-16)
@@ -188,8 +191,15 @@ def propagate_pk(model: KetamineModel, A_full: np.ndarray, inputs: list[BatchInp
         uniq, first, step_of = np.unique(keys, return_index=True, return_inverse=True)
         hs = h[first]
         step_idx = np.concatenate([[-1], step_of.astype(np.int64)])
+        # each output time at its grid point; an earlier copy of a repeated output time (solvers.grid) is read
+        # just before that point's boluses
+        pos = np.searchsorted(grid, t)
         out_row = np.full(len(grid), -1, np.int64)
-        out_row[np.searchsorted(grid, t)] = np.arange(T)
+        pre_row = np.full(len(grid), -1, np.int64)
+        last = np.ones(T, bool)
+        last[:-1] = pos[1:] != pos[:-1]
+        out_row[pos[last]] = np.flatnonzero(last)
+        pre_row[pos[~last]] = np.flatnonzero(~last)
         # inputs to kept states, aggregated per grid time and channel
         chans = sorted({red[local[i.state]] for i in binp if local[i.state] in red})
         if not chans:
@@ -236,7 +246,7 @@ def propagate_pk(model: KetamineModel, A_full: np.ndarray, inputs: list[BatchInp
         Phi, GamT, nbad = block_propagators(Ar, hs, reach, chans_a)
         if stats is not None:
             stats.fallback_subjects += nbad
-        pk_kernel(step_idx, out_row, bolus_ev, rate_ev, chans_a, bol_amt, rat_chg, Phi, GamT,
+        pk_kernel(step_idx, out_row, pre_row, bolus_ev, rate_ev, chans_a, bol_amt, rat_chg, Phi, GamT,
                   np.asarray(rows, np.int64), np.asarray(ptr, np.int64), np.asarray(st, np.int64), coef, Y)
     return Y
 
@@ -272,10 +282,14 @@ def simulate_chunk_fast(regimen: Regimen, covariates: pk.CovariateArrays, eta: d
         A = np.broadcast_to(A, (N,) + A.shape)
     inputs = batch_inputs(regimen, ind, covariates.weight_kg)
     C = _pk_outputs(model, ind, N, pk_cols)
-    Y = propagate_pk(model, A, inputs, C, t, stats)
-    res = {c: Y[j].T for j, c in enumerate(pk_cols[:n_plasma])}
+    # the solvers' grid (bolus times twice, fine steps after dose starts), read back at the output times
+    grid, at = internal_grid(t, inputs)
+    uat, back = np.unique(at, return_inverse=True)   # repeated output times read one grid point
+    Y = propagate_pk(model, A, inputs, C, grid, stats)
+    res = {c: Y[j].T[at] for j, c in enumerate(pk_cols[:n_plasma])}
     if pd_wanted:
         ctx = context_for(regimen, expectation, oral_ad_start_h)
         values = pdm.values(parameters, ctx.values())
-        res.update(compiled(pdm).run(t, Y[n_plasma:], subject, values, pd_wanted))
+        pd_out = compiled(pdm).run(grid, Y[n_plasma:], subject, values, pd_wanted, at=uat)
+        res.update({k: (v if len(uat) == len(at) else v[back]) for k, v in pd_out.items()})
     return {c: res[c] for c in columns}

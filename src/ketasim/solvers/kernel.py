@@ -32,7 +32,7 @@ from ketasim.models.spec import ModelError, PDModel, function_source
 from .reference import evaluate, subject_values
 from .relax import relax_coefficients, relax_geometry
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 _LOCK = threading.Lock()
 _COMPILED: dict[str, "CompiledPD"] = {}
 
@@ -56,7 +56,7 @@ def cache_dir() -> Path:
 def _support_hash() -> str:
     here = Path(__file__).resolve().parent
     h = hashlib.sha256(GENERATOR_VERSION.encode())
-    for name in ("_kernel_ops.py", "_numba_kernels.py", "kernel.py"):
+    for name in ("_kernel_ops.py", "_numba_kernels.py", "kernel.py", "relax.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()[:12]
 
@@ -116,7 +116,7 @@ def _generate(model: PDModel) -> _Plan:
     # one subject in a serial function, called from a small parallel loop: numba's parallel lowering of the
     # whole body would double the compile time for nothing (subjects are the only parallel axis)
     body = ["", "@njit(cache=True)",
-            "def one_subject(s, ce, xs, sj, p, A1, A2, A3, GF, IH, IW, MODE, om, out):",
+            "def one_subject(s, ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, TW, om, orow, out):",
             "    T = ce.shape[2]",
             "    if True:",
             f"        V = np.empty(({max(len(v_idx), 1)}, T))",
@@ -152,6 +152,7 @@ def _generate(model: PDModel) -> _Plan:
 
     for pass_no in range(n_pass):
         body.append("        for i in range(T):")
+        body.append("            r = orow[i]")
         emitted = False
         for n in knodes:
             if target_stage[n.name] != pass_no:
@@ -161,8 +162,8 @@ def _generate(model: PDModel) -> _Plan:
                 body.append(f"            v_{n.name} = {call(n, pass_no)}")
                 if n.name in v_idx:
                     body.append(f"            V[{v_idx[n.name]}, i] = v_{n.name}")
-                body.append(f"            if om[{out_idx[n.name]}] >= 0:")
-                body.append(f"                out[om[{out_idx[n.name]}], s, i] = v_{n.name}")
+                body.append(f"            if r >= 0 and om[{out_idx[n.name]}] >= 0:")
+                body.append(f"                out[om[{out_idx[n.name]}], s, r] = v_{n.name}")
             else:
                 body.append(f"            U[{state_idx[n.name]}, i] = {call(n, pass_no)}")
         if not emitted:
@@ -181,14 +182,15 @@ def _generate(model: PDModel) -> _Plan:
             else:
                 x0 = repr(float(init))
             k = state_idx[n.name]
-            body.append(f"        relax_line(U[{k}], {x0}, A1[{r}], A2[{r}], A3[{r}], GF[{r}], IH, IW, MODE, X[{k}])")
+            body.append(f"        relax_line(U[{k}], {x0}, KR[{r}], A1[{r}], A2[{r}], A3[{r}], GF[{r}], IH, IW, MODE, TW, X[{k}])")
             body.append(f"        if om[{out_idx[n.name]}] >= 0:")
             body.append("            for i in range(T):")
-            body.append(f"                out[om[{out_idx[n.name]}], s, i] = X[{k}, i]")
+            body.append("                if orow[i] >= 0:")
+            body.append(f"                    out[om[{out_idx[n.name]}], s, orow[i]] = X[{k}, i]")
     body += ["", "", "@njit(parallel=True, cache=True)",
-             "def kernel(ce, xs, sj, p, A1, A2, A3, GF, IH, IW, MODE, om, out):",
+             "def kernel(ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, TW, om, orow, out):",
              "    for s in prange(ce.shape[1]):",
-             "        one_subject(s, ce, xs, sj, p, A1, A2, A3, GF, IH, IW, MODE, om, out)"]
+             "        one_subject(s, ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, TW, om, orow, out)"]
     source = "\n".join(lines + body) + "\n"
     return _Plan(source, [n.name for n in knodes], shared, effect_sites, subjects, par_keys, rates)
 
@@ -216,9 +218,10 @@ class CompiledPD:
         self.path = path
 
     def run(self, t: np.ndarray, effect_sites: np.ndarray, subject: dict[str, np.ndarray],
-            values: dict[str, float], wanted: list[str]) -> dict[str, np.ndarray]:
-        """effect_sites (n_effect_sites, N, T) in `plan.effect_sites` order; subject: per-subject arrays (N,)
-        (missing ones take the sources' defaults); returns {name: (T, N)} for the wanted nodes."""
+            values: dict[str, float], wanted: list[str], at: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """effect_sites (n_effect_sites, N, T) in `plan.effect_sites` order, on the grid t; subject: per-subject
+        arrays (N,) (missing ones take the sources' defaults); returns {name: (T_out, N)} for the wanted nodes at
+        the grid rows `at` (default: every row), so an internal grid finer than the output costs no memory."""
         plan, model = self.plan, self.model
         t = np.asarray(t, float)
         T = len(t)
@@ -244,13 +247,19 @@ class CompiledPD:
         om = np.full(len(plan.kernel_nodes), -1, np.int64)
         for j, name in enumerate(in_kernel):
             om[plan.kernel_nodes.index(name)] = j
-        out = np.empty((len(in_kernel), N, T))
+        at = np.arange(T) if at is None else np.asarray(at, np.int64)
+        orow = np.full(T, -1, np.int64)
+        orow[at] = np.arange(len(at))
+        if len(np.unique(at)) != len(at):
+            raise ValueError("output rows must be distinct grid points")
+        out = np.empty((len(in_kernel), N, len(at)))
         ce = np.ascontiguousarray(effect_sites, dtype=float)
-        self.kernel(ce, xs, sj, p, A1, A2, A3, GF, IH, IW, MODE, om, out)
+        KR = np.array([float(values[key]) for key in plan.rates] or [0.0])
+        self.kernel(ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, t, om, orow, out)
         result = {name: out[j].T for j, name in enumerate(in_kernel)}
         for name in wanted:
             if name in plan.shared:
-                result[name] = np.broadcast_to(xs[1 + plan.shared.index(name)][:, None], (T, N))
+                result[name] = np.broadcast_to(xs[1 + plan.shared.index(name)][at, None], (len(at), N))
             elif name not in result:
                 raise ModelError(f"no node {name!r} in the model")
         return result

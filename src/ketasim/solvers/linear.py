@@ -26,8 +26,10 @@ def solve_linear(A: np.ndarray, inputs, t_out: np.ndarray, index: dict[str, int]
     """States at the output times: (T, n) for one subject (A (n, n), `inputs` a list of pk.Input), or (T, N, n)
     for a batch (A (N, n, n), `inputs` one list per subject). Inputs are in µmol and h.
 
-    A bolus at time t is applied at t: the value reported at t includes it. The propagators of each distinct
-    step length come from one matrix exponential per subject of the augmented matrix (cached by step)."""
+    A bolus at time t is applied at t: the value reported at t includes it. A time that t_out holds more than once
+    (solvers.grid.internal_grid) is reported just before its events at the earlier copies and just after them at
+    the last. The propagators of each distinct step length come from one matrix exponential per subject of the
+    augmented matrix (cached by step)."""
     single = A.ndim == 2
     if single:
         A, inputs = A[None], [inputs]
@@ -55,7 +57,11 @@ def solve_linear(A: np.ndarray, inputs, t_out: np.ndarray, index: dict[str, int]
     aug[:, :n, :n] = A
     aug[:, :n, n:] = np.eye(n)
     cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-    out_pos = {tt: i for i, tt in enumerate(t_out)}
+    out_pos = {tt: i for i, tt in enumerate(t_out)}          # the last copy of each time
+    pre_pos: dict[float, list[int]] = {}
+    for i in range(len(t_out) - 1):
+        if t_out[i + 1] == t_out[i]:
+            pre_pos.setdefault(float(t_out[i]), []).append(i)
     x = np.zeros((N, n))
     rate = np.zeros((N, n))
     prev = grid[0]
@@ -70,6 +76,8 @@ def solve_linear(A: np.ndarray, inputs, t_out: np.ndarray, index: dict[str, int]
                 Phi, Gam = cache[key]
                 x = np.einsum("sij,sj->si", Phi, x) + np.einsum("sij,sj->si", Gam, rate)
             prev = tt
+        for i in pre_pos.get(tt, ()):
+            X[i] = x
         if tt in boluses:
             x = x + boluses[tt]
         if tt in rates:

@@ -89,6 +89,14 @@ def relax_reference(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
         return x
     x[0] = x0
     k = np.asarray(k, float)
+    # steps with a kink inside (False where a step lacks the stencil)
+    kinked = [np.zeros(np.shape(u[0]), bool)]
+    for i in range(1, T):
+        h = t[i] - t[i - 1]
+        full = h > 0 and i >= 2 and t[i - 1] - t[i - 2] > 0 and i + 1 < T and t[i + 1] - t[i] > 0
+        kk = kinks(t, u, i, (u[i] - u[i - 1]) / h) if full else None
+        kinked.append(np.zeros(np.shape(u[0]), bool) if kk is None else np.broadcast_to(kk, np.shape(u[0])))
+    kinked.append(np.zeros(np.shape(u[0]), bool))
     for i in range(1, T):
         h = t[i] - t[i - 1]
         if h <= 0:
@@ -108,14 +116,113 @@ def relax_reference(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
             wf = gf * np.abs(cb)
             den = wb + wf
             c = np.where(den > 0, (wb * cb + wf * cf) / np.where(den > 0, den, 1.0), 0.0)
+            kp, kn = kinked[i - 1], kinked[i + 1]   # an estimate that spans a neighbouring step's kink is left out
+            c = np.where(kn & ~kp, cb, np.where(kp & ~kn, cf, c))
         elif back:
             c = cb
         elif fwd:
             c = cf
         else:
             c = 0.0
-        x[i] = x[i - 1] + a1 * (u[i - 1] - x[i - 1]) + a2 * s + a3 * c
+        step = np.asarray(x[i - 1] + a1 * (u[i - 1] - x[i - 1]) + a2 * s + a3 * c, float)
+        kink = kinked[i]
+        if np.any(kink):
+            shape = np.shape(x[i])
+            step = np.array(np.broadcast_to(step, shape), float, ndmin=1).reshape(-1)
+            kk = np.broadcast_to(k, shape).reshape(-1)
+            x0 = np.broadcast_to(x[i - 1], shape).reshape(-1)
+            window = [np.broadcast_to(u[m], shape).reshape(-1) for m in range(i - 3, i + 3)]
+            for j in np.flatnonzero(np.broadcast_to(kink, shape)):
+                xs = kink_step(float(x0[j]), float(kk[j]), t[i - 3:i + 3], *(float(w[j]) for w in window))
+                if xs == xs:   # not nan: the two sides meet inside the step
+                    step[j] = xs
+            step = step.reshape(shape)
+        x[i] = step
     return x
+
+
+KINK_RATIO = 4.0  # a step's curvature this many times its neighbours' on both sides: a kink inside the step
+
+
+def kinks(t, u, i, s):
+    """Where the drive has a kink inside step i (a node's max(0, x) crossing zero between grid points): True per
+    column, None where the step lacks the neighbours the test needs.
+
+    A kink inside the step shows as the two curvature estimates that span it (cb, cf) having the same sign and
+    both exceeding KINK_RATIO times those of the neighbouring stencils (t_{i-3..i-1} and t_{i..i+2}), which lie
+    wholly on one side of it; `kink_step` then integrates the step with the drive continued from each side. A
+    kink at a grid point (an infusion's start or end) leaves one of cb, cf small: not a kink inside a step."""
+    T = len(t)
+    if i < 3 or i + 2 > T - 1:
+        return None
+    h = np.diff(t[i - 3:i + 3])
+    if np.any(h <= 0):
+        return None
+    sl = (u[i - 1] - u[i - 2]) / h[1]
+    sr = (u[i + 1] - u[i]) / h[3]
+    cb = (s - sl) / (t[i] - t[i - 2])
+    cf = (sr - s) / (t[i + 1] - t[i - 1])
+    cbb = (sl - (u[i - 2] - u[i - 3]) / h[0]) / (t[i - 1] - t[i - 3])
+    cff = ((u[i + 2] - u[i + 1]) / h[4] - sr) / (t[i + 2] - t[i])
+    side = np.maximum(np.abs(cbb), np.abs(cff))
+    return (cb * cf > 0) & (np.maximum(np.abs(cb), np.abs(cf)) > KINK_RATIO * side)
+
+
+def phi123(z):
+    """phi_1..3(z) for a scalar z (as relax_coefficients)."""
+    if abs(z) < PHI_TAYLOR:
+        p1 = p2 = p3 = 0.0
+        f1, f2, f3 = 3628800.0, 39916800.0, 479001600.0   # 10!, 11!, 12!
+        for j in range(8, -1, -1):
+            f1 /= j + 2
+            f2 /= j + 3
+            f3 /= j + 4
+            p1 = p1 * z + 1.0 / f1
+            p2 = p2 * z + 1.0 / f2
+            p3 = p3 * z + 1.0 / f3
+        return p1, p2, p3
+    p1 = math.expm1(z) / z
+    p2 = (p1 - 1.0) / z
+    p3 = (p2 - 0.5) / z
+    return p1, p2, p3
+
+
+def kink_step(x0, k, tw, u0, u1, u2, u3, u4, u5):
+    """x_i for a step [t_{i-1}, t_i] = [tw[2], tw[3]] with a kink inside (scalars; tw and u0..u5 the times and
+    drive values t_{i-3..i+2}). The drive is the parabola through the three points before the step, continued,
+    until it meets the parabola through the three points after it (the kink), then that one; the response to
+    these two pieces is exact (phi-functions). nan where the two parabolas do not meet inside the step.
+    Pure Python on floats: the compiled kernels compile this same function."""
+    h0, h1, h = tw[1] - tw[0], tw[2] - tw[1], tw[3] - tw[2]
+    h3, h4 = tw[4] - tw[3], tw[5] - tw[4]
+    sl = (u2 - u1) / h1
+    sr = (u4 - u3) / h3
+    cl = (sl - (u1 - u0) / h0) / (h0 + h1)
+    cr = ((u5 - u4) / h4 - sr) / (h3 + h4)
+    dl = sl + cl * h1                # slope of the left parabola at t_{i-1}
+    dr = sr - cr * h3                # slope of the right parabola at t_i
+    # g(tau) = right - left piece at t_{i-1} + tau
+    qa = cr - cl
+    qb = dr - 2.0 * cr * h - dl
+    qc = u3 - dr * h + cr * h * h - u2
+    g0 = qc
+    gh = (qa * h + qb) * h + qc
+    if not g0 * gh < 0.0:
+        return math.nan
+    lo, hi = 0.0, h
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        gm = (qa * mid + qb) * mid + qc
+        if (gm < 0.0) == (g0 < 0.0):
+            lo = mid
+        else:
+            hi = mid
+    ts = 0.5 * (lo + hi)
+    L = h - ts
+    p1, p2, p3 = phi123(-k * h)
+    x = x0 + k * h * p1 * (u2 - x0) + k * h * h * p2 * (dl + cl * h) + k * h ** 3 * (2.0 * p3 - p2) * cl
+    q1, q2, q3 = phi123(-k * L)
+    return x + (2.0 * qa * ts + qb) * k * L * L * q2 + qa * 2.0 * k * L ** 3 * q3
 
 
 def relax_geometry(t: np.ndarray):
