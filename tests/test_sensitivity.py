@@ -34,8 +34,9 @@ def test_sobol_on_a_small_sample(tmp_path):
     assert res.exit_code == 0, res.output
     df = pd.read_csv(tmp_path / "sensitivity.csv")
     assert set(df.columns) >= {"parameter", "unit", "low", "high", "S1", "S1_conf", "ST", "ST_conf", "outcome_unit"}
-    top = df.sort_values("ST", ascending=False).iloc[0]
-    assert top["parameter"] == "dissociation.Emax"           # CADSS peak scales with its maximum
+    top2 = set(df.sort_values("ST", ascending=False)["parameter"].iloc[:2])
+    # the CADSS peak is set by its Emax model: the maximum and the occupancy for half of it lead
+    assert top2 == {"dissociation.Emax", "dissociation.occupancy50"}
     assert df.loc[df.parameter == "mood.Rmax", "screened_out"].item()   # MADRS gain cannot move CADSS
     varied = df[~df["screened_out"]]
     assert (varied["ST"] + varied["ST_conf"] >= varied["S1"] - varied["S1_conf"]).all()
