@@ -30,6 +30,7 @@ from scipy import stats
 from scipy.interpolate import PchipInterpolator
 
 from ._design import TrialConfig
+from ._cache import cached_run_trial
 from ._run import TrialResult, run_trial
 
 # The built-in hypotheses as scored by default: every opioid source, and `null` (expectation and background
@@ -373,8 +374,10 @@ def score_hypotheses(trials: Sequence[TrialConfig], variants=None, replicates: i
         boot_c, boot_l = np.zeros(len(boot_idx)), np.zeros(len(boot_idx))
         for cfg in usable:
             # progress moves per trial run here, so work units stay large (fewest per-unit costs)
-            res = run_trial(cfg, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False,
-                            executor=executor, uncertainty=uncertainty, chunk_size=256)
+            # answered from the trial cache when this exact run was stored before (a repeated call with one
+            # trial more reruns only that trial)
+            res = cached_run_trial(cfg, hyp, src, replicates=replicates, seed=seed, keep_timecourses=False,
+                                   executor=executor, uncertainty=uncertainty, chunk_size=256)
             rep = _Replicates(res)
             terms = _loglik_terms(rep, include_unverified, discrepancy=discrepancy)
             per_trial[cfg.name] = {"contrast": _sum(terms, "contrast"), "level": _sum(terms, "level"),
@@ -476,8 +479,8 @@ def opioid_share_profile(trials: Sequence[TrialConfig], points: int = 11, source
     for i, w in enumerate(weights):
         p = base.replace_many({"mixed.w_opioid": w, "mixed.w_glutamate": 1.0 - w, "mixed.w_hnk_ampa": 0.0})
         for j, cfg in enumerate(informative):
-            res = run_trial(cfg, "mixed", source, replicates=replicates, seed=seed, parameters=p,
-                            keep_timecourses=False, executor=executor, chunk_size=256)
+            res = cached_run_trial(cfg, "mixed", source, replicates=replicates, seed=seed, parameters=p,
+                                   keep_timecourses=False, executor=executor, chunk_size=256)
             rep = _Replicates(res)
             ll[i] += _sum(_loglik_terms(rep, include_unverified, discrepancy=discrepancy), "contrast")
             for b, idx in enumerate(boot_idx):
