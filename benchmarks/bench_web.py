@@ -135,7 +135,15 @@ def cheap_requests_during_long_job(requests: int, replicates: int, gap_s: float 
             times.append(time.perf_counter() - t0)
             time.sleep(gap_s)
         _, during = _get_json(f"{base}/api/jobs/{job['id']}")   # still running after the last request?
-        final = during
+        sim_times = []   # and a few small typical-subject simulations, answered inline
+        for _ in range(5):
+            t0 = time.perf_counter()
+            code, _ = _get_json(base + "/api/simulate", {"name": "typical", "duration": "1 d", "doses": [
+                {"drug": "ketamine", "amount": 0.5, "unit": "mg/kg", "route": "iv", "over": "40 min"}]})
+            sim_times.append(time.perf_counter() - t0)
+            statuses.append(code)
+        _, after_sims = _get_json(f"{base}/api/jobs/{job['id']}")
+        final = after_sims
         while final["status"] not in ("done", "failed", "cancelled"):
             if time.monotonic() > deadline + 600:
                 raise SystemExit("the trial job did not finish")
@@ -143,7 +151,10 @@ def cheap_requests_during_long_job(requests: int, replicates: int, gap_s: float 
             _, final = _get_json(f"{base}/api/jobs/{job['id']}")
         job_s = time.perf_counter() - t_submit
         ordered = sorted(times)
-        return {"n": len(times), "ok": sum(s == 200 for s in statuses), "under_1s": sum(t < 1.0 for t in times),
+        return {"n": len(times), "ok": sum(s == 200 for s in statuses[:len(times)]),
+                "sim_ok": sum(s == 200 for s in statuses[len(times):]), "sim_n": len(sim_times),
+                "sim_first": sim_times[0], "sim_p50": statistics.median(sim_times[1:]), "sim_max": max(sim_times[1:]),
+                "job_after_sims": j_status(after_sims), "under_1s": sum(t < 1.0 for t in times),
                 "p50": statistics.median(times), "p95": ordered[max(0, int(round(0.95 * len(ordered))) - 1)],
                 "max": ordered[-1], "job_status_after": j_status(during), "job_final": final["status"],
                 "job_s": job_s, "replicates": replicates}
@@ -226,14 +237,19 @@ def _load_section(args) -> int:
              f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} logical CPUs, "
              f"load average at start {load} (1/5/15 min). `ketasim serve` (job pool: one worker process per CPU); a "
              f"TRANSFORM-2 trial job with {res['replicates']} replicates computing in a worker process; "
-             f"{res['n']} sequential GET /api/parameters, 0.2 s apart, while it ran.", "",
+             f"{res['n']} sequential GET /api/parameters, 0.2 s apart, then {res['sim_n']} small inline simulations, "
+             f"while it ran. Command: `.venv/bin/python benchmarks/bench_web.py --only load`.", "",
              "| measurement | value | goal |", "|---|---:|---|",
              f"| GET /api/parameters answered in < 1 s | {res['under_1s']} of {res['n']} (HTTP 200: {res['ok']}) | "
              f"≥ 95 % {'(met)' if met else '(NOT met)'} |",
              f"| GET /api/parameters median / 95th percentile / slowest | {res['p50']:.3f} / {res['p95']:.3f} / "
              f"{res['max']:.3f} s | |",
-             f"| the trial job after the last request | {res['job_status_after']} | still running |",
-             f"| the trial job, submitted to finished ({res['job_final']}) | {res['job_s']:.1f} s | about 60 s |", ""]
+             f"| the trial job after the last GET | {res['job_status_after']} | still running |",
+             f"| then POST /api/simulate, typical subject, 1 day (HTTP 200: {res['sim_ok']} of {res['sim_n']}): first "
+             f"(the server's first simulation) / median of the others / slowest of the others | {res['sim_first']:.2f} "
+             f"/ {res['sim_p50']:.2f} / {res['sim_max']:.2f} s | |",
+             f"| the trial job after the simulations | {res['job_after_sims']} | |",
+             f"| the trial job, submitted to finished ({res['job_final']}) | {res['job_s']:.1f} s | |", ""]
     print("\n".join(lines), flush=True)
     out = Path(args.out)
     old = out.read_text() if out.exists() else ""
