@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from ketasim.regimens import (DRUGS, ROUTES, Dose, Regimen, RegimenError, ValidatedRangeWarning,
                               parse_dose)
-from ketasim.regimens._regimen import DRUG_ROUTES, HARD_LIMIT_MG, HARD_LIMIT_RATE_MG_H, VALIDATED_MG
+from ketasim.regimens._regimen import DRUG_ROUTES, HARD_LIMIT_MG, HARD_LIMIT_RATE_MG_H, VALIDATED_MG, _dose_range
 from ketasim.units import UnitError
 
 ACTIVE_DRUGS = ("ketamine", "esketamine", "arketamine", "naltrexone")  # design.md §3 (more may be added)
@@ -279,8 +279,8 @@ def test_doses_inside_the_validated_range_are_silent(text):
 
 @pytest.mark.parametrize("drug", ACTIVE_DRUGS)  # a placebo (if modelled) has no amount limits
 def test_doses_outside_the_validated_range_warn(drug):
-    lo, hi = VALIDATED_MG[drug]
     route = DRUG_ROUTES[drug][-1]
+    (lo, hi), _ = _dose_range(drug, route)   # the route's own range where it has one (naltrexone depot IM)
     for mg in (hi * 1.5, lo / 2):
         assert mg < HARD_LIMIT_MG[drug]
         reg = Regimen.from_text(f"{drug} {mg:g} mg {route}")

@@ -320,7 +320,10 @@ def trial_file_texts() -> dict[str, tuple[str, str]]:
             keys = path.split(".")
             for k in keys[:-1]:
                 node = node[k]
-            node[keys[-1]] = value
+            if value is None:            # None: leave the key out
+                node.pop(keys[-1], None)
+            else:
+                node[keys[-1]] = value
         return yaml.safe_dump(d)
 
     texts = {
@@ -333,7 +336,11 @@ def trial_file_texts() -> dict[str, tuple[str, str]]:
         "arm absurd total": (variant(**{f"arms.{arm}.doses": ["ketamine 2000 mg iv"] * 10}), "refuse"),
         "arm um/m": (variant(**{f"arms.{arm}.doses": ["ketamine 0.5 um/m iv"]}), "refuse"),
         "arm 201 lines": (variant(**{f"arms.{arm}.doses": ["ketamine 1 mg iv"] * 201}), "refuse"),
-        "one arm": (variant(arms={arm: base["arms"][arm]}), "accept"),  # a single-arm series is a design
+        # a single-arm series is a design (parallel with one arm; a crossover needs two)
+        "one arm": (variant(arms={arm: base["arms"][arm]}, design="parallel", washout=None, comparisons=[],
+                            observed=None),
+                    "accept"),
+        "one-arm crossover": (variant(arms={arm: base["arms"][arm]}, design="crossover"), "refuse"),
         "design x": (variant(design="x"), "refuse"),
         "washout 1 d": (variant(washout="1 d"), "refuse"),
         "female_fraction 2": (variant(**{"population.female_fraction": 2}), "refuse"),

@@ -43,8 +43,11 @@ VALIDATED_MG = {
     "esketamine": (1.0, 112.0),    # label and abuse-liability study up to 112 mg IN
     "arketamine": (1.0, 100.0),
     "hnk": (7.0, 280.0),           # phase 1: 0.1-4 mg/kg IV over 40 min at 70 kg (Raja 2024)
-    "naltrexone": (2.0, 380.0),    # PET and PK studies 2-150 mg oral; the extended-release depot is 380 mg
+    "naltrexone": (2.0, 150.0),    # PET and PK studies 2-150 mg oral
 }
+# Routes whose studied doses differ from the drug's oral or IV range: the extended-release naltrexone depot is
+# 380 mg IM once a month (label).
+VALIDATED_MG_BY_ROUTE = {("naltrexone", "im"): (190.0, 380.0)}
 # Below a microgram no dose of these drugs has been studied: such an amount is a unit typed wrong ('5 uu' is five
 # micro-daltons to the unit library), refused rather than simulated as a near-zero dose.
 HARD_MIN_MG = 0.001
@@ -96,7 +99,9 @@ def is_session_drug(drug: str) -> bool:
     return drug in SESSION_DRUGS or (drug in _REGISTERED and _REGISTERED[drug].session)
 
 
-def _dose_range(drug: str) -> tuple[tuple[float, float], float]:
+def _dose_range(drug: str, route: str | None = None) -> tuple[tuple[float, float], float]:
+    if (drug, route) in VALIDATED_MG_BY_ROUTE:
+        return VALIDATED_MG_BY_ROUTE[drug, route], HARD_LIMIT_MG[drug]
     if drug in VALIDATED_MG:
         return VALIDATED_MG[drug], HARD_LIMIT_MG[drug]
     info = _REGISTERED[drug]
@@ -331,7 +336,7 @@ class Regimen:
                     note(f"{d.to_text()}: {rate:g} mg/h lies above the {VALIDATED_RATE_MG_H:g} mg/h the "
                          f"default parameters rest on; results are an extrapolation")
                 continue
-            (lo, hi), hard = _dose_range(d.drug)
+            (lo, hi), hard = _dose_range(d.drug, d.route)
             if mg > hard:
                 raise RegimenError(f"{d.to_text()}: {mg:g} mg is far beyond any studied dose of {d.drug} "
                                    f"(limit {hard:g} mg); refusing to extrapolate")
