@@ -226,7 +226,9 @@ def test_job_runs_and_reports(client):
     assert client.get("/api/jobs/nope").status_code == 404
 
 
-def test_job_failure_is_reported_not_raised(client, monkeypatch):
+def test_job_failure_is_reported_not_raised(make_client, monkeypatch):
+    client = make_client(job_processes=False)  # the substitute below exists in this process only
+
     def boom(cfg):
         raise ValueError("the model cannot do that")
     monkeypatch.setattr(services, "run_scenario", boom)
@@ -244,7 +246,7 @@ def test_job_queue_is_bounded(make_client, monkeypatch):
         gate.wait(600)
         return real(cfg)
     monkeypatch.setattr(services, "run_scenario", slow)
-    c = make_client(max_pending_jobs=2)
+    c = make_client(max_pending_jobs=2, job_processes=False, job_workers=1)  # one worker; substitutes seen
     try:
         first = c.post("/api/jobs", json={"scenario": scenario()})
         second = c.post("/api/jobs", json={"scenario": scenario()})
@@ -302,8 +304,9 @@ def test_small_population_inline_and_work_cap(make_client):
                "at most 40")
 
 
-def test_job_progress_from_the_package_is_a_fraction_and_a_sentence(client, monkeypatch):
+def test_job_progress_from_the_package_is_a_fraction_and_a_sentence(make_client, monkeypatch):
     """The package reports progress(done, total); the job shows a fraction in [0, 1] and a text message."""
+    client = make_client(job_processes=False)  # the substitute below exists in this process only
     gate, reached = threading.Event(), threading.Event()
     real = services.run_scenario
 
@@ -393,7 +396,8 @@ def test_trial_runs_with_summary_and_report(client):
     assert "attachment" in dl.headers["content-disposition"] and dl.text == rep.text
 
 
-def test_report_errors(client, monkeypatch):
+def test_report_errors(make_client, monkeypatch):
+    client = make_client(job_processes=False)  # the substitute below exists in this process only
     assert client.get("/api/jobs/nope/report").status_code == 404
     scen = client.post("/api/jobs", json={"scenario": scenario(duration="1 h")}).json()
     wait_job(client, scen["id"])

@@ -29,10 +29,11 @@ from ketasim.web import requests as rq
 from ketasim.web import responses as rs
 from ketasim.web.errors import WebInputError
 from ketasim.web.guard import LOOPBACK_NAMES, RequestGuard
-from ketasim.web.jobs import JobManager, JobOutput, QueueFull, accepts_progress, package_progress
+from ketasim.web import work
+from ketasim.web.jobs import JobManager, QueueFull, default_workers
 from ketasim.web.options import options as discover_options
 from ketasim.web.patterns_api import add_pattern_routes
-from ketasim.web.present import result_to_json, trial_to_json
+from ketasim.web.work import release_memory, thin_time_points  # noqa: F401 - part of this module's interface
 
 STATIC_DIR = Path(__file__).with_name("static")
 _ERR = {422: {"model": rs.ErrorOut, "description": "input that cannot be simulated, with the reason"}}
@@ -77,70 +78,35 @@ def _error(status: int, detail: str, errors: list | None = None, headers: dict |
     return JSONResponse(status_code=status, content={"detail": detail, "errors": errors or []}, headers=headers)
 
 
-def _malloc_trim():
-    import ctypes
-    import ctypes.util
-
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        return None
+def client_key(request: Request) -> str:
+    """Who asks, for the per-client job limit and fair scheduling: the peer's address (every page and script on
+    one machine counts as one client)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
-_TRIM = _malloc_trim()
-
-
-def release_memory() -> None:
-    """Hand freed heap memory back to the system after a heavy run (glibc keeps it otherwise, per thread arena)."""
-    if _TRIM is not None:
-        _TRIM(0)
-
-
-def thin_time_points(doc: dict, max_points: int) -> dict:
-    """A simulation answer with at most `max_points` time points: evenly spaced ones, plus each series' highest and
-    lowest point (peaks survive). The summary was computed from every point; a warning says what was thinned."""
-    t = doc.get("time_h") or []
-    n = len(t)
-    if n <= max_points or max_points < 3:
-        return doc
-    import numpy as np
-
-    n_series = sum(1 for s in doc.get("series", {}).values() for k in ("median", "p05", "p95") if s.get(k))
-    keep = set(np.linspace(0, n - 1, max(2, max_points - 2 * n_series)).round().astype(int).tolist())
-    for s in doc.get("series", {}).values():
-        for key in ("median", "p05", "p95"):
-            v = s.get(key)
-            if v:
-                arr = np.array([np.nan if x is None else x for x in v], float)
-                if np.isfinite(arr).any():
-                    keep.update((int(np.nanargmax(arr)), int(np.nanargmin(arr))))
-    if len(keep) > max_points:  # more series than room for their peaks: the even grid alone
-        keep = set(np.linspace(0, n - 1, max_points).round().astype(int).tolist())
-    idx = sorted(keep)
-    pick = lambda v: None if v is None else [v[i] for i in idx]  # noqa: E731
-    out = {**doc, "time_h": pick(t), "series": {k: {**s, "median": pick(s.get("median")), "p05": pick(s.get("p05")),
-                                                     "p95": pick(s.get("p95"))} for k, s in doc["series"].items()}}
-    out["time_points_total"] = n
-    out["warnings"] = [*doc.get("warnings", []),
-                       f"the time course is shown at {len(idx):,} of its {n:,} time points (evenly spaced, every "
-                       f"peak kept); the summary uses all of them. For every point, run it with `ketasim simulate`"]
-    return out
-
-
-def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_finished_jobs: int = 8,
+def create_app(max_pending_jobs: int | None = None, max_concurrent_sync: int = 2, keep_finished_jobs: int = 8,
                sync_work_cap: float = limits.SYNC_WORK_CAP, job_work_cap: float = limits.JOB_WORK_CAP,
                max_trial_replicates: int = limits.MAX_REPLICATES, trial_work_cap: float = limits.TRIAL_WORK_CAP,
                token: str | None = None, allowed_hosts=None, max_body_bytes: int = limits.MAX_BODY_BYTES,
                max_response_points: int = limits.MAX_RESPONSE_POINTS,
-               sync_max_administrations: int = limits.SYNC_MAX_ADMINISTRATIONS) -> FastAPI:
+               sync_max_administrations: int = limits.SYNC_MAX_ADMINISTRATIONS, job_workers: int | None = None,
+               job_processes: bool = True, max_jobs_per_client: int | None = limits.MAX_JOBS_PER_CLIENT) -> FastAPI:
     """The app. Caps: subject-days per inline simulation and per population job; replicates and subject-days
     per trial job; jobs waiting or running (beyond that: 429); finished jobs (and their reports) kept.
 
     Inline simulations run in `max_concurrent_sync` heavy slots of their own; when all are busy the answer is 429
     at once (never a wait that would tie up the server's threads), and `/api/health` and the other cheap routes
     never wait behind them. `token` (None: none needed), `allowed_hosts` (None: any Host header) and
-    `max_body_bytes` configure the request guard (ketasim.web.guard); `ketasim serve` sets all three."""
-    jobs = JobManager(max_pending=max_pending_jobs, keep_finished=keep_finished_jobs)
+    `max_body_bytes` configure the request guard (ketasim.web.guard); `ketasim serve` sets all three.
+
+    Jobs run `job_workers` at once (None: one per CPU, at least 1), each in a worker process of its own unless
+    `job_processes` is False (then in threads of this process); at most `max_pending_jobs` wait or run (None: twice
+    the workers, at least 4), at most `max_jobs_per_client` from one client (None: no per-client limit)."""
+    workers = default_workers() if job_workers is None else max(1, int(job_workers))
+    if max_pending_jobs is None:
+        max_pending_jobs = max(4, 2 * workers)
+    jobs = JobManager(max_pending=max_pending_jobs, keep_finished=keep_finished_jobs, workers=workers,
+                      processes=job_processes, max_per_client=max_jobs_per_client)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -189,41 +155,11 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
                             headers={"Retry-After": "5"})
 
     # -- work -------------------------------------------------------------------------------------------
-    def _simulate(req: rq.ScenarioIn, report=None) -> dict:
-        """`report(fraction, message)` is a job's progress reporter; the package reports (done, total)."""
-        cfg = req.to_config()
-        if report is not None and accepts_progress(services.run_scenario):
-            what = f"{req.subjects} subjects" if req.subjects > 1 else "simulating"
-            result = services.run_scenario(cfg, progress=package_progress(report, what, end=0.9))
-        else:
-            result = services.run_scenario(cfg)
-        if report is not None:
-            report(0.92, "summarising (median and 5-95 % band)" if req.subjects > 1 else "summarising")
-        try:
-            out = thin_time_points(result_to_json(result, cfg.doses, req.duration_days() * 24.0, cfg.name),
-                                   max_response_points)
-        finally:
-            del result
-            release_memory()
-        out["observed"] = [pt.model_dump() for pt in req.observed]
-        return out
-
     def _view(job) -> dict:
         v = job.view()
         if job.kind == "trial" and isinstance(v.get("result"), dict):
             v["result"] = {**v["result"], "report_url": v["files"].get("report")}
         return v
-
-    def _run_trial(req: rq.TrialIn, report) -> JobOutput:
-        kw = dict(replicates=req.replicates, seed=req.seed)
-        if req.hypothesis is not None:
-            kw["hypothesis"] = req.hypothesis
-        if req.opioid_source is not None:
-            kw["opioid_source"] = req.opioid_source
-        doc, html = services.run_trial_report(req.trial, progress=package_progress(report, "trial arms", end=0.8),
-                                              **kw)
-        report(0.95, "report written")
-        return JobOutput(trial_to_json(doc), files={"report": (html, "text/html; charset=utf-8")})
 
     # -- page -------------------------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -277,9 +213,9 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
     async def simulate(req: rq.ScenarioIn):
         """Simulate one scenario now. Small work only (subjects x days <= the sync cap, a few hundred doses);
         larger runs: POST /api/jobs. When every inline slot is busy the answer is 429 at once (retry shortly)."""
-        work = req.work()
-        if work > sync_work_cap:
-            return _error(422, f"this run asks for {work:g} subject-days; POST /api/simulate answers at most "
+        amount = req.work()
+        if amount > sync_work_cap:
+            return _error(422, f"this run asks for {amount:g} subject-days; POST /api/simulate answers at most "
                                f"{sync_work_cap:g} (subjects x simulated days). Submit it as a job "
                                f"(POST /api/jobs, up to {job_work_cap:g}) or shorten it.")
         n_doses = req.administrations()
@@ -291,21 +227,23 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
             return _error(429, f"all {max_concurrent_sync} inline simulation slots are busy; try again in a moment "
                                f"or submit a job (POST /api/jobs)", headers={"Retry-After": "2"})
         try:
-            return await anyio.to_thread.run_sync(_simulate, req, limiter=heavy_threads)
+            return await anyio.to_thread.run_sync(work.simulate_scenario, None, req, max_response_points,
+                                                  limiter=heavy_threads)
         finally:
             sync_slots.release()
 
     @app.post("/api/jobs", response_model=rs.JobOut, status_code=202, tags=["jobs"], responses={**_ERR, **_BUSY})
-    def submit_job(req: rq.JobIn):
+    def submit_job(req: rq.JobIn, request: Request):
         """Queue a heavier run (up to the job work cap); poll GET /api/jobs/{id} for progress and the result."""
         scen = req.scenario
-        work = scen.work()
-        if work > job_work_cap:
-            return _error(422, f"this run asks for {work:g} subject-days; one job may use at most {job_work_cap:g} "
+        amount = scen.work()
+        if amount > job_work_cap:
+            return _error(422, f"this run asks for {amount:g} subject-days; one job may use at most {job_work_cap:g} "
                                f"(subjects x simulated days). Use fewer subjects or a shorter duration.")
         cfg = scen.to_config()  # fail fast with a 422 rather than a failed job
         Regimen.from_text(*cfg.doses)
-        job = jobs.submit(lambda report: _simulate(scen, report), work, kind="scenario")
+        job = jobs.submit(work.simulate_scenario, amount, kind="scenario", args=(scen, max_response_points),
+                          client=client_key(request))
         return _view(job)
 
     # -- trials -----------------------------------------------------------------------------------------
@@ -320,21 +258,21 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
 
     @app.post("/api/trials/run", response_model=rs.JobOut, status_code=202, tags=["trials"],
               responses={**_ERR, **_BUSY})
-    def run_trial(req: rq.TrialIn):
+    def run_trial(req: rq.TrialIn, request: Request):
         """Queue a built-in virtual trial under one hypothesis. Poll GET /api/jobs/{id}: progress, then the
         trial summary (arms, endpoints, comparisons, observed vs model); the report is GET /api/jobs/{id}/report.
         To compare hypotheses, submit one run per hypothesis."""
         if req.replicates > max_trial_replicates:
             return _error(422, f"replicates: this server runs at most {max_trial_replicates} replicate trials "
                                f"per job, got {req.replicates}")
-        work = req.work()
-        if work > trial_work_cap:
-            per = work / req.replicates
+        amount = req.work()
+        if amount > trial_work_cap:
+            per = amount / req.replicates
             most = int(trial_work_cap // per) if per > 0 else 0
             hint = f"use at most {most} replicates" if most >= 1 else "this trial is too large for this server"
-            return _error(422, f"this trial run asks for {work:g} subject-days (replicates x subjects x days); "
+            return _error(422, f"this trial run asks for {amount:g} subject-days (replicates x subjects x days); "
                                f"one trial job may use at most {trial_work_cap:g}: {hint}")
-        job = jobs.submit(lambda report: _run_trial(req, report), work, kind="trial")
+        job = jobs.submit(work.run_trial, amount, kind="trial", args=(req,), client=client_key(request))
         return _view(job)
 
     @app.get("/api/jobs/{job_id}", response_model=rs.JobOut, tags=["jobs"], responses=_NOTFOUND)
@@ -362,10 +300,12 @@ def create_app(max_pending_jobs: int = 4, max_concurrent_sync: int = 2, keep_fin
         return HTMLResponse(text, media_type=media, headers=headers)
 
     # use patterns and the regimen optimiser (their own module)
-    add_pattern_routes(app, jobs, _view)
+    add_pattern_routes(app, jobs, _view, client_key)
 
     @app.delete("/api/jobs/{job_id}", response_model=rs.JobOut, tags=["jobs"], responses=_NOTFOUND)
     def cancel_job(job_id: str):
+        """Cancel a job: a queued one at once, a running one as soon as its worker process is stopped (well
+        under a second). Its status then reads "cancelled"; a finished job is left as it is."""
         job = jobs.cancel(job_id)
         if job is None:
             return _error(404, f"no job {job_id!r}")

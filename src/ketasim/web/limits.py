@@ -15,3 +15,4 @@ MAX_NAME = 80
 MAX_BODY_BYTES = 262_144  # a request body (a scenario is well under 10 kB); larger: 413 before parsing
 MAX_RESPONSE_POINTS = 5000  # time points in one simulation answer; more are thinned (peaks kept), said in warnings
 SYNC_MAX_ADMINISTRATIONS = 200  # doses (repeats expanded) answered inline; more: submit a job
+MAX_JOBS_PER_CLIENT = 3     # background jobs one client may have waiting or running; more: 429

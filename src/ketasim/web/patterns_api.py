@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketasim import services
-from ketasim.web.jobs import package_progress
-from ketasim.web.present import _clean_obj, result_to_json
+from ketasim.web import work
 
 MAX_PATTERN_SUBJECTS = 200
 PATTERN_WORK_CAP = 100 * 120.0          # subject-days per pattern job
@@ -49,7 +48,7 @@ def _error(status: int, detail: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": detail, "errors": []})
 
 
-def add_pattern_routes(app: FastAPI, jobs, view) -> None:
+def add_pattern_routes(app: FastAPI, jobs, view, client_key) -> None:
     """GET /api/patterns, POST /api/patterns/run, GET /api/optimize/metrics, POST /api/optimize (jobs)."""
 
     @app.get("/api/patterns", tags=["patterns"])
@@ -58,29 +57,20 @@ def add_pattern_routes(app: FastAPI, jobs, view) -> None:
         return services.list_patterns()
 
     @app.post("/api/patterns/run", status_code=202, tags=["patterns"])
-    def run_pattern(req: PatternRunIn):
+    def run_pattern(req: PatternRunIn, request: Request):
         """Queue a use pattern (typical subject or a population): the layers over time and its abuse-liability
         table. Poll GET /api/jobs/{id}."""
         info = services.pattern_info(req.pattern)       # unknown pattern: 422 with the known names
         from ketasim.simulation import parse_duration
 
         days = parse_duration(info["duration"]) / 24.0
-        work = req.subjects * days
-        if work > PATTERN_WORK_CAP:
-            return _error(422, f"this run asks for {work:g} subject-days; a pattern job may use at most "
+        amount = req.subjects * days
+        if amount > PATTERN_WORK_CAP:
+            return _error(422, f"this run asks for {amount:g} subject-days; a pattern job may use at most "
                                f"{PATTERN_WORK_CAP:g}. Use fewer subjects.")
 
-        def job(report):
-            result, table = services.run_pattern(req.pattern, subjects=req.subjects, seed=req.seed,
-                                                 hypothesis=req.hypothesis, opioid_source=req.opioid_source,
-                                                 progress=package_progress(report, "subjects", end=0.85))
-            report(0.9, "summarising")
-            out = result_to_json(result, info["doses"], days * 24.0, info["name"])
-            out["liability"] = _clean_obj(table)
-            out["pattern"] = info
-            return out
-
-        return view(jobs.submit(job, work, kind="pattern"))
+        return view(jobs.submit(work.run_pattern, amount, kind="pattern", args=(req, info, days),
+                                client=client_key(request)))
 
     @app.get("/api/optimize/metrics", tags=["optimize"])
     def optimize_metrics() -> dict:
@@ -90,30 +80,15 @@ def add_pattern_routes(app: FastAPI, jobs, view) -> None:
         return {"metrics": [{"name": m, "unit": metric_unit(m), "maximised": m in MAXIMISED} for m in metric_names()]}
 
     @app.post("/api/optimize", status_code=202, tags=["optimize"])
-    def optimize(req: SearchIn):
+    def optimize(req: SearchIn, request: Request):
         """Queue a small regimen search (ketamine IV; NSGA-II): the front, every evaluated regimen's objectives and
         the standard clinical regimens. Poll GET /api/jobs/{id}."""
         problem = services.optimization_problem(None, **req.model_dump(exclude={"hypotheses"}),
                                                 hypotheses=req.hypotheses)   # a bad problem: 422, one sentence
-        work = problem.population_size * problem.generations * problem.subjects * len(problem.variants) \
+        amount = problem.population_size * problem.generations * problem.subjects * len(problem.variants) \
             * problem.horizon_h / 24.0
-        if work > SEARCH_WORK_CAP:
-            return _error(422, f"this search asks for {work:g} regimen-subject-days; one search job may use at most "
+        if amount > SEARCH_WORK_CAP:
+            return _error(422, f"this search asks for {amount:g} regimen-subject-days; one search job may use at most "
                                f"{SEARCH_WORK_CAP:g}. Use fewer subjects, regimens or generations.")
 
-        def job(report):
-            from ketasim.optimize import run_search
-
-            res = run_search(problem, progress=package_progress(report, "regimens", end=0.95))
-            labels = [o.label for o in problem.objectives]
-            return _clean_obj({
-                "objectives": labels, "hypotheses": problem.hypothesis_labels,
-                "robust": problem.robust if len(problem.variants) > 1 else None,
-                "front": res.front[["regimen"] + labels].to_dict(orient="records") if len(res.front) else [],
-                "evaluated": res.evaluations[labels + ["feasible"]].to_dict(orient="records"),
-                "standards": res.standards[["standard", "regimen"] + labels].to_dict(orient="records")
-                if len(res.standards) else [],
-                "seconds": res.seconds,
-                "note": "Research software, not a dosing tool: a model's optimum, not a recommendation."})
-
-        return view(jobs.submit(job, work, kind="optimize"))
+        return view(jobs.submit(work.run_search, amount, kind="optimize", args=(req,), client=client_key(request)))
