@@ -331,3 +331,17 @@ def test_validated_range_message_is_finite_text():
     msg = str(rec[0].message)
     assert "ketamine 0.5 mg iv" in msg and "nan" not in msg.lower()
     assert not math.isnan(parse_dose("ketamine 0.5 mg iv").amount)
+
+
+@pytest.mark.parametrize("text,warns", [("naltrexone 200 mg oral", True), ("naltrexone 150 mg oral", False),
+                                        ("naltrexone 380 mg im", False), ("naltrexone 500 mg im", True)])
+def test_naltrexone_is_judged_by_the_range_of_its_route(text, warns):
+    """Oral doses were studied up to 150 mg, the extended-release depot is 380 mg IM: one range for both would let
+    200 mg oral pass without a word."""
+    msgs = _no_warnings(Regimen.from_text(text), 70.0) if not warns else None
+    if warns:
+        with pytest.warns(ValidatedRangeWarning, match="naltrexone"):
+            msgs = Regimen.from_text(text).check_validated_range(70.0)
+        assert len(msgs) == 1
+    else:
+        assert msgs == []
