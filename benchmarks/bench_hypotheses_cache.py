@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS = ["williams2018", "zarate2006", "murrough2013", "daly2018", "singh2016", "transform2"]
-ADDED = ROOT / "benchmarks" / "data" / "no_blockade_trial.yaml"
+ADDED = ROOT / "examples" / "no_blockade_trial.yaml"
 
 
 def run(trials, replicates, env, out) -> float:

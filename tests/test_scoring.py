@@ -3,6 +3,7 @@ discrepancy, posteriors, the per-trial per-endpoint breakdown and the implied op
 
 import json
 import math
+import pathlib
 import textwrap
 
 import numpy as np
@@ -141,37 +142,13 @@ def test_posteriors_normalise_follow_priors_and_reject_unknown_names():
         posteriors(scores, {"hnk_ampa": 1.0})
 
 
-NO_BLOCKADE = textwrap.dedent("""
-    name: no_blockade_user_trial
-    title: Hypothetical daily-naltrexone crossover that found no blockade (test file)
-    design: crossover
-    n_per_arm: 30
-    washout: 30 d
-    duration: 7 d
-    arms:
-      ketamine_placebo:
-        doses: ["ketamine 0.5 mg/kg iv over 40 min"]
-      ketamine_naltrexone:
-        doses: ["naltrexone 50 mg oral at -2 d every 1 d for 5 doses", "ketamine 0.5 mg/kg iv over 40 min"]
-    endpoints:
-      hamd17_day1: {scale: hamd17, at: 1 d}
-    comparisons:
-      - {endpoint: hamd17_day1, arms: [ketamine_naltrexone, ketamine_placebo]}
-    observed:
-      source: Williams2018
-      arms:
-        ketamine_placebo: {n: 30, endpoints: {hamd17_day1: {responders: 15}}}
-        ketamine_naltrexone: {n: 30, endpoints: {hamd17_day1: {responders: 15}}}
-      comparisons:
-        - {endpoint: hamd17_day1, arms: [ketamine_naltrexone, ketamine_placebo], difference: 0.0, ci95: [-2.0, 2.0]}
-""")
+NO_BLOCKADE = pathlib.Path(__file__).parent.parent / "examples" / "no_blockade_trial.yaml"  # one file, also the benchmark's
 
 
 @pytest.mark.validation
 def test_a_null_blockade_trial_moves_the_implied_opioid_share_down(tmp_path):
     williams = load_trial("williams2018")
-    user = tmp_path / "no_blockade.yaml"
-    user.write_text(NO_BLOCKADE)
+    user = NO_BLOCKADE
     kw = dict(points=6, replicates=8, seed=2, bootstrap=10)
     alone = opioid_share_profile([williams], **kw)
     both = opioid_share_profile([williams, load_trial(user)], **kw)

@@ -1,6 +1,7 @@
 """Virtual populations and trials (issue 4): acceptance facts, determinism, scoring, power, bad files."""
 
 import json
+import pathlib
 import textwrap
 
 import numpy as np
@@ -116,30 +117,7 @@ def test_trial_json_byte_identical_across_runs_and_chunks(tmp_path):
     assert (tmp_path / "t0" / "report.html").read_text().count("data:image/png;base64") >= 2
 
 
-NO_BLOCKADE = textwrap.dedent("""
-    name: no_blockade_user_trial
-    title: Hypothetical daily-naltrexone crossover that found no blockade (test file)
-    design: crossover
-    n_per_arm: 30
-    washout: 30 d
-    duration: 7 d
-    arms:
-      ketamine_placebo:
-        doses: ["ketamine 0.5 mg/kg iv over 40 min"]
-      ketamine_naltrexone:
-        doses: ["naltrexone 50 mg oral at -2 d every 1 d for 5 doses", "ketamine 0.5 mg/kg iv over 40 min"]
-    endpoints:
-      hamd17_day1: {scale: hamd17, at: 1 d}
-    comparisons:
-      - {endpoint: hamd17_day1, arms: [ketamine_naltrexone, ketamine_placebo]}
-    observed:
-      source: Williams2018
-      arms:
-        ketamine_placebo: {n: 30, endpoints: {hamd17_day1: {responders: 15}}}
-        ketamine_naltrexone: {n: 30, endpoints: {hamd17_day1: {responders: 15}}}
-      comparisons:
-        - {endpoint: hamd17_day1, arms: [ketamine_naltrexone, ketamine_placebo], difference: 0.0, ci95: [-2.0, 2.0]}
-""")
+NO_BLOCKADE = pathlib.Path(__file__).parent.parent / "examples" / "no_blockade_trial.yaml"  # one file, also the benchmark's
 
 
 @pytest.mark.validation
@@ -147,8 +125,7 @@ def test_hypothesis_ranking_follows_the_evidence(tmp_path):
     variants = (("opioid", "hnk_mor"), ("glutamate", None), ("hnk_ampa", None))
     only_williams = score_hypotheses([load_trial("williams2018")], variants, replicates=16, seed=2, bootstrap=20)
     assert only_williams[0].hypothesis == "opioid"
-    user = tmp_path / "no_blockade.yaml"
-    user.write_text(NO_BLOCKADE)
+    user = NO_BLOCKADE
     both = score_hypotheses([load_trial("williams2018"), load_trial(user)], variants, replicates=16, seed=2,
                             bootstrap=20)
     assert both[0].hypothesis != "opioid"

@@ -73,9 +73,14 @@ def pk_state_blocks(compounds=()) -> dict[str, list[str]]:
     return blocks
 
 
+def is_marker_state(name: str) -> bool:
+    """States that count events (the session memory), dimensionless, not amounts or concentrations."""
+    return name.startswith("marker.")
+
+
 def is_amount_state(name: str) -> bool:
     """Amounts (µmol, mass balance) as opposed to effect-site concentrations and the session marker."""
-    return not name.startswith(("ce.", "marker."))
+    return not (name.startswith("ce.") or is_marker_state(name))
 
 
 @dataclass(frozen=True)

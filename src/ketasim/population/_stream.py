@@ -67,11 +67,12 @@ def simulate_population_to_parquet(regimen: Regimen, subjects: pd.DataFrame, par
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     model = KetamineModel.for_mechanism(mechanism)
-    sessions = [d.time_h for d in regimen.realize() if d.is_session]
+    given = regimen.realize()
+    sessions = [d.time_h for d in given if d.is_session]
     keep = np.ones(len(t), bool) if keep is None else np.asarray(keep, bool)
     t_out = t[keep]
     acc = SummaryAccumulator(t_out, columns, min(sessions) if sessions else 0.0, output_catalogue.units(mechanism),
-                             regimen.realize() if summary_doses is None else summary_doses)
+                             given if summary_doses is None else summary_doses)
     ftype = pa.float32() if float32 else pa.float64()
     schema = pa.schema([("id", pa.int64()), ("time_h", pa.float64())] + [(c, ftype) for c in columns])
     n = len(subjects)

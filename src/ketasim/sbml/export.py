@@ -37,7 +37,7 @@ from ketasim._version import __version__
 from ketasim.mechanisms import Mechanism, get_mechanism
 from ketasim.models.model import KetamineModel
 from ketasim.models.pd import pd_model
-from ketasim.models.pk import Covariates, is_amount_state
+from ketasim.models.pk import Covariates, is_amount_state, is_marker_state
 from ketasim.parameters import ParameterSet, default_parameters
 from ketasim.parameters._parameter_set import internal_unit_for
 from ketasim.regimens import Regimen, ValidatedRangeWarning
@@ -144,7 +144,7 @@ def _add_pk(doc: Document, model: KetamineModel, ind, A: np.ndarray) -> dict[str
                               what=f"input of {src} to the effect site {ce} (rate constant / volume)",
                               dep_key=f"A.{ce}.{src}")
                 terms.append(f"+ {kid} * {sid(src)}")
-        if ce.startswith("marker."):   # a count of sessions, each fading as expectation wanes
+        if is_marker_state(ce):   # a count of sessions, each fading as expectation wanes
             doc.parameter(sid(ce), 0.0, "dimensionless", constant=False, ketasim_key=ce,
                           what="session memory: treatment sessions, each fading as expectation wanes; a rate rule")
         else:
@@ -161,7 +161,7 @@ def _add_dosing(doc: Document, inputs, t0: float, dose_texts: dict[int, str]):
         target = sid(inp.state)
         extra = (f"Dose: {dose_texts.get(n, '')}; ketasim time {inp.time_h:g} h; mg -> µmol with the molar "
                  f"masses in the model notes.")
-        if inp.state.startswith("marker."):    # a treatment session: the session memory counts one more
+        if is_marker_state(inp.state):    # a treatment session: the session memory counts one more
             pid = f"session_{n}"
             doc.parameter(pid, inp.amount_umol, "dimensionless", ketasim_key=f"dose_inputs[{n}].amount_umol",
                           what=f"one treatment session into {inp.state}", extra=extra, origin=_REGIMEN)
