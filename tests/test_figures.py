@@ -106,3 +106,82 @@ def test_legends_sit_beside_the_curves(long_run):
                 ax.get_title(loc="left")
     finally:
         plt.close(fig)
+
+
+def _power_rows(design):
+    rows = []
+    for n, pa in ((10, 0.3), (22, 0.6), (46, 0.9), (100, 1.0)):
+        rows.append({"n": n, "power_a": pa, "power_b": 0.05, "p_correct": 0.5 * (pa + 0.95),
+                     "power_a_interval95": [max(0, pa - 0.2), min(1, pa + 0.1)],
+                     "power_b_interval95": [0.0, 0.2], "p_correct_interval95": [0.4, 1.0],
+                     "replicates": 20, "endpoint": "hamd17_day1", "arms": ["a", "b"], "design": design})
+    return rows
+
+
+def test_power_figure_log_n_intervals_and_title():
+    from ketasim.trials._report import power_figure
+
+    fig = power_figure(_power_rows("crossover"), ("opioid", "glutamate"), "williams2018")
+    try:
+        ax = fig.axes[0]
+        assert ax.get_xscale() == "log"
+        assert [float(x) for x in ax.get_xticks() if 9 <= x <= 101] == [10, 22, 46, 100]
+        title = ax.get_title()
+        assert "hamd17_day1" in title and "20 replicate trials" in title
+        assert "per arm" not in ax.get_xlabel()  # a crossover: every subject takes every arm
+        from matplotlib.collections import LineCollection
+
+        bars = [c for c in ax.collections if isinstance(c, LineCollection)]
+        assert len(bars) >= 3  # one set of interval bars per curve
+    finally:
+        plt.close(fig)
+    fig = power_figure(_power_rows("parallel"), ("opioid", "glutamate"), "x")
+    try:
+        assert "per arm" in fig.axes[0].get_xlabel()
+    finally:
+        plt.close(fig)
+
+
+@pytest.fixture(scope="module")
+def murrough_two_hypotheses():
+    from ketasim.trials import load_trial, run_trial
+
+    cfg = load_trial("murrough2013")  # publishes mean changes and responders
+    return [run_trial(cfg, "opioid", replicates=3, seed=2), run_trial(cfg, "glutamate", replicates=3, seed=2)]
+
+
+def test_trial_mood_figure_overlays_hypotheses_with_published_points(murrough_two_hypotheses):
+    from ketasim.trials._report import mood_figure
+
+    results = murrough_two_hypotheses
+    fig = mood_figure(results)
+    try:
+        scales = sorted({ep.scale for ep in results[0].config.endpoints.values() if ep.scale != "cadss"})
+        assert len(fig.axes) == len(scales)  # one panel per outcome, not one per hypothesis
+        ax = fig.axes[0]
+        labels = _legend_labels(ax)
+        for res in results:
+            for arm in res.timecourses:
+                assert f"{arm} — {res.hypothesis}" in labels
+        points = [ln for ln in ax.get_lines() if ln.get_linestyle() == "None" and ln.get_marker() in ("o", "x")]
+        assert points, "published mean changes are not drawn"
+        assert "published" in ax.get_title(loc="left")
+    finally:
+        plt.close(fig)
+
+
+def test_responder_bars_carry_replicate_intervals(murrough_two_hypotheses):
+    from ketasim.trials._report import responder_figure
+
+    results = murrough_two_hypotheses
+    eps = [n for n, ep in results[0].config.endpoints.items() if ep.kind in ("change", "window")]
+    fig = responder_figure(results, eps)
+    try:
+        from matplotlib.collections import LineCollection
+
+        for ax in fig.axes:
+            bars = [c for c in ax.collections if isinstance(c, LineCollection)]
+            assert len(bars) == len(results), ax.get_title()  # error bars on every hypothesis's bars
+            assert "95 % range" in ax.get_title()
+    finally:
+        plt.close(fig)
