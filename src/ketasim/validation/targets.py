@@ -590,9 +590,9 @@ register(Target(
     layer="compounds", note="the two-pool brain model and the apparent Ki fitted to oral naltrexone PET"))
 register(Target(
     "vivitrol_exposure_vs_oral", "Same: naltrexone AUC over 28 days, relative to 50 mg oral daily for 28 days",
-    "VivitrolLabel", "validation", "3- to 4-fold", 3.0, 4.0, "ratio",
+    "VivitrolLabel", "calibration", "3- to 4-fold", 3.0, 4.0, "ratio",
     lambda: float(np.trapezoid(_xr().outputs["naltrexone_ng_ml"][_xr().time_h <= 28 * 24.0],
                                _xr().time_h[_xr().time_h <= 28 * 24.0])
                   / np.trapezoid(_oral_daily().outputs["naltrexone_ng_ml"], _oral_daily().time_h)),
-    layer="compounds", note="oral availability (naltrexone.F 0.18) was fitted to the Cmax of 50 mg; Meyer 1984 gives "
-                            "about 5 %, which the label's ratio implies"))
+    layer="compounds", note="oral availability (naltrexone.F 0.075) is set from this ratio, and clearance with it "
+                            "(60 L/h, below Meyer 1984's 94) so that the oral Cmax of 50 mg still holds"))
