@@ -68,12 +68,16 @@ def test_improvement_never_exceeds_its_ceiling():
 def test_consolidation_builds_with_repeated_sessions_and_fades_after():
     p = ks.default_parameters().replace(**{"consolidation.threshold": 0.0})
     one = ks.simulate(K, duration="30 d", output_step="1 h", parameters=p)
-    series = ks.simulate(["ketamine 0.5 mg/kg iv over 40 min every 2 d for 6 doses"], duration="60 d",
-                         output_step="1 h", parameters=p)
+    series = ks.simulate(["ketamine 0.5 mg/kg iv over 40 min every 2 d for 6 doses"], duration="130 d",
+                         output_step="6 h", parameters=p)
     c1, c6 = one.internal["consolidation"].max(), series.internal["consolidation"].max()
     assert c6 > 3 * c1 > 0
-    end = np.argmax(series.internal["consolidation"])
-    assert series.internal["consolidation"][-1] < 0.5 * series.internal["consolidation"][end]   # weeks later
+    store, t_h = series.internal["consolidation"], series.time_h
+    end = np.argmax(store)
+    t_half_h = p["consolidation.t_half"].internal_value   # internal unit: h
+    assert store[-1] < 0.5 * store[end]        # fades over weeks after the last session ...
+    expected = store[end] * 0.5 ** ((t_h[-1] - t_h[end]) / t_half_h)
+    assert store[-1] == pytest.approx(expected, rel=0.05)   # ... with its half-life
 
 
 def test_only_sessions_above_the_threshold_build_the_long_term_layer():
