@@ -123,7 +123,9 @@ async function runCompound() {
 function renderCompound(res) {
   const box = $("#compound-results");
   box.replaceChildren();
-  const name = res.title && res.title !== res.compound ? `${res.compound} (${res.title})` : res.compound;
+  // the title when it names the compound ("Lanicemine (AZD6765)"), else both
+  const name = !res.title || res.title === res.compound ? res.compound
+    : res.title.toLowerCase().startsWith(res.compound.toLowerCase()) ? res.title : `${res.compound} (${res.title})`;
   const ref = "ketamine 0.5 mg/kg IV";
   const c = res.courses.compound, k = res.courses.ketamine;
   const days = (ts) => ts.map((t) => t / 24);
@@ -139,10 +141,10 @@ function renderCompound(res) {
       {x: days(c.time_h), y: c.series[p.key], name, mode: "lines", line: {color: "#c05621", width: 2}},
       {x: days(k.time_h), y: k.series[p.key], name: ref, mode: "lines", line: {color: "#2b6cb0", dash: "dash"}},
     ];
-    const xaxis = {title: "days"};
+    const xaxis = {title: {text: "days"}};
     if (p.acute) xaxis.range = [start, start + 2];
     Plotly.newPlot(div, traces, {title: {text: p.title, font: {size: 13}}, height: 260,
-      margin: {l: 55, r: 10, t: 35, b: 35}, xaxis, yaxis: {title: inf.unit}, legend: {orientation: "h"},
+      margin: {l: 55, r: 10, t: 35, b: 35}, xaxis, yaxis: {title: {text: inf.unit}}, legend: {orientation: "h"},
       shapes: p.key === "madrs_vs_placebo" ? [{type: "line", xref: "paper", x0: 0, x1: 1, y0: 0, y1: 0,
                                                line: {color: "#999", width: 1}}] : []},
       {displaylogo: false, responsive: true});
