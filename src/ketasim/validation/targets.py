@@ -443,7 +443,7 @@ _TRIAL_TARGETS = [
                                    ("ketamine_1p0", "significant (after adjustment)", 0.5, 1.0))],
     # Phillips 2019: a series and weekly maintenance
     ("phillips2019_response_after_series", "Phillips 2019 virtual trial: response after six infusions in two weeks",
-     "Phillips2019", "validation", "59 % (double the single-infusion rate)", 0.45, 0.75, "fraction",
+     "Phillips2019", "calibration", "59 % (double the single-infusion rate)", 0.45, 0.75, "fraction",
      lambda: _arm_ep("phillips2019", "series_and_maintenance", "madrs_after_series", "response_rate")),
     ("phillips2019_maintenance_change", "Same: MADRS change during four weekly maintenance infusions",
      "Phillips2019", "calibration", "no further change (within ±3)", -3.0, 3.0, "points",
@@ -489,7 +489,7 @@ def _relapse():
 relapse_after_series = _cached(_relapse)
 register(Target(
     "sustain3_relapse_6_months", "Six open-label infusions in two weeks, then none: share of responders relapsed "
-    "by 180 days (Kaplan-Meier, 500 subjects)", "SUSTAIN3", "validation",
+    "by 180 days (Kaplan-Meier, 500 subjects)", "SUSTAIN3", "calibration",
     "about 70 % of TRD responders relapse within 6 months", 0.55, 0.85, "fraction",
     lambda: relapse_after_series().relapsed_by.get("180 d", float("nan")), layer="trials",
     note="loss of response after the series; every subject drifts back to baseline once the effect has gone"))
