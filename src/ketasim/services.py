@@ -1325,6 +1325,69 @@ def compound_profile(name_or_path, doses=None, duration: str = "14 d", progress=
     return _profile(c, doses or None, duration, progress=progress)
 
 
+def check_compound_text(text: str, label: str = "uploaded compound file"):
+    """A compound file's text validated by the same schema as `ketasim compound FILE` (one CompoundError naming the
+    field), without registering it as a drug: (name, title) of the compound it describes."""
+    from ketasim.compounds import Compound, get_compound
+    from ketasim.compounds._library import parse_compound
+
+    spec = parse_compound(text, label)
+    if spec.native is not None:
+        c = get_compound(spec.name)
+        return c.name, c.title
+    c = Compound(spec, label, text)
+    return c.name, c.title
+
+
+def _thin_indices(n: int, series, max_points: int | None):
+    """Evenly spaced time indices plus each series' highest and lowest point (peaks survive thinning)."""
+    import numpy as np
+
+    if max_points is None or n <= max_points:
+        return np.arange(n)
+    keep = set(np.linspace(0, n - 1, max(2, max_points - 2 * len(series))).round().astype(int).tolist())
+    for y in series:
+        keep.update((int(np.argmax(y)), int(np.argmin(y))))
+    return np.array(sorted(keep))
+
+
+def compound_comparison(name: str | None = None, text: str | None = None, hypothesis: str = "opioid",
+                        opioid_source: str | None = None, doses=None, duration: str = "14 d",
+                        label: str = "uploaded compound file", max_points: int | None = None,
+                        progress=None) -> dict:
+    """A compound (a library name, or a compound file's YAML text) beside ketamine 0.5 mg/kg IV under one
+    hypothesis, as one JSON-ready document: the profile numbers of both (CADSS, liking, opioid-pathway load, MADRS
+    vs placebo sessions, receptor occupancy), the dissociation at ketamine's NMDA occupancy, and both time courses
+    (at most `max_points` time points each, peaks kept). Typical subject; research software, not a dosing tool."""
+    import math
+
+    from ketasim.compounds.profile import SERIES, compound_profile as _profile, profile_series
+    from ketasim.mechanisms import get_mechanism
+
+    if (name is None) == (text is None):
+        raise ValueError("give either a library compound or a compound file, not both or neither")
+    c = load_compound(name) if text is None else compound_from_text(text, label)
+    mech = get_mechanism(hypothesis, opioid_source)
+    hyp_label = hypothesis if opioid_source is None else f"{hypothesis}[{opioid_source}]"
+    doc, courses = _profile(c, list(doses) if doses else None, duration, progress=progress,
+                            variants=[(hyp_label, mech)])
+
+    def course(res, placebo) -> dict:
+        ys = profile_series(res, placebo)
+        idx = _thin_indices(len(res.time_h), list(ys.values()), max_points)
+        clean = lambda v: [float(x) if math.isfinite(x) else None for x in v[idx]]  # noqa: E731
+        return {"time_h": clean(res.time_h), "time_points_total": len(res.time_h),
+                "series": {k: clean(ys[k]) for k, _, _ in SERIES}}
+
+    doc = {k: v for k, v in doc.items() if k != "best_hypothesis_for_benefit"}
+    doc["hypothesis"] = hyp_label
+    doc["metrics"] = doc.pop("hypotheses")[hyp_label]
+    doc["series_info"] = {k: {"unit": u, "label": lab} for k, u, lab in SERIES}
+    doc["courses"] = {"compound": course(courses["runs"][hyp_label], courses["placebo"]),
+                      "ketamine": course(courses["ref_runs"][hyp_label], courses["ref_placebo"])}
+    return doc
+
+
 def write_compound_profile(doc: dict, courses: dict, out_dir) -> Path:
     """profile.json and profile.png, all or nothing."""
     import json

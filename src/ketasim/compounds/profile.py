@@ -183,8 +183,10 @@ def equal_exposure(compound: Compound, regimen, reference=KETAMINE_REFERENCE) ->
 
 
 def compound_profile(compound: Compound, regimen_lines=None, duration: str = DEFAULT_DURATION,
-                     reference=KETAMINE_REFERENCE, expectation: str = "active", progress=None) -> tuple[dict, dict]:
-    """(profile.json document, time courses for the figure)."""
+                     reference=KETAMINE_REFERENCE, expectation: str = "active", progress=None,
+                     variants=None) -> tuple[dict, dict]:
+    """(profile.json document, time courses for the figure). `variants`: (label, mechanism) pairs to profile
+    under (default: every hypothesis)."""
     from ketasim.regimens import Regimen
     from ketasim.simulation import parse_duration
 
@@ -193,7 +195,7 @@ def compound_profile(compound: Compound, regimen_lines=None, duration: str = DEF
     if not compound.native and compound.name not in regimen.drugs():
         raise CompoundError(f"the regimen gives no {compound.name}: {'; '.join(lines)}")
     end_h = parse_duration(duration)
-    variants = _variants()
+    variants = list(variants) if variants else _variants()
     mechs = [m for _, m in variants]
     steps = 5
     if progress:
@@ -245,6 +247,29 @@ def compound_profile(compound: Compound, regimen_lines=None, duration: str = DEF
     if progress:
         progress(5, steps)
     return doc, courses
+
+
+# the time courses a comparison shows: (key, unit, label)
+SERIES = (
+    ("nmda_occupancy", "fraction", "NMDA occupancy"),
+    ("mor_occupancy", "fraction", "MOR occupancy (exogenous ligands)"),
+    ("cadss", "CADSS point", "dissociation (CADSS)"),
+    ("liking", "VAS point (0-100)", "drug liking"),
+    ("opioid_signal_excess", "signal above baseline", "opioid-pathway load: MOR agonist signal above its baseline "
+                                                      "of 1 (its area is opioid_load_h)"),
+    ("madrs_vs_placebo", "MADRS point", "MADRS minus placebo sessions at the same times (negative: better)"),
+)
+
+
+def profile_series(res, placebo) -> dict[str, np.ndarray]:
+    """One run's comparison time courses (SERIES), on its own output times; `placebo` is its placebo run."""
+    o = res.outputs
+    t = res.time_h
+    return {"nmda_occupancy": np.asarray(o["nmda_occupancy"], float),
+            "mor_occupancy": np.asarray(o["mor_occupancy"], float),
+            "cadss": np.asarray(o["cadss"], float), "liking": _liking(res),
+            "opioid_signal_excess": np.maximum(np.asarray(o["mor_agonist_signal"], float) - 1.0, 0.0),
+            "madrs_vs_placebo": np.asarray(o["madrs"], float) - np.interp(t, placebo.time_h, placebo.outputs["madrs"])}
 
 
 def plot_profile(doc: dict, courses: dict, path=None):

@@ -32,6 +32,7 @@ from ketasim.web.guard import LOOPBACK_NAMES, RequestGuard
 from ketasim.web import work
 from ketasim.web.jobs import JobManager, QueueFull, default_workers
 from ketasim.web.options import options as discover_options
+from ketasim.web.compounds_api import add_compound_routes
 from ketasim.web.patterns_api import add_pattern_routes
 from ketasim.web.work import release_memory, thin_time_points  # noqa: F401 - part of this module's interface
 
@@ -342,6 +343,8 @@ def create_app(max_pending_jobs: int | None = None, max_concurrent_sync: int = 2
 
     # use patterns and the regimen optimiser (their own module)
     add_pattern_routes(app, jobs, _view, client_key)
+    # the compound library and a compound's comparison with ketamine (their own module)
+    add_compound_routes(app, jobs, _view, client_key)
 
     @app.delete("/api/jobs/{job_id}", response_model=rs.JobOut, tags=["jobs"], responses=_NOTFOUND)
     def cancel_job(job_id: str):

@@ -96,16 +96,43 @@ class SearchOut(BaseModel):
     note: str
 
 
+class CompoundCourse(BaseModel):
+    time_h: list[float | None]
+    time_points_total: int = Field(..., description="time points of the simulation (the profile numbers use all)")
+    series: dict[str, list[float | None]]
+
+
+class CompoundComparisonOut(BaseModel):
+    """A compound beside ketamine 0.5 mg/kg IV under one hypothesis (typical subject): the profile numbers of both,
+    the dissociation at ketamine's NMDA occupancy, and both time courses."""
+
+    model_config = ConfigDict(extra="allow")
+    compound: str
+    title: str
+    hypothesis: str
+    regimen: list[str]
+    reference: list[str]
+    duration: str
+    metrics: dict[str, dict[str, float | None]] = Field(..., description="'compound' and 'ketamine': profile "
+                                                        "numbers (definitions: see `definitions`)")
+    equal_nmda_occupancy: dict[str, Any] | None = None
+    series_info: dict[str, dict[str, str]]
+    courses: dict[str, CompoundCourse]
+    warnings: list[str] = Field(default_factory=list)
+    note: str
+
+
 class JobOut(BaseModel):
     id: str
-    kind: Literal["scenario", "trial", "pattern", "optimize"] = "scenario"
+    kind: Literal["scenario", "trial", "pattern", "optimize", "compound"] = "scenario"
     status: Literal["queued", "running", "done", "failed", "cancelled"]
     progress: float = Field(..., ge=0, le=1)
     message: str = ""
     work: float = Field(..., description="subject-days")
-    result: PatternRunOut | SimulationOut | TrialOut | SearchOut | None = Field(
+    result: PatternRunOut | SimulationOut | TrialOut | SearchOut | CompoundComparisonOut | None = Field(
         None, description="SimulationOut for a scenario job, TrialOut for a trial job, PatternRunOut for a use "
-                          "pattern, SearchOut for a regimen search; set once the job is done")
+                          "pattern, SearchOut for a regimen search, CompoundComparisonOut for a compound "
+                          "comparison; set once the job is done")
     error: str | None = None
     files: dict[str, str] = Field(default_factory=dict, description="name -> URL of files the finished job made "
                                   "(a trial job: its report)")

@@ -120,3 +120,13 @@ def run_search(report, req) -> dict:
         if len(res.standards) else [],
         "seconds": res.seconds,
         "note": "Research software, not a dosing tool: a model's optimum, not a recommendation."})
+
+
+def compare_compound(report, req, max_points: int) -> dict:
+    """A compound beside ketamine under one hypothesis (`compounds_api.CompoundCompareIn`). An uploaded file travels
+    as its text and is registered here, in the worker process that runs the job."""
+    doc = services.compound_comparison(
+        name=req.compound, text=req.file_text, hypothesis=req.hypothesis, opioid_source=req.opioid_source,
+        doses=req.doses or None, duration=f"{req.duration_days:g} d", label=req.file_label(),
+        max_points=max_points, progress=package_progress(report, "profile", end=0.95))
+    return _clean_obj(doc)
