@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-quick validate bench bench-quick bench-optimize bench-revision clean
+.PHONY: install browser demo test test-quick validate bench bench-quick bench-optimize bench-revision bench-sensitivity clean
 
 install: $(STAMP)
 
@@ -36,10 +36,15 @@ test-quick: install browser
 	$(BIN)/python -m pytest -m "not validation"
 
 # Workload W (see benchmarks/bench_population.py): fast path vs libroadrunner (exported SBML) vs solve_ivp,
-# accuracy, memory, scaling; then the dashboard's and the web API's response times (benchmarks/bench_web.py).
+# accuracy, memory, scaling; then the dashboard's and the web API's response times (benchmarks/bench_web.py);
+# then the Sobol run of `ketasim sensitivity` (benchmarks/bench_sensitivity.py, goal: 10 minutes on 2 cores).
 bench: install browser
 	$(BIN)/python benchmarks/bench_population.py
 	$(BIN)/python benchmarks/bench_web.py
+	$(BIN)/python benchmarks/bench_sensitivity.py
+
+bench-sensitivity: install
+	$(BIN)/python benchmarks/bench_sensitivity.py
 
 bench-quick: install
 	$(BIN)/python benchmarks/bench_population.py --quick

@@ -299,9 +299,14 @@ def simulate_chunk_fast(regimen: Regimen, covariates: pk.CovariateArrays, eta: d
 def _concat_individuals(inds: list[pk.PKIndividual], S: int) -> pk.PKIndividual:
     """The individual parameters of several parameter sets (S subjects each) as one batch of len(inds) x S
     subjects, set by set."""
-    keys = inds[0].values
-    return pk.PKIndividual({k: np.concatenate([np.broadcast_to(np.asarray(i.values[k], float), (S,)) for i in inds])
-                            for k in keys}, inds[0].compounds)
+    values = {}
+    for k in inds[0].values:
+        column = [i.values[k] for i in inds]
+        if all(np.ndim(v) == 0 for v in column):     # the same for every subject of a set
+            values[k] = np.repeat(np.array(column, float), S)
+        else:
+            values[k] = np.concatenate([np.broadcast_to(np.asarray(v, float), (S,)) for v in column])
+    return pk.PKIndividual(values, inds[0].compounds)
 
 
 def _tile_covariates(cov: pk.CovariateArrays, M: int) -> pk.CovariateArrays:
