@@ -3,10 +3,12 @@ low/high of each parameter's range for a tornado figure) and global (Sobol first
 with bootstrap confidence intervals, by SALib's Saltelli/Sobol sampling and estimator).
 
 Every parameter is varied over the uncertainty range and distribution `ketasim params` gives it (uniform,
-log-uniform, or log-normal with the range as its 95 % interval). Each parameter set is one run of the fast
-population path for the chosen subjects (by default the typical subject, without between-subject variability);
-parameter sets are evaluated in chunks, in-process or on Dask, and the result does not depend on how the chunks
-are spread (the samples are drawn before the work is split).
+log-uniform, or log-normal with the range as its 95 % interval). Each parameter set is one model run for the
+chosen subjects (by default the typical subject, without between-subject variability). Parameter sets are
+evaluated in chunks, in-process or on Dask; a chunk is one batch of the population fast path
+(`population.simulate_parameter_sets`: the model built once, every set's subjects in one PK propagation), with
+the same numbers as one `simulate_population` per set (`outcomes_one_at_a_time`, the reference in the tests).
+The result does not depend on how the chunks are spread (the samples are drawn before the work is split).
 """
 
 from __future__ import annotations

@@ -305,7 +305,9 @@ def _concat_individuals(inds: list[pk.PKIndividual], S: int) -> pk.PKIndividual:
         if all(np.ndim(v) == 0 for v in column):     # the same for every subject of a set
             values[k] = np.repeat(np.array(column, float), S)
         else:
-            values[k] = np.concatenate([np.broadcast_to(np.asarray(v, float), (S,)) for v in column])
+            values[k] = np.empty(len(inds) * S)
+            for g, v in enumerate(column):
+                values[k][g * S:(g + 1) * S] = v
     return pk.PKIndividual(values, inds[0].compounds)
 
 
@@ -331,7 +333,9 @@ def simulate_parameter_sets_fast(regimen: Regimen, covariates: pk.CovariateArray
     per-call costs: the model, the PD declaration and its unit check are built once; every set's subjects join
     one batch through the PK propagation (one stack of rate matrices; sets whose dose events fall at different
     times, e.g. a varied device interval, are batched apart, so each set keeps its own solver grid); the compiled
-    PD kernel runs once per set, as its parameters are shared by the subjects of one call."""
+    PD kernel runs once per set, as its parameters are shared by the subjects of one call, with the step
+    coefficients of each rate and the subject-independent signals computed once per distinct value of what they
+    read (a Sobol design repeats most values row after row)."""
     model = model or KetamineModel.for_mechanism(mechanism)
     t = np.asarray(t, float)
     columns = list(columns)
@@ -382,12 +386,13 @@ def simulate_parameter_sets_fast(regimen: Regimen, covariates: pk.CovariateArray
         grid, at = internal_grid(t, inputs)
         uat, back = np.unique(at, return_inverse=True)
         Y = propagate_pk(model, A, inputs, C, grid, stats)
+        memo: dict = {}      # this grid's rate coefficients and shared signals, by the values they read
         for g, m in enumerate(members):
             sl = slice(g * S, (g + 1) * S)
             for j, c in enumerate(pk_cols[:n_plasma]):
                 out[c][:, m, :] = Y[j, sl].T[at]
             if pd_wanted:
-                pd_out = kernel.run(grid, Y[n_plasma:, sl], subject, per_set[m][1], pd_wanted, at=uat)
+                pd_out = kernel.run(grid, Y[n_plasma:, sl], subject, per_set[m][1], pd_wanted, at=uat, memo=memo)
                 for c, v in pd_out.items():
                     out[c][:, m, :] = v if len(uat) == len(at) else v[back]
             ok[m] = True
