@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-quick validate bench bench-quick bench-optimize bench-compound bench-revision clean
+.PHONY: install browser demo test test-quick validate bench bench-quick bench-optimize bench-compound bench-revision bench-sensitivity clean
 
 install: $(STAMP)
 
@@ -37,25 +37,30 @@ test-quick: install browser
 
 # Workload W (see benchmarks/bench_population.py): fast path vs libroadrunner (exported SBML) vs solve_ivp,
 # accuracy, memory, scaling; then the dashboard's and the web API's response times (benchmarks/bench_web.py); then
-# `ketasim compound --design` on its default problem (goal: 5 minutes on 2 cores).
+# `ketasim compound --design` on its default problem (goal: 5 minutes on 2 cores); then the Sobol run of
+# `ketasim sensitivity` (benchmarks/bench_sensitivity.py, goal: 10 minutes on 2 cores).
 bench: install browser
 	$(BIN)/python benchmarks/bench_population.py
 	$(BIN)/python benchmarks/bench_web.py
 	$(BIN)/python benchmarks/bench_compound_design.py
+	$(BIN)/python benchmarks/bench_sensitivity.py
 
 # ketasim compound --design on its default problem alone (benchmarks/compound_design_results.md)
 bench-compound: install
 	$(BIN)/python benchmarks/bench_compound_design.py
 
+bench-sensitivity: install
+	$(BIN)/python benchmarks/bench_sensitivity.py
+
 bench-quick: install
 	$(BIN)/python benchmarks/bench_population.py --quick
 
-# ketasim optimize on its default problem (goal: 3 minutes on 2 cores)
 # Per-subject cost of this checkout beside an earlier revision (BASE=rev), alternating child processes.
 BASE ?= dc65e38
 bench-revision: install
 	$(BIN)/python benchmarks/bench_revision.py --base $(BASE)
 
+# ketasim optimize on its default problem (goal: 3 minutes on 2 cores)
 bench-optimize: install
 	$(BIN)/python benchmarks/bench_optimize.py
 

@@ -3,10 +3,12 @@ low/high of each parameter's range for a tornado figure) and global (Sobol first
 with bootstrap confidence intervals, by SALib's Saltelli/Sobol sampling and estimator).
 
 Every parameter is varied over the uncertainty range and distribution `ketasim params` gives it (uniform,
-log-uniform, or log-normal with the range as its 95 % interval). Each parameter set is one run of the fast
-population path for the chosen subjects (by default the typical subject, without between-subject variability);
-parameter sets are evaluated in chunks, in-process or on Dask, and the result does not depend on how the chunks
-are spread (the samples are drawn before the work is split).
+log-uniform, or log-normal with the range as its 95 % interval). Each parameter set is one model run for the
+chosen subjects (by default the typical subject, without between-subject variability). Parameter sets are
+evaluated in chunks, in-process or on Dask; a chunk is one batch of the population fast path
+(`population.simulate_parameter_sets`: the model built once, every set's subjects in one PK propagation), with
+the same numbers as one `simulate_population` per set (`outcomes_one_at_a_time`, the reference in the tests).
+The result does not depend on how the chunks are spread (the samples are drawn before the work is split).
 """
 
 from __future__ import annotations
@@ -136,29 +138,74 @@ def constrained(parameters, values: dict) -> dict:
 
 
 def _job(args):
-    """Outcome (mean over subjects) for a chunk of parameter rows; numba on one thread per worker."""
+    """Outcome (mean over subjects) for a chunk of parameter rows, the rows as one batch of the population fast
+    path (population.simulate_parameter_sets); numba on one thread per worker."""
     setup, keys, rows = args
     import numba
-
-    from ketasim.population import simulate_population
 
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        cols = OUTCOMES[setup.outcome].columns
-        out = np.empty(len(rows))
-        for i, row in enumerate(rows):
-            p = setup.parameters.replace_many(constrained(setup.parameters, dict(zip(keys, row)))) if len(keys) \
-                else setup.parameters
-            try:
-                res = simulate_population(setup.regimen, setup.subjects, p, setup.mechanism, setup.t,
-                                          expectation=setup.expectation, columns=cols)
-                out[i] = float(np.mean(outcome_values(setup.outcome, setup.t, res.outputs, setup.first_session_h)))
-            except (ValueError, FloatingPointError):
-                out[i] = np.nan   # a combination the model refuses (e.g. fractions summing above 1)
-        return out
+        return _outcomes_batched(setup, keys, rows)
     finally:
         numba.set_num_threads(before)
+
+
+def _parameter_sets(setup: Setup, keys: list[str], rows: np.ndarray) -> list:
+    """One parameter set per row, with the model's joint constraints enforced (the sets
+    `replace_many(constrained(...))` gives, converted column by column); None for a row with a value that is not
+    finite."""
+    p = setup.parameters
+    rows = np.asarray(rows, float)
+    if not len(keys):
+        return [p] * len(rows)
+    # a varied fraction of a constrained pair may scale its partner too: the partner joins the columns
+    paired = [pair for pair in SUM_BELOW_ONE if any(x in keys for x in pair)]
+    full = list(keys) + [k for pair in paired for k in pair if k not in keys]
+    if paired:
+        rows = np.array([[c.get(k, p[k].value) for k in full]
+                         for c in (constrained(p, dict(zip(keys, r))) for r in rows)], float)
+    finite = np.all(np.isfinite(rows), axis=1)
+    it = iter(p.replace_rows(full, rows[finite]))
+    return [next(it) if f else None for f in finite]
+
+
+def _outcomes_batched(setup: Setup, keys: list[str], rows: np.ndarray) -> np.ndarray:
+    from ketasim.population import simulate_parameter_sets
+
+    sets = _parameter_sets(setup, keys, rows)
+    out = np.full(len(rows), np.nan)
+    valid = [i for i, s in enumerate(sets) if s is not None]
+    if not valid:
+        return out
+    res, ok = simulate_parameter_sets(setup.regimen, setup.subjects, [sets[i] for i in valid], setup.mechanism,
+                                      setup.t, expectation=setup.expectation,
+                                      columns=OUTCOMES[setup.outcome].columns)
+    T, M, N = next(iter(res.values())).shape
+    flat = {c: v.reshape(T, M * N) for c, v in res.items()}
+    with np.errstate(invalid="ignore"):
+        y = outcome_values(setup.outcome, setup.t, flat, setup.first_session_h).reshape(M, N).mean(axis=1)
+    out[valid] = np.where(ok, y, np.nan)   # a combination the model refuses (e.g. fractions summing above 1)
+    return out
+
+
+def outcomes_one_at_a_time(setup: Setup, keys: list[str], rows: np.ndarray) -> np.ndarray:
+    """The outcome for each parameter row by one full population simulation per row (the reference the batched
+    path is tested against; slow)."""
+    from ketasim.population import simulate_population
+
+    cols = OUTCOMES[setup.outcome].columns
+    out = np.empty(len(rows))
+    for i, row in enumerate(rows):
+        p = setup.parameters.replace_many(constrained(setup.parameters, dict(zip(keys, row)))) if len(keys) \
+            else setup.parameters
+        try:
+            res = simulate_population(setup.regimen, setup.subjects, p, setup.mechanism, setup.t,
+                                      expectation=setup.expectation, columns=cols)
+            out[i] = float(np.mean(outcome_values(setup.outcome, setup.t, res.outputs, setup.first_session_h)))
+        except (ValueError, FloatingPointError):
+            out[i] = np.nan   # a combination the model refuses (e.g. fractions summing above 1)
+    return out
 
 
 def evaluate(setup: Setup, keys: list[str], rows: np.ndarray, executor=None, chunk: int = 256,

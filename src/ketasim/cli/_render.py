@@ -306,6 +306,11 @@ def print_sensitivity(doc: dict):
         for r in d.itertuples():
             table.add_row(r.parameter, f"{r.S1:.3f}", f"±{r.S1_conf:.3f}", f"{r.ST:.3f}", f"±{r.ST_conf:.3f}")
         console.print(table)
+        inert = info.get("parameters_screened_out") or []
+        if inert:
+            console.print(escape(f"{len(inert)} of {len(inert) + info['parameters_varied']} parameters screened out "
+                                 f"(S1 = ST = 0): each moved {doc['outcome']} at neither end of its range, the others "
+                                 f"at their values: {', '.join(inert)}"), highlight=False)
     if "local" in doc:
         d = doc["local"].assign(a=doc["local"]["elasticity"].abs()).sort_values("a", ascending=False).head(15)
         table = Table(title=f"Elasticities of {doc['outcome']} (value at defaults {doc['outcome_at_default']:.3g} "

@@ -50,7 +50,7 @@ def optimize(
     say(escape(f"{prob.name}: up to {prob.population_size * prob.generations} regimens x {prob.subjects} virtual patients "
         f"x {len(prob.variants)} hypotheses ({', '.join(prob.hypothesis_labels)})"), quiet)
     try:
-        with get_executor(scheduler) as ex, progress("evaluating regimens", quiet) as cb:
+        with get_executor(scheduler, quiet=quiet) as ex, progress("evaluating regimens", quiet) as cb:
             res = services.run_optimization(prob, out, progress=cb, executor=ex)
     except Interrupted as exc:
         err_console.print(f"[yellow]interrupted:[/] kept {exc.evaluations} evaluations in {out}/evaluations.parquet",

@@ -49,7 +49,7 @@ def scenarios(
     if compare:
         hyp = "opioid,glutamate" if hypothesis == "opioid" and opioid_source is None else hypothesis
         n = 50 if subjects == 1 else subjects
-        with get_executor(scheduler) as ex, progress("comparing use patterns", quiet) as cb:
+        with get_executor(scheduler, quiet=quiet) as ex, progress("comparing use patterns", quiet) as cb:
             rows = services.compare_patterns(None, hyp, subjects=n, seed=seed, progress=cb, executor=ex)
         services.write_pattern_comparison(rows, out)
         if not quiet:
@@ -59,7 +59,7 @@ def scenarios(
     names = [p["name"] for p in services.list_patterns()] if run == "all" else [x.strip() for x in run.split(",")]
     for name in names:
         services.pattern_info(name)   # every name checked before any work
-    with get_executor(scheduler if subjects > 1 else None) as ex:
+    with get_executor(scheduler if subjects > 1 else None, quiet=quiet) as ex:
         for name in names:
             with progress(f"simulating {name}", quiet or subjects == 1) as cb:
                 result, liability = services.run_pattern(name, subjects=subjects, seed=seed, hypothesis=hypothesis,

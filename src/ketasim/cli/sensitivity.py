@@ -38,7 +38,7 @@ def sensitivity(
     from ketasim import services
     from ketasim.parallel import get_executor
 
-    with get_executor(scheduler) as ex, progress(f"sensitivity of {outcome}", quiet) as cb:
+    with get_executor(scheduler, quiet=quiet) as ex, progress(f"sensitivity of {outcome}", quiet) as cb:
         doc = services.run_sensitivity(dose, outcome, method, samples, hypothesis, opioid_source, parameters,
                                        duration, seed, executor=ex, progress=cb)
     services.write_sensitivity(doc, out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -66,7 +66,11 @@ class Parameter:
         return Uncertainty(self.uncertainty_kind, self.low, self.high)
 
     def with_value(self, value: float, internal_value: float) -> "Parameter":
-        return replace(self, value=value, internal_value=internal_value)
+        # dataclasses.replace() without its per-call cost (the class has no __post_init__ to run): a sensitivity
+        # analysis makes millions of these copies
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__, value=value, internal_value=internal_value)
+        return new
 
     @property
     def label(self) -> str:

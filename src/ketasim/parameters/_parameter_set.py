@@ -138,6 +138,32 @@ class ParameterSet(Mapping[str, Parameter]):
             new[key] = p.with_value(v, to_internal(v, p.unit, key))
         return ParameterSet(new, self.sets)
 
+    def replace_rows(self, keys: list[str], rows) -> list["ParameterSet"]:
+        """One copy per row of `rows` (M, len(keys)), values in each parameter's declared unit: the sets
+        `replace_many(dict(zip(keys, row)))` gives, with each column converted to internal units by one unit
+        conversion instead of one per value (pint's parsing dominates the cost of many small sets)."""
+        rows = np.asarray(rows, float).reshape(-1, len(keys))
+        for key in keys:
+            if key not in self._p:
+                raise KeyError(f"unknown parameter {key!r}")
+        bad = ~np.isfinite(rows)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise ValueError(f"parameter {keys[j]}: value {rows[i, j]} is not finite")
+        internal = np.empty_like(rows)
+        for j, key in enumerate(keys):
+            p = self._p[key]
+            target = internal_unit_for(p.unit, key)
+            internal[:, j] = np.asarray(ureg.Quantity(rows[:, j].copy(), p.unit.replace("µ", "u")).to(target).magnitude,
+                                        float)
+        out = []
+        for i in range(len(rows)):
+            new = dict(self._p)
+            for j, key in enumerate(keys):
+                new[key] = self._p[key].with_value(float(rows[i, j]), float(internal[i, j]))
+            out.append(ParameterSet(new, self.sets))
+        return out
+
     def sample(self, rng: np.random.Generator, keys=None) -> "ParameterSet":
         """One draw from every (or the named) parameter's uncertainty distribution."""
         keys = list(self._p) if keys is None else list(keys)

@@ -72,6 +72,23 @@ def simulate_chunk(regimen: Regimen, subjects: pd.DataFrame, parameters: Paramet
                                columns, model, stats)
 
 
+def simulate_parameter_sets(regimen: Regimen, subjects: pd.DataFrame, parameter_sets: list[ParameterSet],
+                            mechanism: Mechanism, t: np.ndarray, expectation: str = "active",
+                            oral_ad_start_h: float | None = None, columns=None) -> tuple[dict[str, np.ndarray],
+                                                                                           np.ndarray]:
+    """The same subjects under each of many parameter sets (a sensitivity analysis): outputs {column: (T, M, N)}
+    and ok (M,), False where the model refuses a set (its outputs NaN). The numbers of `simulate_chunk` once
+    per set, computed as one batch (ketasim.solvers.fast.simulate_parameter_sets_fast)."""
+    from ketasim.compounds import with_compounds
+    from ketasim.solvers.fast import simulate_parameter_sets_fast
+
+    mechanism = with_compounds(mechanism, regimen)
+    columns = columns if columns is not None else output_catalogue.columns(mechanism)
+    return simulate_parameter_sets_fast(regimen, CovariateArrays.from_frame(subjects), eta_arrays(subjects),
+                                        subject_sources(subjects), list(parameter_sets), mechanism, t, expectation,
+                                        oral_ad_start_h, columns)
+
+
 def subject_sources(subjects: pd.DataFrame) -> dict[str, np.ndarray]:
     """The per-subject PD inputs a subject table holds (baseline MADRS, sensitivity scales)."""
     from ketasim.models.pd import SUBJECT_SOURCES

@@ -293,3 +293,107 @@ def simulate_chunk_fast(regimen: Regimen, covariates: pk.CovariateArrays, eta: d
         pd_out = compiled(pdm).run(grid, Y[n_plasma:], subject, values, pd_wanted, at=uat)
         res.update({k: (v if len(uat) == len(at) else v[back]) for k, v in pd_out.items()})
     return {c: res[c] for c in columns}
+
+
+# ----------------------------------------------------------------------------------------------------------
+def _concat_individuals(inds: list[pk.PKIndividual], S: int) -> pk.PKIndividual:
+    """The individual parameters of several parameter sets (S subjects each) as one batch of len(inds) x S
+    subjects, set by set."""
+    values = {}
+    for k in inds[0].values:
+        column = [i.values[k] for i in inds]
+        if all(np.ndim(v) == 0 for v in column):     # the same for every subject of a set
+            values[k] = np.repeat(np.array(column, float), S)
+        else:
+            values[k] = np.empty(len(inds) * S)
+            for g, v in enumerate(column):
+                values[k][g * S:(g + 1) * S] = v
+    return pk.PKIndividual(values, inds[0].compounds)
+
+
+def _tile_covariates(cov: pk.CovariateArrays, M: int) -> pk.CovariateArrays:
+    return pk.CovariateArrays(np.tile(cov.weight_kg, M), np.tile(cov.age_y, M), np.tile(cov.sex, M),
+                              np.tile(cov.cyp2b6, M))
+
+
+def _event_signature(inputs: list[BatchInput]) -> tuple:
+    return tuple(sorted({(i.state, i.time_h, i.duration_h) for i in inputs}))
+
+
+def simulate_parameter_sets_fast(regimen: Regimen, covariates: pk.CovariateArrays, eta: dict[str, np.ndarray],
+                                 subject: dict[str, np.ndarray], parameter_sets: list[ParameterSet], mechanism,
+                                 t: np.ndarray, expectation: str = "active", oral_ad_start_h: float | None = None,
+                                 columns=(), model: KetamineModel | None = None, stats: ChunkStats | None = None
+                                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Outputs {column: (T, M, S)} of the same S subjects under each of M parameter sets (sets that differ in
+    values only, as a sensitivity analysis draws them), and ok (M,): False for a set the model refuses (a
+    ValueError, e.g. fractions of one flux summing above 1), its outputs NaN.
+
+    The numbers are those of `simulate_chunk_fast` called once per set (tests/test_sensitivity.py), without its
+    per-call costs: the model, the PD declaration and its unit check are built once; every set's subjects join
+    one batch through the PK propagation (one stack of rate matrices; sets whose dose events fall at different
+    times, e.g. a varied device interval, are batched apart, so each set keeps its own solver grid); the compiled
+    PD kernel runs once per set, as its parameters are shared by the subjects of one call, with the step
+    coefficients of each rate and the subject-independent signals computed once per distinct value of what they
+    read (a Sobol design repeats most values row after row)."""
+    model = model or KetamineModel.for_mechanism(mechanism)
+    t = np.asarray(t, float)
+    columns = list(columns)
+    S = len(covariates.weight_kg)
+    M = len(parameter_sets)
+    out = {c: np.full((len(t), M, S), np.nan) for c in columns}
+    ok = np.zeros(M, bool)
+    ctx = context_for(regimen, expectation, oral_ad_start_h).values()
+    pdm = None
+    per_set: dict[int, tuple] = {}
+    groups: dict[tuple, list[int]] = {}
+    for m, params in enumerate(parameter_sets):
+        try:
+            params = mechanism.with_parameters(params)
+            if pdm is None:
+                pdm = pd_model(mechanism, params)    # structure and units: the same for every set
+            mechanism.validate(params)
+            values = pdm.values(params, ctx)
+            ind = pk.individual_pk(params, covariates, eta, model.compounds)
+            sig = _event_signature(batch_inputs(regimen, ind, covariates.weight_kg))
+        except (ValueError, FloatingPointError):
+            continue
+        per_set[m] = (ind, values)
+        groups.setdefault(sig, []).append(m)
+    if pdm is None:
+        return out, ok
+    dynamic = {n.name for n in pdm.dynamic}
+    plasma_names = model.plasma_columns()
+    unknown = [c for c in columns if c not in dynamic and c not in plasma_names]
+    if unknown:
+        raise KeyError(unknown[0])
+    pd_wanted = [c for c in columns if c in dynamic]
+    effect_sites = [s.name for s in pdm.sources.values() if s.kind == "effect_site"]
+    pk_cols = list(dict.fromkeys(c for c in columns if c in plasma_names))
+    n_plasma = len(pk_cols)
+    if pd_wanted:
+        pk_cols += effect_sites
+    kernel = compiled(pdm) if pd_wanted else None
+    for members in groups.values():
+        G = len(members)
+        ind = _concat_individuals([per_set[m][0] for m in members], S)
+        weight = np.tile(covariates.weight_kg, G)
+        A = pk.build_pk_matrix(ind, model.index)
+        if A.ndim == 2:
+            A = np.broadcast_to(A, (G * S,) + A.shape)
+        inputs = batch_inputs(regimen, ind, weight)
+        C = _pk_outputs(model, ind, G * S, pk_cols)
+        grid, at = internal_grid(t, inputs)
+        uat, back = np.unique(at, return_inverse=True)
+        Y = propagate_pk(model, A, inputs, C, grid, stats)
+        memo: dict = {}      # this grid's rate coefficients and shared signals, by the values they read
+        for g, m in enumerate(members):
+            sl = slice(g * S, (g + 1) * S)
+            for j, c in enumerate(pk_cols[:n_plasma]):
+                out[c][:, m, :] = Y[j, sl].T[at]
+            if pd_wanted:
+                pd_out = kernel.run(grid, Y[n_plasma:, sl], subject, per_set[m][1], pd_wanted, at=uat, memo=memo)
+                for c, v in pd_out.items():
+                    out[c][:, m, :] = v if len(uat) == len(at) else v[back]
+            ok[m] = True
+    return out, ok

@@ -216,33 +216,60 @@ class CompiledPD:
             spec.loader.exec_module(module)
         self.kernel = module.kernel
         self.path = path
+        # what the subject-independent nodes read (parameters, derived and context values): a run whose values
+        # agree on these has the same shared signals (the key of `run`'s memo)
+        keys: list[str] = []
+        for name in self.plan.shared:
+            n = model.nodes[name]
+            refs = list(n.parameter_keys) + ([n.rate, n.initial] if n.kind == "state" else [])
+            keys += [k for k in refs if isinstance(k, str) and k not in keys]
+        self.shared_keys = tuple(keys)
 
     def run(self, t: np.ndarray, effect_sites: np.ndarray, subject: dict[str, np.ndarray],
-            values: dict[str, float], wanted: list[str], at: np.ndarray | None = None) -> dict[str, np.ndarray]:
+            values: dict[str, float], wanted: list[str], at: np.ndarray | None = None,
+            memo: dict | None = None) -> dict[str, np.ndarray]:
         """effect_sites (n_effect_sites, N, T) in `plan.effect_sites` order, on the grid t; subject: per-subject
         arrays (N,) (missing ones take the sources' defaults); returns {name: (T_out, N)} for the wanted nodes at
-        the grid rows `at` (default: every row), so an internal grid finer than the output costs no memory."""
+        the grid rows `at` (default: every row), so an internal grid finer than the output costs no memory.
+        `memo`: a dict the caller keeps over many runs on the same grid (parameter sets that share some values):
+        the grid geometry, each rate's step coefficients and the subject-independent signals are then computed
+        once per distinct value of what they read, with the same numbers."""
         plan, model = self.plan, self.model
+        if memo is not None and memo.get("grid") is not t:
+            memo.clear()
+            memo["grid"] = t
+        memo = {} if memo is None else memo
         t = np.asarray(t, float)
         T = len(t)
         N = effect_sites.shape[1]
         subj = subject_values(model, subject, values)
         sj = np.ascontiguousarray(np.stack([np.broadcast_to(np.asarray(subj[k], float), (N,)) for k in plan.subjects])
                                   if plan.subjects else np.zeros((0, N)))
-        shared_vals = evaluate(model, t, {}, subj, values, wanted=plan.shared) if plan.shared else {}
-        xs = np.zeros((1 + len(plan.shared), T))
-        xs[0] = t
-        for j, name in enumerate(plan.shared):
-            xs[1 + j] = np.asarray(shared_vals[name], float).reshape(T)
+        shared_key = ("shared", tuple(values[k] for k in self.shared_keys))
+        xs = memo.get(shared_key)
+        if xs is None:
+            shared_vals = evaluate(model, t, {}, subj, values, wanted=plan.shared) if plan.shared else {}
+            xs = np.zeros((1 + len(plan.shared), T))
+            xs[0] = t
+            for j, name in enumerate(plan.shared):
+                xs[1 + j] = np.asarray(shared_vals[name], float).reshape(T)
+            memo[shared_key] = xs
         p = np.array([values[k] for k in plan.parameters], float)
-        IH, IW, MODE, hb, span = relax_geometry(t)
+        if "geometry" not in memo:
+            memo["geometry"] = relax_geometry(t)
+        IH, IW, MODE, hb, span = memo["geometry"]
         dt = np.diff(t)
         R = max(len(plan.rates), 1)
         A1, A2, A3, GF = (np.zeros((R, T)) for _ in range(4))
         for r, key in enumerate(plan.rates):
-            A1[r, 1:], A2[r, 1:], A3[r, 1:], rho = relax_coefficients(values[key], np.maximum(dt, 0.0))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                GF[r, 1:] = np.where(MODE[1:] == 3, np.clip((hb[1:] + rho) / span[1:], 0.0, 1.0), 0.0)
+            rate_key = ("rate", float(values[key]))
+            rows = memo.get(rate_key)
+            if rows is None:
+                a1, a2, a3, rho = relax_coefficients(values[key], np.maximum(dt, 0.0))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    gf = np.where(MODE[1:] == 3, np.clip((hb[1:] + rho) / span[1:], 0.0, 1.0), 0.0)
+                rows = memo[rate_key] = (a1, a2, a3, gf)
+            A1[r, 1:], A2[r, 1:], A3[r, 1:], GF[r, 1:] = rows
         in_kernel = [w for w in wanted if w in plan.kernel_nodes]
         om = np.full(len(plan.kernel_nodes), -1, np.int64)
         for j, name in enumerate(in_kernel):
