@@ -163,6 +163,11 @@ def test_power_grows_with_sample_size():
     assert rows[1]["power_a"] >= rows[0]["power_a"]
     assert rows[1]["p_correct"] > 0.8
     assert rows[1]["power_b"] <= 0.2
+    for r in rows:  # Monte-Carlo intervals of every share, and what was powered
+        for key in ("power_a", "power_b", "p_correct"):
+            lo, hi = r[f"{key}_interval95"]
+            assert 0 <= lo <= r[key] <= hi <= 1 and hi > lo
+        assert r["replicates"] == 20 and r["endpoint"] and r["design"] == "crossover"
 
 
 def test_power_cli(tmp_path):
@@ -171,6 +176,7 @@ def test_power_cli(tmp_path):
     assert r.exit_code == 0, r.output
     df = pd.read_csv(tmp_path / "p" / "power.csv")
     assert list(df.columns[:4]) == ["n", "power_a", "power_b", "p_correct"]
+    assert {"power_a_lo95", "power_a_hi95", "p_correct_lo95", "replicates", "endpoint"} <= set(df.columns)
     assert (tmp_path / "p" / "power.png").exists()
 
 

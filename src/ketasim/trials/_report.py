@@ -38,30 +38,92 @@ def trial_figures(results) -> dict[str, str]:
     first = results[0]
     cfg = first.config
     figs = {}
-    scales = sorted({ep.scale for ep in cfg.endpoints.values() if ep.scale != "cadss"}) or ["madrs"]
-    fig, axes = plt.subplots(len(results), len(scales), figsize=(5 * len(scales), 3.2 * len(results)),
-                             squeeze=False)
-    for i, res in enumerate(results):
-        for j, scale in enumerate(scales):
-            ax = axes[i, j]
-            for arm, tc in res.timecourses.items():
-                t = np.array(tc["time_h"]) / 24
-                m = np.array(tc[scale]["mean"])
-                ax.plot(t, m, label=arm)
-                ax.fill_between(t, tc[scale]["p5"], tc[scale]["p95"], alpha=0.15)
-            ax.set_title(f"{scale.upper()} — hypothesis {res.hypothesis}", fontsize=9)
-            ax.set_xlabel("days after the first session")
-            ax.set_ylabel(f"{scale} (points)")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    figs["mood"] = _png(fig)
+    figs["mood"] = _png(mood_figure(results))
 
     if any(r.withdrawal is not None for r in results):
         figs["relapse"] = relapse_figure(results)
     change_eps = [name for name, ep in cfg.endpoints.items() if ep.kind in ("change", "window")]
     if not change_eps:
         return figs
+    figs["responders"] = _png(responder_figure(results, change_eps))
+
+    if any(ep.scale == "cadss" for ep in cfg.endpoints.values()):
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        for h, res in enumerate(results):  # colour: arm, line style: hypothesis (as in the mood figure)
+            for k, (arm, tc) in enumerate(res.timecourses.items()):
+                t = np.array(tc["time_h"])
+                m = (t >= -1) & (t <= 6)
+                ax.plot(t[m], np.array(tc["cadss"]["mean"])[m], color=f"C{k % 10}", ls=("-", "--", ":", "-.")[h % 4],
+                        label=f"{arm} — {res.hypothesis}")
+        ax.set_xlabel("hours after the first session")
+        ax.set_ylabel("CADSS (points)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        figs["cadss"] = _png(fig)
+    return figs
+
+
+def _response_rate_range(res, arm: str, endpoint: str, n) -> tuple[float, float]:
+    """2.5-97.5 % range of one arm's response rate over the replicate trials (what one trial of this size shows)."""
+    d = res.per_replicate
+    d = d[(d.arm == arm) & (d.endpoint == endpoint)]["responders"].to_numpy(float) / max(float(n), 1.0)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return (np.nan, np.nan)
+    return tuple(float(x) for x in np.percentile(d, [2.5, 97.5]))
+
+
+def _published_points(ax, cfg, arm, scale, t, mean, color) -> bool:
+    """The published mean changes of one arm on `scale`, drawn as scores (model baseline + published change)."""
+    oa = cfg.observed.arms.get(arm) if cfg.observed else None
+    drawn = False
+    for ep_name, oe in (oa.endpoints.items() if oa else ()):
+        ep = cfg.endpoints.get(ep_name)
+        if ep is None or ep.scale != scale or getattr(oe, "mean_change", None) is None:
+            continue
+        base = mean[0]
+        at = (ep.hours() + (t[0] if t[0] > 0 else 0.0)) / 24
+        y = base + oe.mean_change if ep.since is None else float(np.interp(ep.since_hours(), t, mean)) + oe.mean_change
+        ax.plot(at, y, marker="o" if oe.verified else "x", ms=7, color=color, mec="k", ls="none")
+        drawn = True
+    return drawn
+
+
+def mood_figure(results):
+    """One panel per depression scale; every hypothesis's arms overlaid on it (colour: arm, line style:
+    hypothesis), with the published mean changes as points where the trial reports them."""
+    plt = _mpl()
+    cfg = results[0].config
+    scales = sorted({ep.scale for ep in cfg.endpoints.values() if ep.scale != "cadss"}) or ["madrs"]
+    styles = ("-", "--", ":", "-.")
+    fig, axes = plt.subplots(1, len(scales), figsize=(6.4 * len(scales), 4.0), squeeze=False)
+    for ax, scale in zip(axes[0], scales):
+        published = False
+        for h, res in enumerate(results):  # hypotheses overlaid: colour = arm, line style = hypothesis
+            for k, (arm, tc) in enumerate(res.timecourses.items()):
+                color = f"C{k % 10}"
+                t = np.array(tc["time_h"], float)
+                mean = np.array(tc[scale]["mean"], float)
+                ax.plot(t / 24, mean, color=color, ls=styles[h % len(styles)], lw=1.4,
+                        label=f"{arm} — {res.hypothesis}")
+                ax.fill_between(t / 24, tc[scale]["p5"], tc[scale]["p95"], color=color, alpha=0.08, lw=0)
+                if h == 0:
+                    published |= _published_points(ax, cfg, arm, scale, t, mean, color)
+        ax.set_title(f"{scale.upper()}: mean of subjects (band 5-95 %)"
+                     + ("; points: published means (x: unverified)" if published else ""), fontsize=9, loc="left")
+        ax.set_xlabel("days after the first session")
+        ax.set_ylabel(f"{scale.upper()} (points)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0)
+    fig.tight_layout()
+    return fig
+
+
+def responder_figure(results, change_eps):
+    """Response rates per arm and hypothesis, with the 95 % range over replicate trials and published shares."""
+    plt = _mpl()
+    cfg = results[0].config
     fig, axes = plt.subplots(1, max(1, len(change_eps)), figsize=(4.5 * max(1, len(change_eps)), 3.4), squeeze=False)
     arms = list(cfg.arms)
     width = 0.8 / len(results)
@@ -70,7 +132,10 @@ def trial_figures(results) -> dict[str, str]:
         for i, res in enumerate(results):
             summ = res.arm_summary()
             rates = [summ[a]["endpoints"][ep]["response_rate"] for a in arms]
-            ax.bar(np.arange(len(arms)) + i * width, rates, width, label=res.hypothesis)
+            lo, hi = zip(*(_response_rate_range(res, a, ep, summ[a]["n"]) for a in arms))
+            ax.bar(np.arange(len(arms)) + i * width, rates, width, label=res.hypothesis,
+                   yerr=[np.clip(np.subtract(rates, lo), 0, None), np.clip(np.subtract(hi, rates), 0, None)],
+                   capsize=3, error_kw={"elinewidth": 0.9})
         if cfg.observed:
             for a_i, a in enumerate(arms):
                 oa = cfg.observed.arms.get(a)
@@ -82,25 +147,10 @@ def trial_figures(results) -> dict[str, str]:
         ax.set_xticklabels(arms, fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_ylabel("response rate")
-        ax.set_title(ep, fontsize=9)
+        ax.set_title(f"{ep} (bars: 95 % range over replicate trials)", fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    figs["responders"] = _png(fig)
-
-    if any(ep.scale == "cadss" for ep in cfg.endpoints.values()):
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        for res in results:
-            for arm, tc in res.timecourses.items():
-                t = np.array(tc["time_h"])
-                m = (t >= -1) & (t <= 6)
-                ax.plot(t[m], np.array(tc["cadss"]["mean"])[m], label=f"{arm} ({res.hypothesis})")
-        ax.set_xlabel("hours after the first session")
-        ax.set_ylabel("CADSS (points)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        figs["cadss"] = _png(fig)
-    return figs
+    return fig
 
 
 def relapse_figure(results) -> str:
@@ -324,27 +374,65 @@ def write_hypothesis_outputs(doc: dict, out_dir) -> Path:
     return Path(out_dir)
 
 
+def power_figure(rows: list[dict], labels: tuple[str, str], trial: str):
+    """Power curves over n on a log axis, each point with its 95 % Monte-Carlo interval (Wilson, from the replicate
+    trials); the title names the endpoint, the arms compared and the replicates per point. The x label says
+    'subjects per arm' only for parallel designs (in a crossover every subject takes every arm)."""
+    plt = _mpl()
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    n = np.array([r["n"] for r in rows], float)
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
+    for key, style, text in (("p_correct", "o-", "P(trial tells them apart)"),
+                             ("power_a", "s--", f"P(significant | {labels[0]})"),
+                             ("power_b", "^--", f"P(significant | {labels[1]})")):
+        y = np.array([r[key] for r in rows], float)
+        iv = [r.get(f"{key}_interval95") for r in rows]
+        line, = ax.plot(n, y, style, label=text, ms=5)
+        if all(i is not None for i in iv):
+            lo, hi = np.array([i[0] for i in iv]), np.array([i[1] for i in iv])
+            ax.errorbar(n, y, yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)], fmt="none",
+                        ecolor=line.get_color(), capsize=3, lw=0.9)
+    ax.axhline(0.8, color="0.6", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xticks(n)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(0, 1.02)
+    first = rows[0] if rows else {}
+    design = first.get("design")
+    ax.set_xlabel("subjects per arm (log scale)" if design in (None, "parallel") else
+                  f"subjects ({design}: each takes every arm; log scale)")
+    ax.set_ylabel("probability")
+    what = f"endpoint {first['endpoint']}" if first.get("endpoint") else ""
+    if first.get("arms"):
+        what += f" ({' vs '.join(first['arms'])})"
+    reps = f"{first['replicates']} replicate trials per point" if first.get("replicates") else ""
+    ax.set_title(f"{trial}: {labels[0]} vs {labels[1]}\n" + "; ".join(x for x in (what, reps) if x)
+                 + "; bars: 95 % Monte-Carlo intervals", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.text(0.01, 0.01, "Research software, not a dosing tool.", fontsize=6, color="0.4")
+    fig.tight_layout()
+    return fig
+
+
 def write_power_outputs(rows: list[dict], labels: tuple[str, str], trial: str, out_dir) -> Path:
     import pandas as pd
 
     plt = _mpl()
     with atomic_output_dir(out_dir) as tmp:
         df = pd.DataFrame(rows)
+        for key in [c for c in df.columns if c.endswith("_interval95")]:  # flat columns for the CSV
+            df[key.replace("_interval95", "_lo95")] = [v[0] for v in df[key]]
+            df[key.replace("_interval95", "_hi95")] = [v[1] for v in df[key]]
+            df = df.drop(columns=key)
+        if "arms" in df:
+            df["arms"] = [" vs ".join(a) for a in df["arms"]]
         df.to_csv(tmp / "power.csv", index=False)
         (tmp / "power.json").write_text(json.dumps({"trial": trial, "hypothesis_a": labels[0],
                                                     "hypothesis_b": labels[1], "rows": rows}, indent=2))
-        fig, ax = plt.subplots(figsize=(6.5, 3.8))
-        ax.plot(df.n, df.p_correct, "o-", label="P(trial tells them apart)")
-        ax.plot(df.n, df.power_a, "s--", label=f"P(significant | {labels[0]})")
-        ax.plot(df.n, df.power_b, "^--", label=f"P(significant | {labels[1]})")
-        ax.axhline(0.8, color="0.6", lw=0.8, ls=":")
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("subjects per arm")
-        ax.set_ylabel("probability")
-        ax.set_title(f"{trial}: {labels[0]} vs {labels[1]}", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
+        fig = power_figure(rows, labels, trial)
         fig.savefig(tmp / "power.png", dpi=110)
         plt.close(fig)
     return Path(out_dir)

@@ -605,6 +605,15 @@ def scores_to_json(scores: list[HypothesisScore], trials: Sequence[TrialConfig],
     }
 
 
+def wilson_interval(share: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a share observed in n replicate trials (Monte-Carlo error)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
 def power_analysis(cfg: TrialConfig, sizes: Sequence[int], hypothesis_a, hypothesis_b, comparison: int = 0,
                    replicates: int = 40, seed: int = 1, progress=None) -> list[dict]:
     """Probability that the trial's analysis tells hypothesis A from B, as a function of n.
@@ -639,9 +648,18 @@ def power_analysis(cfg: TrialConfig, sizes: Sequence[int], hypothesis_a, hypothe
             return float((s & ((d.difference < 0) if direction == "negative" else (d.difference > 0))).mean())
 
         pa, pb = sig(shares["a"]), sig(shares["b"])
-        rows.append({"n": n, "power_a": pa, "power_b": pb, "p_correct": 0.5 * (pa + 1 - pb),
+        ra, rb = len(shares["a"]), len(shares["b"])
+        ia, ib = wilson_interval(pa, ra), wilson_interval(pb, rb)
+        # P(correct) is the mean of two independent shares: its Monte-Carlo SE from theirs
+        se = 0.5 * math.sqrt(pa * (1 - pa) / max(ra, 1) + pb * (1 - pb) / max(rb, 1))
+        pc = 0.5 * (pa + 1 - pb)
+        rows.append({"n": n, "power_a": pa, "power_b": pb, "p_correct": pc,
                      "difference_a": float(shares["a"].difference.mean()),
-                     "difference_b": float(shares["b"].difference.mean())})
+                     "difference_b": float(shares["b"].difference.mean()),
+                     "power_a_interval95": list(ia), "power_b_interval95": list(ib),
+                     "p_correct_interval95": [max(0.0, pc - 1.96 * se), min(1.0, pc + 1.96 * se)],
+                     "replicates": replicates, "endpoint": comp.endpoint, "arms": list(comp.arms),
+                     "design": cfg.design})
     return rows
 
 

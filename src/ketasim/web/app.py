@@ -50,6 +50,21 @@ def plotly_js_path() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
+SWAGGER_FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+                 "favicon-32x32.png": "image/png"}
+
+
+def swagger_ui_dir() -> Path | None:
+    """Swagger UI (5.x, which reads OpenAPI 3.1) as shipped in the `swagger-ui-py` package, served by the app:
+    /docs needs no CDN. None when that package is missing."""
+    try:
+        import swagger_ui
+    except ImportError:
+        return None
+    folder = Path(swagger_ui.__file__).parent / "static"
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
+
+
 def _readable(errors) -> tuple[str, list[dict]]:
     parts, clean = [], []
     for e in errors:
@@ -118,6 +133,8 @@ def create_app(max_pending_jobs: int | None = None, max_concurrent_sync: int = 2
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,   # FastAPI's own /docs and /redoc load their code from a CDN; /docs below is served locally
+        redoc_url=None,
         title="ketasim",
         version=ketasim.__version__,
         description="Dashboard and JSON API of ketasim: dose -> plasma concentrations -> receptor occupancy -> "
@@ -170,6 +187,30 @@ def create_app(max_pending_jobs: int | None = None, max_concurrent_sync: int = 2
     def plotly_js() -> FileResponse:
         return FileResponse(plotly_js_path(), media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/static/swagger/{name}", include_in_schema=False)
+    def swagger_file(name: str) -> FileResponse:
+        folder = swagger_ui_dir()
+        if folder is None or name not in SWAGGER_FILES:
+            raise HTTPException(404, f"no such file: /static/swagger/{name}")
+        return FileResponse(folder / name, media_type=SWAGGER_FILES[name],
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """Swagger UI over /openapi.json, from files this server holds (works offline)."""
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        if swagger_ui_dir() is None:
+            return HTMLResponse("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ketasim API"
+                                "</title></head><body><h1>ketasim API</h1><p>The interactive page needs the "
+                                "package swagger-ui-py (pip install 'ketasim[web]'). The schema: "
+                                "<a href='/openapi.json'>/openapi.json</a>.</p><p><strong>Research software, not "
+                                "dosing advice.</strong></p></body></html>")
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="ketasim API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

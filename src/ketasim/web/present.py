@@ -91,6 +91,19 @@ def _population(df, columns, time_col="time_h"):
     return t, out
 
 
+def _label(column: str, info: dict) -> str:
+    o = info.get(column)
+    return o.label if o is not None else column
+
+
+def _administrations(result, limit: int = 500) -> list[dict]:
+    reg = getattr(result, "regimen", None)
+    if reg is None:
+        return []
+    return [{"drug": d.drug, "time_h": float(d.time_h), "duration_h": float(d.duration_h)}
+            for d in reg.realize()[:limit]]
+
+
 def result_to_json(result, doses: list[str], duration_h: float, name: str) -> dict:
     df = result.to_pandas()
     info = result.output_info
@@ -103,12 +116,12 @@ def result_to_json(result, doses: list[str], duration_h: float, name: str) -> di
         for c in columns:
             med, lo, hi = qs[c]
             series[c] = {"unit": units.get(c, ""), "layer": layer_of(c, info), "median": _clean(med),
-                         "p05": _clean(lo), "p95": _clean(hi)}
+                         "p05": _clean(lo), "p95": _clean(hi), "label": _label(c, info)}
     else:
         t = df["time_h"].to_numpy(dtype=float)
         for c in columns:
             series[c] = {"unit": units.get(c, ""), "layer": layer_of(c, info), "median": _clean(df[c].to_numpy()),
-                         "p05": None, "p95": None}
+                         "p05": None, "p95": None, "label": _label(c, info)}
     try:
         summary = result.summary()
     except Exception:  # noqa: BLE001 - a summary that fails must not hide the time course
@@ -123,6 +136,7 @@ def result_to_json(result, doses: list[str], duration_h: float, name: str) -> di
         "series": series,
         "summary": _clean_obj({k: v for k, v in summary.items() if not (k in info and info[k].detail)}),
         "warnings": [str(w) for w in (getattr(result, "warnings", None) or [])],
+        "administrations": _administrations(result),
         "note": "Research software, not dosing advice.",
     }
 

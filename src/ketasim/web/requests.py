@@ -57,6 +57,28 @@ class DoseIn(StrictModel):
     every: str | None = Field(None, max_length=40, description="interval between repeats, e.g. '3.5 d'")
     count: int = Field(1, ge=1, le=MAX_REPEATS, description="number of doses in the series")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, v):
+        """A dose may also be one line of regimen text, as `ketasim simulate --dose` reads it:
+        'ketamine 0.5 mg/kg iv over 40 min', 'naltrexone 50 mg oral at -45 min'."""
+        if isinstance(v, dict) or isinstance(v, BaseModel):
+            return v
+        if not isinstance(v, str):
+            raise ValueError("a dose is an object (drug, amount, unit, route, ...) or one line of regimen text such "
+                             "as 'ketamine 0.5 mg/kg iv over 40 min'")
+        from ketasim.regimens import parse_dose
+
+        d = parse_dose(v)  # RegimenError / UnitError: a sentence saying what is wrong in the text
+        if d.sessions > 1:
+            raise ValueError(f"dose {v.strip()[:60]!r}: session blocks (', repeated every ... for N sessions') are "
+                             f"for the CLI and scenario files; here, give each series as a dose line of its own")
+        fmt = regimen_text._fmt_time
+        return {"drug": d.drug, "amount": d.amount, "unit": d.amount_unit, "route": d.route,
+                "over": fmt(d.duration_h) if d.duration_h > 0 else None,
+                "at": fmt(d.time_h) if d.time_h != 0 else None,
+                "every": fmt(d.every_h) if d.count > 1 else None, "count": d.count}
+
     @field_validator("drug")
     @classmethod
     def _drug(cls, v: str) -> str:
@@ -157,7 +179,9 @@ class ScenarioIn(StrictModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field("scenario", max_length=MAX_NAME)
-    doses: list[DoseIn] = Field(..., min_length=1, max_length=MAX_DOSES)
+    doses: list[DoseIn] = Field(..., min_length=1, max_length=MAX_DOSES,
+                                description="dose lines: objects, or regimen text as `ketasim simulate --dose` "
+                                            "reads it, e.g. 'ketamine 0.5 mg/kg iv over 40 min'")
     duration: str = Field("7 d", max_length=40, description=f"simulated time, at most {MAX_DURATION_D:g} d",
                           examples=["7 d", "48 h"])
     weight_kg: float = Field(70.0, ge=20, le=250, description="body weight, kg")

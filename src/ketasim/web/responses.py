@@ -14,6 +14,7 @@ class ErrorOut(BaseModel):
 class Series(BaseModel):
     unit: str
     layer: str
+    label: str = Field("", description="the output's name as the figures print it")
     median: list[float | None]
     p05: list[float | None] | None = None
     p95: list[float | None] | None = None
@@ -38,6 +39,8 @@ class SimulationOut(BaseModel):
     time_points_total: int | None = Field(None, description="set when the time course was thinned for the answer: "
                                           "how many time points the simulation has (the summary uses all)")
     observed: list[dict[str, Any]] = []
+    administrations: list[dict[str, Any]] = Field(default_factory=list, description="every dose given (repeats "
+                                                  "expanded): drug, time_h, duration_h (the charts mark them)")
     note: str = "Research software, not dosing advice."
 
 

@@ -124,7 +124,10 @@ function buildForm(scn) {
                                             placeholder: "none"})),
       labelled("interval unit", el("select", {id: id("everyUnit")}, ...options(["h", "d"], "d"))),
       labelled("for (doses)", el("input", {type: "number", id: id("count"), value: 1, min: 1,
-                                           max: o.limits.max_repeats, step: 1}))),
+                                           max: o.limits.max_repeats, step: 1})),
+      labelled("more dose lines (regimen text, one per line)",
+               el("textarea", {id: id("extraDoses"), rows: 2, cols: 48, spellcheck: "false",
+                               placeholder: "e.g. ketamine 0.5 mg/kg iv over 40 min at 7 d"}), "wide")),
     el("fieldset", {},
       el("legend", {text: "Pretreatment"}),
       labelled(" naltrexone", el("input", {type: "checkbox", id: id("ntx")}), "inline"),
@@ -137,6 +140,13 @@ function buildForm(scn) {
       labelled("body weight (kg)", el("input", {type: "number", id: id("weight"), value: 70,
                                                 min: o.limits.min_weight_kg, max: o.limits.max_weight_kg,
                                                 step: "any"})),
+      labelled("age (years)", el("input", {type: "number", id: id("age"), value: "", min: 12, max: 100, step: "any",
+                                                   placeholder: "40; population: drawn"})),
+      labelled("sex", el("select", {id: id("sex")}, ...options(o.sexes || ["unspecified", "female", "male"],
+                                                              "unspecified"))),
+      labelled("CYP2B6 genotype", el("select", {id: id("cyp2b6")}, 
+        el("option", {value: "", text: "*1/*1 (population: drawn)"}), ...options(o.cyp2b6 || ["*1/*1", "*1/*6", "*6/*6"]))),
+      labelled("seed", el("input", {type: "number", id: id("seed"), value: 1, min: 0, step: 1})),
       labelled("duration", el("input", {type: "number", id: id("duration"), value: 7, min: 0, step: "any"})),
       labelled("duration unit", el("select", {id: id("durationUnit")}, ...options(["h", "d"], "d"))),
       labelled("hypothesis", hyp),
@@ -145,9 +155,9 @@ function buildForm(scn) {
         ...options(o.expectations, o.expectations.includes("active") ? "active" : o.expectations[0]))) : null,
       labelled("baseline MADRS", el("input", {type: "number", id: id("baseline_madrs"),
         min: 1, max: 60, step: "any", placeholder: "default"})),
-      labelled(`subjects (population${maxSubj <= 1 ? " runs not in this version" : ", max " + maxSubj})`,
-               el("input", {type: "number", id: id("subjects"), value: 1, min: 1, max: maxSubj, step: 1,
-                            disabled: maxSubj <= 1})),
+      el("label", {id: id("subjects-label")}, el("span", {id: id("subjects-text"), text: "subjects"}),
+         el("input", {type: "number", id: id("subjects"), value: 1, min: 1, max: maxSubj, step: 1,
+                      disabled: maxSubj <= 1})),
       hypNote),
     el("fieldset", {},
       el("legend", {text: "Observed data"}),
@@ -157,6 +167,25 @@ function buildForm(scn) {
   );
   refreshRoutes();
   refreshHyp();
+  for (const n of ["duration", "durationUnit"]) field(scn, n).addEventListener("input", () => refreshSubjectLimit(scn));
+  field(scn, "durationUnit").addEventListener("change", () => refreshSubjectLimit(scn));
+  refreshSubjectLimit(scn);
+}
+
+/* The most subjects the server runs for this duration: one job may use at most job_work_cap subject-days. */
+function subjectLimit(scn) {
+  const o = KS.options.limits;
+  const d = num(scn, "duration"), days = field(scn, "durationUnit").value === "h" ? d / 24 : d;
+  const cap = o.job_work_cap_subject_days;
+  if (!(days > 0) || !isFinite(cap)) return o.max_subjects;
+  return Math.max(1, Math.min(o.max_subjects, Math.floor(cap / days + 1e-9)));
+}
+function refreshSubjectLimit(scn) {
+  const input = field(scn, "subjects"), text = field(scn, "subjects-text");
+  if (KS.options.limits.max_subjects <= 1) { text.textContent = "subjects (population runs not in this version)"; return; }
+  const m = subjectLimit(scn);
+  input.max = m;
+  text.textContent = `subjects (population, max ${m} for this duration)`;
 }
 
 function applyPreset(scn, p) {
@@ -203,6 +232,9 @@ function scenarioRequest(scn) {
   const every = num(scn, "every"), count = parseInt(field(scn, "count").value || "1", 10);
   if (count > 1) { dose.count = count; dose.every = `${isFinite(every) ? every : ""} ${field(scn, "everyUnit").value}`; }
   const doses = [dose];
+  for (const line of (field(scn, "extraDoses").value || "").split(/\r?\n/)) {
+    if (line.trim()) doses.push(line.trim());  // regimen text, read by the server as the CLI reads --dose
+  }
   if (field(scn, "ntx").checked) {
     doses.push({drug: "naltrexone", amount: num(scn, "ntxAmount"), unit: "mg", route: "oral",
                 at: `${-num(scn, "ntxBefore")} min`});
@@ -212,6 +244,8 @@ function scenarioRequest(scn) {
     doses,
     duration: `${num(scn, "duration")} ${field(scn, "durationUnit").value}`,
     weight_kg: num(scn, "weight"),
+    sex: field(scn, "sex").value,
+    seed: parseInt(field(scn, "seed").value || "1", 10),
     subjects: parseInt(field(scn, "subjects").value || "1", 10),
   };
   req.hypothesis = field(scn, "hypothesis").value;
@@ -219,6 +253,8 @@ function scenarioRequest(scn) {
   if (src && !src.disabled) req.opioid_source = src.value;
   const exp = field(scn, "expectation");
   if (exp) req.expectation = exp.value;
+  if (field(scn, "age").value !== "") req.age_years = num(scn, "age");
+  if (field(scn, "cyp2b6").value) req.cyp2b6 = field(scn, "cyp2b6").value;
   const bl = field(scn, "baseline_madrs");
   if (bl && bl.value !== "") req.baseline_madrs = parseFloat(bl.value);
   if (KS.observed && KS.observed[scn] && KS.observed[scn].length) req.observed = KS.observed[scn];
@@ -314,14 +350,45 @@ function xScale() {
 
 function layerUnion() {
   const seen = new Map();
-  for (const r of Object.values(KS.results)) {
+  const results = Object.values(KS.results);
+  // an output that is zero throughout in every scenario (naltrexone when none was given) is left out
+  const drawn = (c) => results.some((r) => r.series[c] &&
+    (r.series[c].p95 || r.series[c].median).some((v) => v !== null && v !== 0));
+  for (const r of results) {
     for (const L of r.layers) {
       if (!seen.has(L.key)) seen.set(L.key, {key: L.key, title: L.title, columns: []});
       const s = seen.get(L.key);
-      for (const c of L.columns) if (!s.columns.includes(c)) s.columns.push(c);
+      for (const c of L.columns) if (!s.columns.includes(c) && drawn(c)) s.columns.push(c);
     }
   }
   return [...seen.values()];
+}
+
+/* A log axis from LOG_DECADES below the highest value drawn up to it (never down to 1e-12). */
+const LOG_DECADES = 4;
+function logRange(layer) {
+  let hi = 0;
+  for (const r of Object.values(KS.results)) {
+    for (const c of layer.columns) {
+      const s = r.series[c];
+      if (!s) continue;
+      for (const v of (s.p95 || s.median)) if (v !== null && v > hi) hi = v;
+    }
+  }
+  if (!(hi > 0)) return null;
+  const top = Math.ceil(Math.log10(hi * 1.05));
+  return [top - LOG_DECADES, top];  // plotly's log range is in decades
+}
+
+/* Dose marks: a dotted line at each dose, a grey band over each infusion. */
+function doseShapes(res, div) {
+  return (res.administrations || []).flatMap((d) => {
+    const x0 = d.time_h / div, x1 = (d.time_h + (d.duration_h || 0)) / div;
+    const line = {type: "line", xref: "x", yref: "paper", x0, x1: x0, y0: 0, y1: 1,
+                  line: {color: "#888", width: 1, dash: "dot"}, layer: "below"};
+    return d.duration_h > 0 ? [line, {type: "rect", xref: "x", yref: "paper", x0, x1, y0: 0, y1: 1,
+                                     fillcolor: "#ddd", opacity: 0.5, line: {width: 0}, layer: "below"}] : [line];
+  });
 }
 
 function prettyName(col) {
@@ -342,8 +409,8 @@ function tracesFor(res, layer, xs) {
                    legendgroup: col});
     }
     traces.push({x: xs, y: s.median, mode: "lines", line: {width: 2, color}, legendgroup: col,
-                 name: prettyName(col) + (s.p05 ? " (median, 5–95 %)" : ""),
-                 meta: col, hovertemplate: `%{y:.4g} ${s.unit}<extra>${prettyName(col)}</extra>`});
+                 name: (s.label || prettyName(col)) + (s.p05 ? " (median, 5–95 %)" : ""),
+                 meta: col, hovertemplate: `%{y:.4g} ${s.unit}<extra>${s.label || prettyName(col)}</extra>`});
     const pts = (res.observed || []).filter((p) => p.output === col);
     if (pts.length) {
       const div = xScale().div;
@@ -391,7 +458,7 @@ function render() {
     }
     const units = [...new Set(layer.columns.map((c) => (KS.results[letters[0]].series[c] || {}).unit).filter(Boolean))];
     const isLog = logConc && layer.key === "concentrations";
-    const yr = isLog ? null : yRange(layer);
+    const yr = isLog ? logRange(layer) : yRange(layer);
     for (const scn of letters) {
       const res = KS.results[scn];
       const xs = res.time_h.map((t) => t / x.div);
@@ -412,8 +479,11 @@ function render() {
         margin: {l: 60, r: 10, t: 8, b: li === layers.length - 1 ? 40 : 28},
         height: 240,
         xaxis: {title: {text: x.title}, range: [xmin, xmax], zeroline: false},
-        yaxis: {title: {text: units.length === 1 ? units[0] : ""}, type: isLog ? "log" : "linear",
-                range: yr || undefined, autorange: yr ? false : true, rangemode: "tozero"},
+        // mixed units (CADSS points, VAS 0-100) are all named on the axis
+        yaxis: {title: {text: units.join(" · ")}, type: isLog ? "log" : "linear",
+                range: yr || undefined, autorange: yr ? false : true, rangemode: isLog ? undefined : "tozero",
+                exponentformat: "none", tickformat: isLog ? "~g" : undefined},
+        shapes: doseShapes(res, x.div),
         legend: {orientation: "h", y: 1.02, yanchor: "bottom", x: 0, font: {size: 11}},
         showlegend: true,
         hovermode: "x unified",
