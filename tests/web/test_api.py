@@ -71,6 +71,13 @@ def test_parameters_json_and_csv(client):
     assert_422(client.get("/api/parameters?format=xml"), "format")
 
 
+def test_params_is_an_alias_of_parameters(client):
+    assert client.get("/api/params").json() == client.get("/api/parameters").json()
+    assert client.get("/api/params?format=csv").text == client.get("/api/parameters?format=csv").text
+    assert_422(client.get("/api/params?format=xml"), "format")
+    assert "/api/params" in client.get("/openapi.json").json()["paths"]
+
+
 def test_page_and_offline_plotly(client):
     page = client.get("/")
     assert page.status_code == 200

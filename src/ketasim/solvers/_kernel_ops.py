@@ -68,3 +68,22 @@ def positive_part(x):
 @njit(inline="always", cache=True)
 def saturating(x):
     return x / (1.0 + x)
+
+
+# marked switches (solvers.switches): the same value, the switch argument stored in sw[j]
+@njit(inline="always", cache=True)
+def sw_positive_part(sw, j, x):
+    sw[j] = x
+    return x if x > 0.0 else 0.0
+
+
+@njit(inline="always", cache=True)
+def sw_maximum(sw, j, a, b):
+    sw[j] = a - b
+    return a if a >= b else b
+
+
+@njit(inline="always", cache=True)
+def sw_minimum(sw, j, a, b):
+    sw[j] = a - b
+    return a if a <= b else b

@@ -143,7 +143,9 @@ def _relax_coefs(k, h):
 import inspect  # noqa: E402
 
 from . import relax as _relax  # noqa: E402
-from .relax import KINK_RATIO  # noqa: E402
+from . import switches as _switches  # noqa: E402
+from .switches import SWITCH_NOISE  # noqa: E402
+from .relax import KINK_RATIO, SHOWN_KINK_RATIO  # noqa: E402
 
 
 def _compiled_twin(fn, **names):
@@ -155,6 +157,62 @@ def _compiled_twin(fn, **names):
 
 _phi123 = _compiled_twin(_relax.phi123, PHI_TAYLOR=_relax.PHI_TAYLOR)
 _kink_step = _compiled_twin(_relax.kink_step, phi123=_phi123)
+_kink_at_step = _compiled_twin(_relax.kink_at_step, phi123=_phi123)
+_crossing_time = _compiled_twin(_switches.crossing_time)
+
+
+@njit
+def crossing_series(SW, idx, TW, TS):
+    """solvers.switches.crossings for one subject: TS[i] = the crossing time inside step i of the first switch
+    argument SW[idx[q]] (rows over the grid TW) that changes sign there, nan elsewhere."""
+    T = TW.shape[0]
+    for i in range(T):
+        TS[i] = math.nan
+    for q in range(idx.shape[0]):
+        a = SW[idx[q]]
+        scale = 0.0
+        for i in range(T):
+            v = abs(a[i])
+            if v > scale:
+                scale = v
+        for i in range(1, T):
+            b = a[i - 1]
+            c = a[i]
+            if not (b * c < 0.0) or not (TW[i] > TW[i - 1]) or TS[i] == TS[i]:
+                continue
+            if max(abs(b), abs(c)) <= SWITCH_NOISE * scale:
+                continue
+            if i >= 2 and i + 1 < T and TW[i - 2] < TW[i - 1] and TW[i + 1] > TW[i]:
+                TS[i] = _crossing_time(TW[i - 2], TW[i - 1], TW[i], TW[i + 1], a[i - 2], b, c, a[i + 1], True)
+            else:
+                TS[i] = _crossing_time(TW[i - 1], TW[i - 1], TW[i], TW[i], 0.0, b, c, 0.0, False)
+
+
+@njit(inline="always")
+def _six(IH, i, T):
+    """Step i has the six-point stencil t_{i-3..i+2}, every step in it of positive length."""
+    if i < 3 or i + 2 > T - 1:
+        return False
+    return IH[i - 2] != 0.0 and IH[i - 1] != 0.0 and IH[i] != 0.0 and IH[i + 1] != 0.0 and IH[i + 2] != 0.0
+
+
+@njit(inline="always")
+def _shows(u, IH, IW, i):
+    """solvers.relax.kink_shows for step i of the compiled loop (the six-point stencil exists)."""
+    s = (u[i] - u[i - 1]) * IH[i]
+    sl = (u[i - 1] - u[i - 2]) * IH[i - 1]
+    sr = (u[i + 1] - u[i]) * IH[i + 1]
+    cb = (s - sl) * IW[i - 1]
+    cf = (sr - s) * IW[i]
+    cbb = (sl - (u[i - 2] - u[i - 3]) * IH[i - 2]) * IW[i - 2]
+    cff = ((u[i + 2] - u[i + 1]) * IH[i + 2] - sr) * IW[i + 1]
+    return max(abs(cb), abs(cf)) > SHOWN_KINK_RATIO * max(abs(cbb), abs(cff))
+
+
+@njit(inline="always")
+def _known(KN, i, T):
+    """relax_reference's `known`: a located kink inside step i that shows in the drive."""
+    return i >= 0 and i < T and KN[i]
 
 
 @njit(inline="always")
@@ -178,19 +236,23 @@ def _is_kink(u, IH, IW, i, T, s):
 # not cached on disk: these inline solvers.relax's kink_step, whose changes numba's cache (keyed on this file)
 # would not see; the generated PD kernels that call relax_line are cached under a name that hashes relax.py
 @njit
-def relax_line(u, x0, k, A1, A2, A3, GF, IH, IW, MODE, TW, x):
+def relax_line(u, x0, k, A1, A2, A3, GF, IH, IW, MODE, TW, TS, x):
     """solvers.relax.relax for one series u (T,) on a grid described by relax.relax_geometry: IH[i] = 1/h_i
     (0 for a zero-length step), IW[j] = 1/(t_{j+1} - t_{j-1}), MODE[i] = which curvature estimates step i has
     (1 backward, 2 forward, 3 both); k the rate; A1..A3, GF[i] = the step's coefficients and forward weight gf;
-    TW the grid times (for a kink inside a step)."""
+    TW the grid times (for a kink inside a step); TS[i] the located kink inside step i (nan for none)."""
     T = u.shape[0]
     x[0] = x0
+    KN = np.zeros(T, np.bool_)     # located kinks that show in the drive (relax_reference's `known`)
+    for i in range(T):
+        if TS[i] == TS[i] and _six(IH, i, T) and _shows(u, IH, IW, i):
+            KN[i] = True
     kp = False                     # a kink inside the previous step, this one, the next one
-    kc = T > 1 and MODE[1] == 3 and _is_kink(u, IH, IW, 1, T, (u[1] - u[0]) * IH[1])
+    kc = T > 1 and MODE[1] == 3 and (_known(KN, 1, T) or _is_kink(u, IH, IW, 1, T, (u[1] - u[0]) * IH[1]))
     for i in range(1, T):
         kn = False
         if i + 1 < T and MODE[i + 1] == 3:
-            kn = _is_kink(u, IH, IW, i + 1, T, (u[i + 1] - u[i]) * IH[i + 1])
+            kn = _known(KN, i + 1, T) or _is_kink(u, IH, IW, i + 1, T, (u[i + 1] - u[i]) * IH[i + 1])
         ih = IH[i]
         if ih == 0.0:
             x[i] = x[i - 1]
@@ -200,7 +262,13 @@ def relax_line(u, x0, k, A1, A2, A3, GF, IH, IW, MODE, TW, x):
         m = MODE[i]
         c = 0.0
         if m == 3:
-            if kc:
+            if kc and KN[i]:
+                if not (KN[i - 2] or KN[i - 1] or _known(KN, i + 1, T) or _known(KN, i + 2, T)):
+                    x[i] = _kink_at_step(x[i - 1], k, TW[i - 3:i + 3], u[i - 3], u[i - 2], u[i - 1], u[i], u[i + 1],
+                                         u[i + 2], TS[i])
+                    kp, kc = kc, kn
+                    continue
+            elif kc:
                 xs = _kink_step(x[i - 1], k, TW[i - 3:i + 3], u[i - 3], u[i - 2], u[i - 1], u[i], u[i + 1], u[i + 2])
                 if xs == xs:
                     x[i] = xs
@@ -228,13 +296,14 @@ def relax_line(u, x0, k, A1, A2, A3, GF, IH, IW, MODE, TW, x):
 
 
 @njit(parallel=True)
-def relax_columns(U, x0, k, A1, A2, A3, GF, IH, IW, MODE, TW, X):
-    """relax_line for each column j of U (M, T) with its own x0[j], k[j] and coefficient rows A1[j]... (M, T)."""
+def relax_columns(U, x0, k, A1, A2, A3, GF, IH, IW, MODE, TW, TS, X):
+    """relax_line for each column j of U (M, T) with its own x0[j], k[j], coefficient rows A1[j]... (M, T) and
+    located kinks TS[j]."""
     for j in prange(U.shape[0]):
-        relax_line(U[j], x0[j], k[j], A1[j], A2[j], A3[j], GF[j], IH, IW, MODE, TW, X[j])
+        relax_line(U[j], x0[j], k[j], A1[j], A2[j], A3[j], GF[j], IH, IW, MODE, TW, TS[j], X[j])
 
 
-def relax_compiled(t, target, k, x0):
+def relax_compiled(t, target, k, x0, crossings=None):
     """Arguments as solvers.relax.relax; None where the shapes are not the (T,) or (T, M) cases the kernel handles."""
     from .relax import relax_coefficients, relax_geometry
 
@@ -256,7 +325,14 @@ def relax_compiled(t, target, k, x0):
     with np.errstate(divide="ignore", invalid="ignore"):
         GF = np.where(MODE[None, :] == 3, np.clip((hb[None, :] + rho) / span[None, :], 0.0, 1.0), 0.0)
     A1, A2, A3, GF = (np.ascontiguousarray(np.broadcast_to(a, (M, T)), dtype=float) for a in (A1, A2, A3, GF))
+    if crossings is None:
+        TS = np.full((M, T), np.nan)
+    else:
+        try:
+            TS = np.ascontiguousarray(np.broadcast_to(np.asarray(crossings, float), target.shape).reshape(T, M).T)
+        except ValueError:
+            return None
     X = np.empty((M, T))
     relax_columns(np.ascontiguousarray(target.reshape(T, M).T), np.ascontiguousarray(x0_arr),
-                  np.ascontiguousarray(k_arr), A1, A2, A3, GF, IH, IW, MODE, t, X)
+                  np.ascontiguousarray(k_arr), A1, A2, A3, GF, IH, IW, MODE, t, TS, X)
     return X.T.reshape(target.shape)

@@ -31,8 +31,9 @@ from ketasim.models.spec import ModelError, PDModel, function_source
 
 from .reference import evaluate, subject_values
 from .relax import relax_coefficients, relax_geometry
+from .switches import switch_plan
 
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 _LOCK = threading.Lock()
 _COMPILED: dict[str, "CompiledPD"] = {}
 
@@ -56,7 +57,7 @@ def cache_dir() -> Path:
 def _support_hash() -> str:
     here = Path(__file__).resolve().parent
     h = hashlib.sha256(GENERATOR_VERSION.encode())
-    for name in ("_kernel_ops.py", "_numba_kernels.py", "kernel.py", "relax.py"):
+    for name in ("_kernel_ops.py", "_numba_kernels.py", "kernel.py", "relax.py", "switches.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()[:12]
 
@@ -70,6 +71,7 @@ class _Plan:
     subjects: list[str]
     parameters: list[str]            # par[] order
     rates: list[str]                 # relax coefficient rows
+    n_switches: int = 0              # switch arguments (solvers.switches), by the model's switch index
 
 
 def _generate(model: PDModel) -> _Plan:
@@ -106,22 +108,39 @@ def _generate(model: PDModel) -> _Plan:
                 later.add(i)
     v_idx = {name: k for k, name in enumerate(x for x in (m.name for m in knodes) if x in later)}
     out_idx = {n.name: k for k, n in enumerate(knodes)}
+    sw_plan = switch_plan(model)
+    n_sw = sw_plan.total
+    marked = sw_plan.sources(model)
     lines = ["import math", "import numpy as np", "from numba import njit, prange",
-             "from ketasim.solvers import _kernel_ops as ops", "from ketasim.solvers._numba_kernels import relax_line",
-             ""]
+             "from ketasim.solvers import _kernel_ops as ops",
+             "from ketasim.solvers._numba_kernels import crossing_series, relax_line", ""]
     for n in knodes:
-        fdef = function_source(n.fn)
+        fdef = marked[n.name] if n.name in marked else function_source(n.fn)
         fdef.name = f"f_{n.name}"
         lines += ["", "@njit", ast.unparse(fdef), ""]
     # one subject in a serial function, called from a small parallel loop: numba's parallel lowering of the
     # whole body would double the compile time for nothing (subjects are the only parallel axis)
     body = ["", "@njit(cache=True)",
-            "def one_subject(s, ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, TW, om, orow, out):",
+            "def one_subject(s, ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, TW, SWX, om, orow, out):",
             "    T = ce.shape[2]",
             "    if True:",
             f"        V = np.empty(({max(len(v_idx), 1)}, T))",
             f"        U = np.empty(({max(len(state_idx), 1)}, T))",
-            f"        X = np.empty(({max(len(state_idx), 1)}, T))"]
+            f"        X = np.empty(({max(len(state_idx), 1)}, T))",
+            f"        sw = np.zeros({max(n_sw, 1)})",
+            f"        SW = np.zeros(({max(n_sw, 1)}, T))",
+            "        TS = np.empty(T)",
+            "        TSN = np.full(T, np.nan)"]
+    for name in shared:   # subject-independent nodes' switch arguments, from the reference evaluator
+        if name in sw_plan.count:
+            o = sw_plan.offset[name]
+            body.append(f"        SW[{o}:{o + sw_plan.count[name]}, :] = SWX[{o}:{o + sw_plan.count[name]}, :]")
+
+    def store_switches(n):
+        if n.name not in sw_plan.count:
+            return []
+        o = sw_plan.offset[n.name]
+        return [f"            SW[{j}, i] = sw[{j}]" for j in range(o, o + sw_plan.count[n.name])]
 
     def ref(name: str, pass_no: int) -> str:
         """The expression of an input inside the time loop of pass `pass_no`."""
@@ -148,6 +167,8 @@ def _generate(model: PDModel) -> _Plan:
                 args.append(par(n.params[a]))
             else:
                 args.append(ref(n.inputs.get(a, a), pass_no))
+        if n.name in sw_plan.count:
+            args.append("sw")
         return f"f_{n.name}({', '.join(args)})"
 
     for pass_no in range(n_pass):
@@ -160,12 +181,14 @@ def _generate(model: PDModel) -> _Plan:
             emitted = True
             if n.kind == "signal":
                 body.append(f"            v_{n.name} = {call(n, pass_no)}")
+                body += store_switches(n)
                 if n.name in v_idx:
                     body.append(f"            V[{v_idx[n.name]}, i] = v_{n.name}")
                 body.append(f"            if r >= 0 and om[{out_idx[n.name]}] >= 0:")
                 body.append(f"                out[om[{out_idx[n.name]}], s, r] = v_{n.name}")
             else:
                 body.append(f"            U[{state_idx[n.name]}, i] = {call(n, pass_no)}")
+                body += store_switches(n)
         if not emitted:
             body.append("            pass")
         for n in knodes:
@@ -182,17 +205,22 @@ def _generate(model: PDModel) -> _Plan:
             else:
                 x0 = repr(float(init))
             k = state_idx[n.name]
-            body.append(f"        relax_line(U[{k}], {x0}, KR[{r}], A1[{r}], A2[{r}], A3[{r}], GF[{r}], IH, IW, MODE, TW, X[{k}])")
+            idx = sw_plan.per_state[n.name]
+            if idx:
+                body.append(f"        crossing_series(SW, np.array({list(idx)!r}, dtype=np.int64), TW, TS)")
+            ts = "TS" if idx else "TSN"
+            body.append(f"        relax_line(U[{k}], {x0}, KR[{r}], A1[{r}], A2[{r}], A3[{r}], GF[{r}], IH, IW, MODE, TW, "
+                        f"{ts}, X[{k}])")
             body.append(f"        if om[{out_idx[n.name]}] >= 0:")
             body.append("            for i in range(T):")
             body.append("                if orow[i] >= 0:")
             body.append(f"                    out[om[{out_idx[n.name]}], s, orow[i]] = X[{k}, i]")
     body += ["", "", "@njit(parallel=True, cache=True)",
-             "def kernel(ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, TW, om, orow, out):",
+             "def kernel(ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, TW, SWX, om, orow, out):",
              "    for s in prange(ce.shape[1]):",
-             "        one_subject(s, ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, TW, om, orow, out)"]
+             "        one_subject(s, ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, TW, SWX, om, orow, out)"]
     source = "\n".join(lines + body) + "\n"
-    return _Plan(source, [n.name for n in knodes], shared, effect_sites, subjects, par_keys, rates)
+    return _Plan(source, [n.name for n in knodes], shared, effect_sites, subjects, par_keys, rates, n_sw)
 
 
 class CompiledPD:
@@ -246,14 +274,20 @@ class CompiledPD:
         sj = np.ascontiguousarray(np.stack([np.broadcast_to(np.asarray(subj[k], float), (N,)) for k in plan.subjects])
                                   if plan.subjects else np.zeros((0, N)))
         shared_key = ("shared", tuple(values[k] for k in self.shared_keys))
-        xs = memo.get(shared_key)
-        if xs is None:
-            shared_vals = evaluate(model, t, {}, subj, values, wanted=plan.shared) if plan.shared else {}
+        cached = memo.get(shared_key)
+        if cached is None:
+            shared_sw: dict = {}
+            shared_vals = evaluate(model, t, {}, subj, values, wanted=plan.shared, switches=shared_sw) \
+                if plan.shared else {}
+            SWX = np.zeros((max(plan.n_switches, 1), T))
+            for j, a in shared_sw.items():
+                SWX[j] = np.broadcast_to(np.asarray(a, float), (T,))
             xs = np.zeros((1 + len(plan.shared), T))
             xs[0] = t
             for j, name in enumerate(plan.shared):
                 xs[1 + j] = np.asarray(shared_vals[name], float).reshape(T)
-            memo[shared_key] = xs
+            cached = memo[shared_key] = (xs, SWX)
+        xs, SWX = cached
         p = np.array([values[k] for k in plan.parameters], float)
         if "geometry" not in memo:
             memo["geometry"] = relax_geometry(t)
@@ -282,7 +316,7 @@ class CompiledPD:
         out = np.empty((len(in_kernel), N, len(at)))
         ce = np.ascontiguousarray(effect_sites, dtype=float)
         KR = np.array([float(values[key]) for key in plan.rates] or [0.0])
-        self.kernel(ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, t, om, orow, out)
+        self.kernel(ce, xs, sj, p, KR, A1, A2, A3, GF, IH, IW, MODE, t, SWX, om, orow, out)
         result = {name: out[j].T for j, name in enumerate(in_kernel)}
         for name in wanted:
             if name in plan.shared:

@@ -14,6 +14,7 @@ import numpy as np
 from ketasim.models.spec import PDModel
 
 from .relax import relax
+from .switches import crossings, switch_plan
 
 
 def subject_values(model: PDModel, given: Mapping[str, object], values: Mapping[str, float]) -> dict:
@@ -34,11 +35,14 @@ def subject_values(model: PDModel, given: Mapping[str, object], values: Mapping[
 
 
 def evaluate(model: PDModel, t: np.ndarray, effect_sites: Mapping[str, np.ndarray], subject: Mapping[str, object],
-             values: Mapping[str, float], wanted: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+             values: Mapping[str, float], wanted: Iterable[str] | None = None,
+             switches: dict | None = None) -> dict[str, np.ndarray]:
     """Every dynamic node (or the `wanted` ones and what they need) on the grid t.
 
     effect_sites: each effect-site source, shape (T,) or (T, N); subject: each subject source, a scalar or (N,);
-    values: `model.values(...)` (parameters, context, derived)."""
+    values: `model.values(...)` (parameters, context, derived). The nodes' switches (`solvers.switches`) locate
+    the kinks of the slow states' drives between grid points; `switches`, where given, receives each evaluated
+    switch argument by index."""
     t = np.asarray(t, float)
     population = any(np.ndim(v) == 2 for v in effect_sites.values())
     env: dict[str, object] = {}
@@ -53,16 +57,23 @@ def evaluate(model: PDModel, t: np.ndarray, effect_sites: Mapping[str, np.ndarra
     needed = _needed(model, wanted)
     shape = (len(t), next(iter(np.shape(v)[1] for v in effect_sites.values() if np.ndim(v) == 2))) \
         if population else (len(t),)
+    plan = switch_plan(model)
+    sw: dict[int, object] = {} if switches is None else switches
     for n in model.dynamic:
         if n.name not in needed:
             continue
+        marked = plan.numpy_fns.get(n.name)
+        fn = None if marked is None else (lambda *a, _f=marked: _f(*a, sw))
         if n.kind == "signal":
-            env[n.name] = np.broadcast_to(n.call(env, values), shape) if _is_constant(n) else n.call(env, values)
+            value = n.call(env, values, fn)
+            env[n.name] = np.broadcast_to(value, shape) if _is_constant(n) else value
         else:
-            target = np.broadcast_to(np.asarray(n.call(env, values), float), shape)
+            target = np.broadcast_to(np.asarray(n.call(env, values, fn), float), shape)
             x0 = n.initial
             x0 = env[x0] if isinstance(x0, str) and x0 in model.sources else values[x0] if isinstance(x0, str) else x0
-            env[n.name] = relax(t, target, values[n.rate], x0)
+            cross = crossings(t, [np.broadcast_to(np.asarray(sw[j], float), shape)
+                                  for j in plan.per_state[n.name] if j in sw])
+            env[n.name] = relax(t, target, values[n.rate], x0, cross)
     return {n.name: _full(env[n.name], shape) for n in model.dynamic if n.name in needed}
 
 

@@ -13,11 +13,12 @@ import sys
 import numpy as np
 
 
-def relax(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
+def relax(t: np.ndarray, target: np.ndarray, k, x0, crossings: np.ndarray | None = None) -> np.ndarray:
     """Solve dx/dt = k (u(t) - x) with u interpolated by a parabola on each step between grid points (k > 0,
     scalar or per subject); the convolution with e^{-k t} is integrated exactly on every step (phi-functions),
     so the only error is the interpolation of u: third/fourth order in the step where u is smooth, never
-    interpolated across a kink. See `relax_reference` for the rule.
+    interpolated across a kink. See `relax_reference` for the rule. `crossings` (shaped as target, nan where
+    none): where the drive has a kink inside a step, located from the model's switches (`solvers.switches`).
 
     Large arrays (or any array once numba is loaded) go through the compiled loop of
     `ketasim.solvers._numba_kernels.relax_kernel`; `relax_reference` is the same recurrence in NumPy and the
@@ -27,11 +28,11 @@ def relax(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
         try:
             from ketasim.solvers._numba_kernels import relax_compiled
         except ImportError:  # pragma: no cover - numba is a dependency
-            return relax_reference(t, target, k, x0)
-        out = relax_compiled(t, target, k, x0)
+            return relax_reference(t, target, k, x0, crossings)
+        out = relax_compiled(t, target, k, x0, crossings)
         if out is not None:
             return out
-    return relax_reference(t, target, k, x0)
+    return relax_reference(t, target, k, x0, crossings)
 
 
 PHI_TAYLOR = 0.1  # |z| below which phi_1..4 come from their Taylor series (9 terms: error < 1e-15 relative)
@@ -68,7 +69,7 @@ def relax_coefficients(k, h):
     return kh * p1, kh * h * p2, kh * h * h * c2, h * (6.0 * p4 - 2.0 * p3) / c2
 
 
-def relax_reference(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
+def relax_reference(t: np.ndarray, target: np.ndarray, k, x0, crossings: np.ndarray | None = None) -> np.ndarray:
     """`relax` as a plain NumPy loop over time (the reference).
 
     On the step [t_{i-1}, t_i] (length h, slope s of u) u is taken as the parabola
@@ -80,7 +81,12 @@ def relax_reference(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
     much larger (a kink in the drive at t_{i-1} or t_i, e.g. an infusion's start or end) its weight vanishes,
     and c is 0 where they differ in sign (a van Leer harmonic mean: |c| <= max(1/gb, 1/gf) min(|cb|, |cf|), so
     a kink is never interpolated across). One-sided steps (first, last, next to a zero-length step) use the one
-    parabola available; a single step, the linear rule."""
+    parabola available; a single step, the linear rule.
+
+    A step with a known kink inside (`crossings[i]` finite: a switch of the model crossing zero there, located by
+    `solvers.switches`) is integrated in two pieces by `kink_at_step`, where the six-point stencil around it has
+    no other such kink; its neighbours leave out the curvature estimate that spans it. Elsewhere a kink inside a
+    step is recognised from the drive alone (`kinks`) and integrated by `kink_step`."""
     t = np.asarray(t, float)
     u = np.asarray(target, float)
     x = np.empty_like(u)
@@ -90,12 +96,21 @@ def relax_reference(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
     x[0] = x0
     k = np.asarray(k, float)
     # steps with a kink inside (False where a step lacks the stencil)
+    cross = None if crossings is None else np.broadcast_to(np.asarray(crossings, float), u.shape)
+    six = np.zeros(T, bool)   # step i has the stencil t_{i-3..i+2}, every step in it of positive length
+    for i in range(3, T - 2):
+        six[i] = bool(np.all(np.diff(t[i - 3:i + 3]) > 0))
+    known = np.zeros(u.shape, bool) if cross is None else \
+        np.isfinite(cross) & six.reshape((T,) + (1,) * (u.ndim - 1))
+    for i in np.flatnonzero(known.reshape(T, -1).any(axis=1)):   # only kinks that show in the drive
+        known[i] &= np.broadcast_to(kink_shows(t, u, i, (u[i] - u[i - 1]) / (t[i] - t[i - 1])), known[i].shape)
     kinked = [np.zeros(np.shape(u[0]), bool)]
     for i in range(1, T):
         h = t[i] - t[i - 1]
         full = h > 0 and i >= 2 and t[i - 1] - t[i - 2] > 0 and i + 1 < T and t[i + 1] - t[i] > 0
         kk = kinks(t, u, i, (u[i] - u[i - 1]) / h) if full else None
-        kinked.append(np.zeros(np.shape(u[0]), bool) if kk is None else np.broadcast_to(kk, np.shape(u[0])))
+        kk = np.zeros(np.shape(u[0]), bool) if kk is None else np.broadcast_to(kk, np.shape(u[0]))
+        kinked.append(kk | known[i])
     kinked.append(np.zeros(np.shape(u[0]), bool))
     for i in range(1, T):
         h = t[i] - t[i - 1]
@@ -132,8 +147,20 @@ def relax_reference(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
             kk = np.broadcast_to(k, shape).reshape(-1)
             x0 = np.broadcast_to(x[i - 1], shape).reshape(-1)
             window = [np.broadcast_to(u[m], shape).reshape(-1) for m in range(i - 3, i + 3)]
+            if cross is not None:   # kinked[i] holds only where the six-point stencil exists
+                at = np.broadcast_to(cross[i], shape).reshape(-1)
+                lone = np.broadcast_to(~(known[i - 2] | known[i - 1] | known[i + 1] | known[i + 2]),
+                                       shape).reshape(-1)
+            else:
+                at = np.full(int(np.prod(shape, dtype=int)), np.nan)
+                lone = np.zeros(len(at), bool)
             for j in np.flatnonzero(np.broadcast_to(kink, shape)):
-                xs = kink_step(float(x0[j]), float(kk[j]), t[i - 3:i + 3], *(float(w[j]) for w in window))
+                args = (float(x0[j]), float(kk[j]), t[i - 3:i + 3], *(float(w[j]) for w in window))
+                if at[j] == at[j]:   # a located kink
+                    if lone[j]:
+                        step[j] = kink_at_step(*args, float(at[j]))
+                    continue
+                xs = kink_step(*args)
                 if xs == xs:   # not nan: the two sides meet inside the step
                     step[j] = xs
             step = step.reshape(shape)
@@ -142,6 +169,23 @@ def relax_reference(t: np.ndarray, target: np.ndarray, k, x0) -> np.ndarray:
 
 
 KINK_RATIO = 4.0  # a step's curvature this many times its neighbours' on both sides: a kink inside the step
+SHOWN_KINK_RATIO = 1.0   # a located kink (solvers.switches) counts where the step's curvature exceeds this times
+                         # its neighbours' (else the drive is smooth enough there for the parabolas, and the
+                         # one-sided continuations of the two-piece rule would only add error)
+
+
+def kink_shows(t, u, i, s):
+    """Whether a located kink inside step i shows in the drive: the larger of the curvature estimates spanning
+    the step (cb, cf) exceeds SHOWN_KINK_RATIO times the larger of its neighbouring stencils' (cbb, cff). The
+    six-point stencil must exist (as for `kinks`)."""
+    h = np.diff(t[i - 3:i + 3])
+    sl = (u[i - 1] - u[i - 2]) / h[1]
+    sr = (u[i + 1] - u[i]) / h[3]
+    cb = (s - sl) / (t[i] - t[i - 2])
+    cf = (sr - s) / (t[i + 1] - t[i - 1])
+    cbb = (sl - (u[i - 2] - u[i - 3]) / h[0]) / (t[i - 1] - t[i - 3])
+    cff = ((u[i + 2] - u[i + 1]) / h[4] - sr) / (t[i + 2] - t[i])
+    return np.maximum(np.abs(cb), np.abs(cf)) > SHOWN_KINK_RATIO * np.maximum(np.abs(cbb), np.abs(cff))
 
 
 def kinks(t, u, i, s):
@@ -223,6 +267,44 @@ def kink_step(x0, k, tw, u0, u1, u2, u3, u4, u5):
     x = x0 + k * h * p1 * (u2 - x0) + k * h * h * p2 * (dl + cl * h) + k * h ** 3 * (2.0 * p3 - p2) * cl
     q1, q2, q3 = phi123(-k * L)
     return x + (2.0 * qa * ts + qb) * k * L * L * q2 + qa * 2.0 * k * L ** 3 * q3
+
+
+def kink_at_step(x0, k, tw, u0, u1, u2, u3, u4, u5, ts):
+    """x_i for a step [t_{i-1}, t_i] = [tw[2], tw[3]] with a kink at the known time ts inside it (scalars; tw and
+    u0..u5 the times and drive values t_{i-3..i+2}). The drive's value at the kink comes from the parabolas
+    through the three points on each side, continued to ts (weighted towards the side that is continued less:
+    weights (distance to the other side)^3); the drive is then the parabola through t_{i-2}, t_{i-1} and the kink
+    up to ts, and the one through the kink, t_i and t_{i+1} after it: interpolation on both pieces, each
+    integrated exactly (phi-functions). Pure Python on floats: the compiled kernels compile this same function."""
+    h0, h1, h = tw[1] - tw[0], tw[2] - tw[1], tw[3] - tw[2]
+    h3, h4 = tw[4] - tw[3], tw[5] - tw[4]
+    sl = (u2 - u1) / h1
+    sr = (u4 - u3) / h3
+    cl = (sl - (u1 - u0) / h0) / (h0 + h1)
+    cr = ((u5 - u4) / h4 - sr) / (h3 + h4)
+    s = ts - tw[2]
+    if s < 0.0:
+        s = 0.0
+    elif s > h:
+        s = h
+    L = h - s
+    left = u2 + (sl + cl * h1) * s + cl * s * s            # the left parabola at the kink
+    right = u3 + (sr - cr * h3) * (-L) + cr * L * L        # the right one
+    wl = L * L * L
+    wr = s * s * s
+    uk = (wl * left + wr * right) / (wl + wr)
+    x = x0
+    if s > 1e-12 * h:     # t_{i-1} .. ts: the parabola through t_{i-2}, t_{i-1}, ts
+        S = (uk - u2) / s
+        C = (S - sl) / (s + h1)
+        p1, p2, p3 = phi123(-k * s)
+        x = x + k * s * p1 * (u2 - x) + k * s * s * p2 * S + k * s ** 3 * (2.0 * p3 - p2) * C
+    if L > 1e-12 * h:     # ts .. t_i: the parabola through ts, t_i, t_{i+1}
+        S = (u3 - uk) / L
+        C = (sr - S) / (L + h3)
+        q1, q2, q3 = phi123(-k * L)
+        x = x + k * L * q1 * (uk - x) + k * L * L * q2 * S + k * L ** 3 * (2.0 * q3 - q2) * C
+    return x
 
 
 def relax_geometry(t: np.ndarray):

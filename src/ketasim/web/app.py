@@ -231,8 +231,11 @@ def create_app(max_pending_jobs: int | None = None, max_concurrent_sync: int = 2
         opts["limits"]["trial_work_cap_subject_days"] = trial_work_cap
         return opts
 
+    # /api/params is the short name of the same route (both documented in the OpenAPI schema)
     @app.get("/api/parameters", response_model=list[rs.ParameterOut], tags=["parameters"],
              responses={200: {"content": {"text/csv": {}}}})
+    @app.get("/api/params", response_model=list[rs.ParameterOut], tags=["parameters"],
+             responses={200: {"content": {"text/csv": {}}}}, summary="Parameters (alias of /api/parameters)")
     def parameters(format: Literal["json", "csv"] = Query("json", description="json or csv")):
         """Every default parameter with value, unit, source (citation key and entry), evidence and range."""
         from ketasim.citations import bibliography
