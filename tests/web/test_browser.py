@@ -168,7 +168,8 @@ def test_dashboard_end_to_end(page, live_server, tmp_path):
     page.fill("#B-subjects", "20")
     page.click("#run")
     wait_runs(page, 4)
-    fills = page.evaluate("() => document.querySelector('#chart-mood').data.map(t => [t.meta || t.name, t.fill || null])")
+    fills = page.evaluate("() => document.querySelector('#chart-mood').data.map(t => [t.meta || t.name, "
+                          "t.fill || null])")
     assert any(m.startswith("B:") and f == "tonexty" for m, f in fills), fills
     assert any(m.startswith("A:") and f == "tonexty" for m, f in fills), fills
     shot = tmp_path / "dashboard.png"

@@ -104,7 +104,9 @@ tr.pass td:first-child{{color:#070}}</style></head><body>
 targets were used to fit a parameter, so agreement there is by construction; <em>validation</em> targets were
 not used for fitting. Failures are reported, not hidden: each is a disagreement between the model and a
 published number. Research software, not a dosing tool.</p>
-{_overview_html(overview)}{_targets_html(targets)}<table><tr><th></th><th>layer</th><th>kind</th><th>target</th><th>model</th><th>published</th>
+{_overview_html(overview)}
+{_targets_html(targets)}
+<table><tr><th></th><th>layer</th><th>kind</th><th>target</th><th>model</th><th>published</th>
 <th>accepted</th><th>source</th><th>note</th></tr>
 {''.join(body)}</table>
 {_figures_html(figures, relapse)}</body></html>"""

@@ -502,8 +502,9 @@ function render() {
     const axisOf = Object.fromEntries(axes.flatMap((a) => a.columns.map((c) => [c, a.ref])));
     const domainEnd = 1 - RIGHT_AXIS_STEP * Math.max(0, axes.length - 2);
     // every scenario on the same axes: one chart per layer
+    const height = compare ? 300 : 240;  // room for both scenarios' legend entries
     const div = el("div", {class: "chart", id: `chart-${layer.key}`, "data-layer": layer.key,
-                           "data-scenarios": letters.join(" ")});
+                           "data-scenarios": letters.join(" "), style: `height: ${height}px`});
     const caption = el("div", {class: "caption"});
     for (const scn of letters) {
       const res = KS.results[scn];
@@ -526,7 +527,7 @@ function render() {
 
     const layout = {
       margin: {l: 60, r: axes.length > 1 ? 60 : 10, t: 8, b: li === layers.length - 1 ? 40 : 28},
-      height: compare ? 300 : 240,
+      height,
       xaxis: {title: {text: x.title}, range: [xmin, xmax], zeroline: false, domain: [0, domainEnd]},
       shapes: letters.flatMap((scn) => doseShapes(KS.results[scn], x.div, scn, compare)),
       legend: {orientation: "h", y: 1.02, yanchor: "bottom", x: 0, font: {size: 11}},
@@ -535,11 +536,13 @@ function render() {
     };
     axes.forEach((a, k) => {
       const yr = isLog ? logRange(layer) : yRange(layer, a.columns);
-      const only = a.columns.length === 1 && axes.length > 1 ? COLORS[layer.columns.indexOf(a.columns[0]) % COLORS.length]
-                                                             : undefined;
+      // an axis that carries one output of several takes its colour, so the eye finds which scale is whose
+      const only = a.columns.length === 1 && axes.length > 1
+        ? COLORS[layer.columns.indexOf(a.columns[0]) % COLORS.length] : undefined;
       const ax = {title: {text: a.unit, font: only ? {color: only} : undefined}, type: isLog ? "log" : "linear",
                   range: yr || undefined, autorange: yr ? false : true, rangemode: isLog ? undefined : "tozero",
-                  exponentformat: "none", tickformat: isLog ? "~g" : undefined, tickfont: only ? {color: only} : undefined};
+                  exponentformat: "none", tickformat: isLog ? "~g" : undefined,
+                  tickfont: only ? {color: only} : undefined};
       if (k > 0) {
         Object.assign(ax, {overlaying: "y", side: "right", showgrid: false});
         if (k === 1) ax.anchor = "x";
