@@ -256,9 +256,21 @@ def test_extended_release_naltrexone_blocks_mor_from_day_1_to_day_21(xr):
     assert float(np.max(xr.outputs["mor_occupancy"])) < 0.99
 
 
-@pytest.mark.xfail(strict=True, reason="the model's XR exposure is 1.4x that of 50 mg oral daily, the label says "
-                   "3-4x (oral availability fitted to Cmax, 0.18, against Meyer's 5 %; XR availability is already "
-                   "1): occupancy falls to about 71 % by day 28 (ketasim validate: vivitrol_mor_occupancy_4_weeks)")
+def test_extended_release_naltrexone_exposure_is_3_to_4_fold_that_of_50_mg_oral_daily(xr):
+    # label: "total naltrexone exposure is 3- to 4-fold higher" than 50 mg oral daily over 28 days (AUC28)
+    oral = ks.simulate("naltrexone 50 mg oral every 1 d for 28 doses", duration="28 d", output_step="15 min",
+                       hypothesis="null")
+    m = xr.time_h <= 28 * 24
+    ratio = (np.trapezoid(xr.outputs["naltrexone_ng_ml"][m], xr.time_h[m])
+             / np.trapezoid(oral.outputs["naltrexone_ng_ml"], oral.time_h))
+    assert 3.0 <= ratio <= 4.0
+
+
+@pytest.mark.xfail(strict=True, reason="with the label's 3-4-fold exposure (oral F 0.075, CL 60 L/h), XR release "
+                   "half-time 8 d (label 5-10, Dunbar 2006 5-7) and the brain model fitted to oral PET (Lee 1988, "
+                   "Rabiner 2011), occupancy is 0.84 at day 21 but 0.74 at day 28 (plasma naltrexone 2.2 ng/mL); "
+                   "release at the label's 10-d extreme gave 0.79 (with naltrexol.fm 0.87; ketasim validate: "
+                   "vivitrol_mor_occupancy_4_weeks)")
 def test_extended_release_naltrexone_blocks_mor_for_four_weeks(xr):
     m = (xr.time_h >= 24.0) & (xr.time_h <= 28 * 24)
     assert float(np.min(xr.outputs["mor_occupancy"][m])) >= 0.80

@@ -66,13 +66,47 @@ def test_improvement_never_exceeds_its_ceiling():
 
 
 def test_consolidation_builds_with_repeated_sessions_and_fades_after():
-    one = ks.simulate(K, duration="30 d", output_step="1 h")
+    p = ks.default_parameters().replace(**{"consolidation.threshold": 0.0})
+    one = ks.simulate(K, duration="30 d", output_step="1 h", parameters=p)
     series = ks.simulate(["ketamine 0.5 mg/kg iv over 40 min every 2 d for 6 doses"], duration="60 d",
-                         output_step="1 h")
+                         output_step="1 h", parameters=p)
     c1, c6 = one.internal["consolidation"].max(), series.internal["consolidation"].max()
     assert c6 > 3 * c1 > 0
     end = np.argmax(series.internal["consolidation"])
     assert series.internal["consolidation"][-1] < 0.5 * series.internal["consolidation"][end]   # weeks later
+
+
+def test_only_sessions_above_the_threshold_build_the_long_term_layer():
+    low = ["ketamine 0.2 mg/kg iv over 40 min every 3.5 d for 8 doses"]
+    free = ks.default_parameters().replace(**{"consolidation.threshold": 0.0})
+    r = ks.simulate(low, duration="28 d", output_step="1 h", parameters=free)
+    peak_drive = r.internal["induced_drive"].max()
+    assert r.internal["consolidation"].max() > 0
+    # a threshold just above the low dose's peak induced potency: eight sessions build nothing at all
+    gated = free.replace(**{"consolidation.threshold": 1.05 * peak_drive})
+    r = ks.simulate(low, duration="28 d", output_step="1 h", parameters=gated)
+    assert np.all(r.internal["consolidation"] == 0.0)
+    assert np.all(r.internal["consolidated_potency"] == 0.0)
+
+
+def test_the_long_term_potency_saturates_at_its_ceiling():
+    p = ks.default_parameters().replace(**{"consolidation.threshold": 0.0})
+    ceiling = p.value("consolidation.ceiling")
+    twice = ks.simulate(["ketamine 0.5 mg/kg iv over 40 min every 3.5 d for 8 doses"], duration="28 d",
+                        output_step="1 h", parameters=p)
+    thrice = ks.simulate(["ketamine 0.5 mg/kg iv over 40 min every 56 h for 12 doses"], duration="28 d",
+                         output_step="1 h", parameters=p)
+    store = {k: r.internal["consolidation"][-1] for k, r in (("2", twice), ("3", thrice))}
+    potency = {k: r.internal["consolidated_potency"][-1] for k, r in (("2", twice), ("3", thrice))}
+    assert store["3"] > 1.3 * store["2"]                   # a third weekly session adds to the store ...
+    assert potency["3"] / potency["2"] < store["3"] / store["2"]   # ... less to the potency
+    assert all(0 < v < ceiling for v in potency.values())
+    assert np.allclose(twice.internal["consolidated_potency"],
+                       ceiling * store_curve(twice) / (1 + store_curve(twice)))
+
+
+def store_curve(r):
+    return r.internal["consolidation"]
 
 
 def test_a_subject_keeps_its_responder_group():

@@ -12,13 +12,17 @@ Which numbers calibrate which parameters (docs/model.md lists the same):
   Murrough 2013 ketamine (-16.5 at 24 h; the anchor) -> each hypothesis's gain; day-1 response and remission of
   ketamine (46.5 % and 32.7 %, Cochrane 2021; the pooled 45 % of Wilkinson 2019) and the Singh 2016 ketamine arms
   (-18.4 and -17.7 at day 15) -> bsv.drive_responder_share and mood.Rmax (bsv.drive_nonresponder_ratio is an
-  assumption); Daly 2018's esketamine arms at 2 h (-16.4, -14.3, -17.6) -> mood.immediate_weight; Abdallah 2022's
-  dose threshold (0.2 mg/kg x 8 not better than placebo, 0.5 mg/kg better: as the power of its 53-per-arm test)
-  -> mood.induction_hill; Phillips 2019's weekly maintenance (no further change) -> consolidation.formation_rate
-  and consolidation.t_half.
-Everything else (zarate2006's time course, daly2018's 24-h changes, transform2, fava2018, phillips2019's series response, williams2018, relapse) is validation.
+  assumption); Daly 2018's esketamine arms at 2 h (-16.4, -14.3, -17.6) -> mood.immediate_weight;
+- the repeated-session layers (--long-term): Abdallah 2022's dose threshold (0.2 mg/kg x 8 not better than placebo,
+  0.5 mg/kg better: as the power of its 53-per-arm test) -> mood.induction_hill and consolidation.threshold;
+  Phillips 2019's series (59 % response after six infusions) and weekly maintenance (no further change) and the
+  Singh 2016 ketamine arms, and relapse after a stopped series (about 70 % of responders within 6 months,
+  SUSTAIN-3's introduction) -> consolidation.ceiling, consolidation.formation_rate and consolidation.t_half.
+Everything else (zarate2006's time course, daly2018's 24-h changes, transform2, fava2018, phillips2019's series-to-single ratio, williams2018, the median time to relapse) is validation.
 
 Run:  .venv/bin/python tools/calibrate_mood.py [--n 800] [--rounds 2]
+The values in the parameter files: the placebo side and the drug side from `--drug-only` rounds, then the
+induction step and the long-term layer from `--long-term --n 300` (the last step, with the others held).
 Prints the values to write into the parameter files (src/ketasim/parameters/sets/*.toml).
 """
 
@@ -53,7 +57,8 @@ DRUG_TARGETS = [
     # day-1 response between the pooled 45 % (Wilkinson 2019) and Murrough's own 64 %: Cochrane's 46.5 % / 32.7 %
     ("murrough2013", "ketamine", "madrs_24h", "response_rate", 0.465, 40.0),
     ("murrough2013", "ketamine", "madrs_24h", "remission_rate", 0.327, 20.0),
-    # the long-term layer: weekly maintenance holds the improvement of a series (Phillips 2019)
+    # the long-term layer: response after a six-infusion series (59 %) and weekly maintenance holds it (Phillips 2019)
+    ("phillips2019", "series_and_maintenance", "madrs_after_series", "response_rate", 0.59, 20.0),
     ("phillips2019", "series_and_maintenance", "madrs_maintenance", "mean_change", 0.0, 1.0),
     ("singh2016", "ketamine_twice_weekly", "madrs_day15", "mean_change", -18.4, 1.0),
     ("singh2016", "ketamine_thrice_weekly", "madrs_day15", "mean_change", -17.7, 1.0),
@@ -71,6 +76,11 @@ POWER_TARGETS = [
 ]
 DRUG_PARAMETERS = ["bsv.drive_responder_share", "mood.Rmax", "mood.immediate_weight", "mood.induction_hill",
                    "consolidation.formation_rate", "consolidation.t_half"]
+# the repeated-dosing layers alone (--long-term): the induction step and the long-term layer, fitted to the trials
+# of repeated sessions, with the responders, the ceiling and the immediate layer held
+LONG_TERM_PARAMETERS = ["mood.induction_hill", "consolidation.threshold", "consolidation.ceiling",
+                        "consolidation.formation_rate", "consolidation.t_half"]
+LONG_TERM_TRIALS = ("phillips2019", "singh2016")
 ANCHOR = ("murrough2013", "ketamine", "madrs_24h", "mean_change", -16.5)
 GAINS = [  # parameter, hypothesis, opioid source, larger value -> smaller effect
     ("opioid.hnk_Ki_mor", "opioid", "hnk_mor", True),
@@ -152,9 +162,42 @@ def _power_residual(params, t, n):
     return t[7] * max(miss, 0.0)
 
 
-def fit_drug(params, n, label):
+# relapse after a stopped series: about 70 % of TRD responders relapse within 6 months (SUSTAIN-3's introduction),
+# read on the open-label six-infusion series that `ketasim validate` uses, as (quantity, published, weight)
+RELAPSE_TARGET = ("share relapsed by 180 d", 0.70, 10.0)
+
+
+def relapse_share(params, n, hypothesis="opioid", source=None):
+    key = (params.content_hash(), "relapse", n, hypothesis, source)
+    if key not in _ARMS:
+        from ketasim.mechanisms import get_mechanism
+        from ketasim.population import PopulationSpec, population_grid, relapse_summary, sample_subjects
+        from ketasim.population import simulate_population
+        from ketasim.regimens import Regimen
+        from ketasim.validation.targets import _SERIES
+
+        reg = Regimen.from_text(*_SERIES)
+        t = population_grid(reg, 200 * 24.0, step_h=6.0)
+        subj = sample_subjects(PopulationSpec(), n, SEED, params)
+        pop = simulate_population(reg, subj, params, get_mechanism(hypothesis), t, expectation="open_label",
+                                  columns=("madrs",))
+        s = relapse_summary(t, pop.outputs["madrs"], subj["id"].to_numpy(), response_time_h=13 * 24.0)
+        _ARMS[key] = s.relapsed_by.get("180 d", 1.0)
+    return _ARMS[key]
+
+
+def fit_long_term(params, n, label):
+    """The induction step and the long-term layer by least squares on the repeated-session trials (Phillips 2019,
+    Singh 2016, Abdallah 2022's power), the default hypothesis's gain re-solved for the anchor at every point."""
+    return fit_drug(params, n, label, LONG_TERM_PARAMETERS,
+                    [t for t in DRUG_TARGETS if t[0] in LONG_TERM_TRIALS], relapse=True,
+                    max_nfev=10, ftol=1e-3)
+
+
+def fit_drug(params, n, label, keys=None, targets=None, relapse=False, max_nfev=60, ftol=1e-5):
     """The drug side's shared parameters by least squares, the default hypothesis's gain re-solved for the anchor
     at every point (so the anchor holds exactly and the search cannot trade it away)."""
+    keys, targets = keys or DRUG_PARAMETERS, targets or DRUG_TARGETS
     key0, hyp0, src0, dec0 = GAINS[0]
     t0 = time.time()
     solved = {}
@@ -162,17 +205,23 @@ def fit_drug(params, n, label):
     def with_gain(x):
         k = tuple(np.round(x, 6))
         if k not in solved:
-            solved[k] = fit_gain(_from_x(params, DRUG_PARAMETERS, x), key0, hyp0, src0, dec0, n, quiet=True)
+            solved[k] = fit_gain(_from_x(params, keys, x), key0, hyp0, src0, dec0, n, quiet=True)
         return solved[k]
 
     def residuals(x):
         p = with_gain(x)
-        r = [t[5] * (arm_value(p, *t[:4], n) - t[4]) for t in DRUG_TARGETS]
-        return np.array(r + [_power_residual(p, t, n) for t in POWER_TARGETS])
+        r = [t[5] * (arm_value(p, *t[:4], n) - t[4]) for t in targets]
+        r += [_power_residual(p, t, n) for t in POWER_TARGETS]
+        if relapse:
+            r.append(RELAPSE_TARGET[2] * (relapse_share(p, n) - RELAPSE_TARGET[1]))
+        at = ", ".join(f"{k} {math.exp(v):.4g}" for k, v in zip(keys, x))
+        print(f"    evaluation {len(solved)} ({time.time() - t0:.0f} s): cost {0.5 * sum(v * v for v in r):.3f} at {at}",
+              flush=True)
+        return np.array(r)
 
-    lo, hi = _bounds(params, DRUG_PARAMETERS)
-    x0 = np.clip(_to_x(params, DRUG_PARAMETERS), lo + 1e-9, hi - 1e-9)
-    sol = least_squares(residuals, x0, bounds=(lo, hi), diff_step=0.05, max_nfev=60, xtol=1e-6, ftol=1e-5,
+    lo, hi = _bounds(params, keys)
+    x0 = np.clip(_to_x(params, keys), lo + 1e-9, hi - 1e-9)
+    sol = least_squares(residuals, x0, bounds=(lo, hi), diff_step=0.05, max_nfev=max_nfev, xtol=1e-6, ftol=ftol,
                         x_scale="jac")
     p = with_gain(sol.x)
     print(f"[{label}] {sol.nfev} evaluations, {time.time() - t0:.0f} s, cost {sol.cost:.3f}; "
@@ -181,6 +230,8 @@ def fit_drug(params, n, label):
         print(f"    {t[0]}.{t[1]}.{t[2]}.{t[3]}: model {arm_value(p, *t[:4], n):+.3f}, published {t[4]:+.3f}")
     for t in POWER_TARGETS:
         print(f"    {t[0]}.{t[1]} vs {t[2]}: power {power_value(p, *t[:5], n):.3f}, {t[6].replace('_', ' ')} {t[5]}")
+    if relapse:
+        print(f"    {RELAPSE_TARGET[0]}: model {relapse_share(p, n):.3f}, published {RELAPSE_TARGET[1]}")
     return p
 
 
@@ -213,8 +264,13 @@ def main(argv=None):
     ap.add_argument("--joint", action="store_true", help="fit the placebo side, the responder share, the ceiling "
                     "and the default hypothesis's gain together (from the values in the parameter files)")
     ap.add_argument("--drug-only", action="store_true", help="keep the placebo side as it is in the parameter files")
+    ap.add_argument("--long-term", action="store_true", help="fit only the induction step and the long-term layer "
+                    "to the repeated-session trials (the rest as it is in the parameter files)")
     args = ap.parse_args(argv)
     p = ks.default_parameters()
+    if args.long_term:
+        p = fit_long_term(p, args.n, "induction and long-term layer")
+        args.rounds = 0
     if args.joint:
         p = fit(p, JOINT_PARAMETERS, PLACEBO_TARGETS + DRUG_TARGETS + [ANCHOR + (1.0,)], args.n, "joint")
         args.rounds = 0
@@ -226,7 +282,7 @@ def main(argv=None):
     for key, hyp, src, dec in GAINS[1:]:
         p = fit_gain(p, key, hyp, src, dec, args.n)
     print("\nValues for the parameter files:")
-    for k in dict.fromkeys(PLACEBO_PARAMETERS + DRUG_PARAMETERS + [g[0] for g in GAINS]):
+    for k in dict.fromkeys(PLACEBO_PARAMETERS + DRUG_PARAMETERS + LONG_TERM_PARAMETERS + [g[0] for g in GAINS]):
         print(f"  {k} = {p[k].value:.4g}")
 
 

@@ -312,15 +312,24 @@ def induced_drive(mediator_drive, n):
     return ops.positive_part(mediator_drive) ** n
 
 
-def consolidation_target(induced_drive, k_form, k_decay):
-    """The long-term layer: dC/dt = k_form P - k_decay C, built by the induced potency P over days to weeks."""
-    return k_form * induced_drive / k_decay
+def consolidation_target(induced_drive, k_form, k_decay, threshold):
+    """The long-term layer's store C: dC/dt = k_form (P - threshold)+ - k_decay C. Only induced potency P above a
+    threshold builds it (a session well below a full dose adds nothing however often it is repeated: Abdallah
+    2022); without sessions it fades over weeks."""
+    return k_form * ops.positive_part(induced_drive - threshold) / k_decay
 
 
-def antidepressant_drive(immediate_drive, induced_drive, consolidation, drive_scale):
+def consolidated_potency(consolidation, ceiling):
+    """The long-term layer's potency, saturating in the store: ceiling C / (1 + C). A third weekly session adds
+    little to two (Singh 2016), weekly maintenance holds a full store (Phillips 2019), and after the last session
+    the effect holds while the store is large and is lost as it falls below 1 (relapse over weeks)."""
+    return ceiling * consolidation / (1.0 + consolidation)
+
+
+def antidepressant_drive(immediate_drive, induced_drive, consolidated_potency, drive_scale):
     """The drug's antidepressant potency, its three layers summed (immediate: minutes-hours; intermediate: hours-
     days; long-term: days-weeks), times the subject's sensitivity (a responder or not: the same at every session)."""
-    return drive_scale * (immediate_drive + induced_drive + consolidation)
+    return drive_scale * (immediate_drive + induced_drive + consolidated_potency)
 
 
 def expectation_target(session_memory, placebo_scale, level, renewal_half):
@@ -463,10 +472,15 @@ CORE = [
            label="induced antidepressant potency (intermediate layer)",
            description="the mediator drive through the induction threshold"),
     state("consolidation", consolidation_target, rate="consolidation.k_decay", initial=0.0,
-          params={"k_form": "consolidation.formation_rate", "k_decay": "consolidation.k_decay"}, layer="L4",
-          label="consolidated antidepressant state",
-          description="long-term layer: built by the induced potency over repeated sessions, fades over weeks"),
-    signal("antidepressant_drive", antidepressant_drive, layer="L5", label="antidepressant potency",
+          params={"k_form": "consolidation.formation_rate", "k_decay": "consolidation.k_decay",
+                  "threshold": "consolidation.threshold"}, layer="L4",
+          label="consolidated antidepressant store",
+          description="long-term layer: built by induced potency above a threshold over repeated sessions, fades "
+                      "over weeks without them"),
+    signal("consolidated_potency", consolidated_potency, params={"ceiling": "consolidation.ceiling"}, layer="L5",
+           label="long-term antidepressant potency", description="the long-term layer's antidepressant potency (saturating in the consolidated store)"),
+    signal("antidepressant_drive", antidepressant_drive, layer="L5",
+           label="antidepressant potency",
            description="the drug's antidepressant potency (immediate, intermediate and long-term layers, times "
                        "sensitivity)"),
     state("expectation", expectation_target, rate="placebo.k_onset", initial=0.0,

@@ -443,7 +443,7 @@ _TRIAL_TARGETS = [
                                    ("ketamine_1p0", "significant (after adjustment)", 0.5, 1.0))],
     # Phillips 2019: a series and weekly maintenance
     ("phillips2019_response_after_series", "Phillips 2019 virtual trial: response after six infusions in two weeks",
-     "Phillips2019", "validation", "59 % (double the single-infusion rate)", 0.45, 0.75, "fraction",
+     "Phillips2019", "calibration", "59 % (double the single-infusion rate)", 0.45, 0.75, "fraction",
      lambda: _arm_ep("phillips2019", "series_and_maintenance", "madrs_after_series", "response_rate")),
     ("phillips2019_maintenance_change", "Same: MADRS change during four weekly maintenance infusions",
      "Phillips2019", "calibration", "no further change (within ±3)", -3.0, 3.0, "points",
@@ -489,7 +489,7 @@ def _relapse():
 relapse_after_series = _cached(_relapse)
 register(Target(
     "sustain3_relapse_6_months", "Six open-label infusions in two weeks, then none: share of responders relapsed "
-    "by 180 days (Kaplan-Meier, 500 subjects)", "SUSTAIN3", "validation",
+    "by 180 days (Kaplan-Meier, 500 subjects)", "SUSTAIN3", "calibration",
     "about 70 % of TRD responders relapse within 6 months", 0.55, 0.85, "fraction",
     lambda: relapse_after_series().relapsed_by.get("180 d", float("nan")), layer="trials",
     note="loss of response after the series; every subject drifts back to baseline once the effect has gone"))
@@ -590,9 +590,9 @@ register(Target(
     layer="compounds", note="the two-pool brain model and the apparent Ki fitted to oral naltrexone PET"))
 register(Target(
     "vivitrol_exposure_vs_oral", "Same: naltrexone AUC over 28 days, relative to 50 mg oral daily for 28 days",
-    "VivitrolLabel", "validation", "3- to 4-fold", 3.0, 4.0, "ratio",
+    "VivitrolLabel", "calibration", "3- to 4-fold", 3.0, 4.0, "ratio",
     lambda: float(np.trapezoid(_xr().outputs["naltrexone_ng_ml"][_xr().time_h <= 28 * 24.0],
                                _xr().time_h[_xr().time_h <= 28 * 24.0])
                   / np.trapezoid(_oral_daily().outputs["naltrexone_ng_ml"], _oral_daily().time_h)),
-    layer="compounds", note="oral availability (naltrexone.F 0.18) was fitted to the Cmax of 50 mg; Meyer 1984 gives "
-                            "about 5 %, which the label's ratio implies"))
+    layer="compounds", note="oral availability (naltrexone.F 0.075) is set from this ratio, and clearance with it "
+                            "(60 L/h, below Meyer 1984's 94) so that the oral Cmax of 50 mg still holds"))
