@@ -88,7 +88,7 @@ def test_dashboard_end_to_end(page, live_server, tmp_path):
     page.click("#run")
     wait_runs(page, 2)
     charts = page.evaluate(CHART_DATA_JS)
-    conc = {t["name"]: t for t in charts["chart-concentrations-A"]}
+    conc = {t["name"]: t for t in charts["chart-concentrations"]}
     assert conc["ketamine_ng_ml"]["n"] > 100 and 100 < conc["ketamine_ng_ml"]["max"] < 400
     assert conc["naltrexone_ng_ml"]["n"] > 100 and conc["naltrexone_ng_ml"]["max"] > 1
     assert "naltrexone 50 mg oral at -45 min" in page.inner_text("#summary")
@@ -96,7 +96,7 @@ def test_dashboard_end_to_end(page, live_server, tmp_path):
     for chart_id, traces in charts.items():
         assert traces and all(t["n"] > 0 for t in traces), chart_id
 
-    # compare: A without, B with naltrexone (B's default)
+    # compare: A without, B with naltrexone (B's default), overlaid on the same axes
     page.check("#compare-toggle")
     page.uncheck("#A-ntx")
     page.fill("#A-weight", "70")
@@ -105,24 +105,46 @@ def test_dashboard_end_to_end(page, live_server, tmp_path):
     page.click("#run")
     wait_runs(page, 3)
     charts = page.evaluate(CHART_DATA_JS)
-    a = {t["name"]: t for t in charts["chart-concentrations-A"]}
-    b = {t["name"]: t for t in charts["chart-concentrations-B"]}
-    assert a["ketamine_ng_ml"]["n"] > 100 and b["ketamine_ng_ml"]["n"] > 100
-    assert "naltrexone_ng_ml" in b and b["naltrexone_ng_ml"]["max"] > 1
-    assert page.is_visible("#chart-concentrations-A") and page.is_visible("#chart-concentrations-B")
+    # one chart per layer, holding both scenarios' traces; no separate per-scenario panels
+    assert len(page.query_selector_all(".chart[data-layer=concentrations]")) == 1
+    assert not any(k.endswith(("-A", "-B")) for k in charts), list(charts)
+    conc = {t["name"]: t for t in charts["chart-concentrations"]}
+    assert conc["A:ketamine_ng_ml"]["n"] > 100 and conc["B:ketamine_ng_ml"]["n"] > 100
+    assert "B:naltrexone_ng_ml" in conc and conc["B:naltrexone_ng_ml"]["max"] > 1
+    assert "A:naltrexone_ng_ml" not in conc  # A had none (zero throughout in A: not drawn for A)
+    for layer in ("occupancy", "effects", "mood"):
+        metas = [t["name"] for t in charts[f"chart-{layer}"]]
+        assert any(m.startswith("A:") for m in metas) and any(m.startswith("B:") for m in metas), (layer, metas)
+    style = page.evaluate("""() => document.querySelector('#chart-concentrations').data.map(t =>
+        [t.meta, t.name, t.line.dash, t.line.color, t.yaxis])""")
+    by_meta = {m: (name, dash, color, yaxis) for m, name, dash, color, yaxis in style}
+    a_ket, b_ket = by_meta["A:ketamine_ng_ml"], by_meta["B:ketamine_ng_ml"]
+    assert a_ket[0] == "A: ketamine" and b_ket[0] == "B: ketamine"
+    assert a_ket[1] == "solid" and b_ket[1] == "dash" and a_ket[2] == b_ket[2]  # same output, same colour
+    # dose marks of both scenarios: A's ketamine infusion, B's ketamine and naltrexone
+    shapes = page.evaluate("() => document.querySelector('#chart-concentrations').layout.shapes.map(s => s.name)")
+    assert "A: ketamine dose" in shapes and "B: ketamine dose" in shapes and "B: naltrexone dose" in shapes, shapes
+    assert "A: naltrexone dose" not in shapes
+    # the caption says which is which; each unit keeps its own axis in the overlay too
+    caption = page.inner_text(".cell:has(#chart-concentrations) .caption")
+    assert "A: ketamine alone" in caption and "B: with naltrexone" in caption and "dashed" in caption
+    effects = page.evaluate("() => document.querySelector('#chart-effects').data.map(t => [t.meta, t.yaxis])")
+    assert dict(effects)["A:cadss"] == dict(effects)["B:cadss"] == "y"
+    assert dict(effects)["A:euphoria"] == dict(effects)["B:euphoria"] == "y2"
+    assert page.is_visible("#chart-concentrations")
 
     # one shared time axis: zooming one chart zooms the others
-    page.evaluate("() => Plotly.relayout('chart-concentrations-A', {'xaxis.range': [0, 5]})")
+    page.evaluate("() => Plotly.relayout('chart-concentrations', {'xaxis.range': [0, 5]})")
     page.wait_for_function("() => { const r = [...document.querySelectorAll('.chart.js-plotly-plot')].pop().layout.xaxis.range;"
                            " return r[0] === 0 && r[1] === 5; }", timeout=WAIT_MS)
-    page.evaluate("() => Plotly.relayout('chart-concentrations-A', {'xaxis.range': [-1, 48]})")
+    page.evaluate("() => Plotly.relayout('chart-concentrations', {'xaxis.range': [-1, 48]})")
 
-    # CSV download of a chart
-    cell = page.locator(".cell", has=page.locator("#chart-concentrations-B"))
+    # CSV download of a scenario of a chart
+    cell = page.locator(".cell", has=page.locator("#chart-concentrations"))
     with page.expect_download() as info:
-        cell.locator("button[data-action=csv]").click()
+        cell.locator("button[data-action=csv][data-scenario=B]").click()
     dl = info.value
-    assert dl.suggested_filename.endswith("_concentrations.csv")
+    assert dl.suggested_filename.endswith("_concentrations.csv") and "naltrexone" in dl.suggested_filename
     path = tmp_path / dl.suggested_filename
     dl.save_as(path)
     rows = list(csv.reader(io.StringIO(path.read_text())))
@@ -146,8 +168,10 @@ def test_dashboard_end_to_end(page, live_server, tmp_path):
     page.fill("#B-subjects", "20")
     page.click("#run")
     wait_runs(page, 4)
-    fills = page.evaluate("() => document.querySelector('#chart-mood-B').data.map(t => t.fill || null)")
-    assert "tonexty" in fills
+    fills = page.evaluate("() => document.querySelector('#chart-mood').data.map(t => [t.meta || t.name, "
+                          "t.fill || null])")
+    assert any(m.startswith("B:") and f == "tonexty" for m, f in fills), fills
+    assert any(m.startswith("A:") and f == "tonexty" for m, f in fills), fills
     shot = tmp_path / "dashboard.png"
     page.set_viewport_size({"width": 1400, "height": 1900})
     page.evaluate("() => window.scrollTo(0, 0)")
@@ -233,7 +257,7 @@ def test_population_bands_are_drawn(page, live_server):
     bands = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('.chart.js-plotly-plot')].map(
         d => [d.id, d.data.map(t => ({name: t.meta || t.name, fill: t.fill || null,
                                       y: t.y.map(v => v === null ? NaN : v)}))]))""")
-    for chart_id in ("chart-concentrations-A", "chart-occupancy-A", "chart-effects-A", "chart-mood-A"):
+    for chart_id in ("chart-concentrations", "chart-occupancy", "chart-effects", "chart-mood"):
         traces = bands[chart_id]
         assert len(traces) % 3 == 0 and traces, chart_id
         for i in range(0, len(traces), 3):  # p95 edge, p05 edge filled to it, median
@@ -242,7 +266,7 @@ def test_population_bands_are_drawn(page, live_server):
             assert len(med["y"]) > 100
             pairs = [(a, m, b) for a, m, b in zip(lo["y"], med["y"], hi["y"]) if a == a and b == b and m == m]
             assert all(a <= m + 1e-9 and m <= b + 1e-9 for a, m, b in pairs), (chart_id, med["name"])
-    ket = {t["name"]: t for t in bands["chart-concentrations-A"]}
+    ket = {t["name"]: t for t in bands["chart-concentrations"]}
     lo, hi = ket["ketamine_ng_ml p05"]["y"], ket["ketamine_ng_ml p95"]["y"]
     assert max(b - a for a, b in zip(lo, hi)) > 10  # between-subject variability: a real band, not a line
     assert "20 subjects" in page.inner_text("#charts")
@@ -293,20 +317,52 @@ def test_trial_from_the_page(page, live_server):
     assert diff["opioid"] > diff["glutamate"] + 2, diff
 
 
+UNIT_AXES_JS = """(id) => { const d = document.querySelector(id); const series = KS.results.A.series;
+    return {traces: d.data.filter(t => t.meta in series).map(t => [t.meta, t.yaxis, series[t.meta].unit]),
+            axes: Object.fromEntries(Object.entries(d.layout).filter(([k]) => /^yaxis[0-9]*$/.test(k)).map(
+                ([k, a]) => [k.replace('axis', ''), {title: a.title.text, overlaying: a.overlaying || null,
+                                                     side: a.side || 'left'}]))}; }"""
+
+
+def test_mixed_units_get_their_own_y_axes(page, live_server):
+    """Immediate effects hold CADSS points and VAS 0-100 scores, mood MADRS and HAM-D17 points: each unit is read
+    off its own y-axis (the first on the left, the others on the right over the same plot), named by its unit."""
+    page.goto(live_server + "/")
+    wait_runs(page, 1)
+    for chart, must in (("#chart-effects", {"CADSS points", "VAS 0-100"}),
+                        ("#chart-mood", {"MADRS points", "HAM-D17 points"})):
+        got = page.evaluate(UNIT_AXES_JS, chart)
+        unit_of_axis = {}
+        for meta, axis, unit in got["traces"]:
+            unit_of_axis.setdefault(axis, set()).add(unit)
+        assert all(len(u) == 1 for u in unit_of_axis.values()), (chart, unit_of_axis)  # one unit per axis
+        units = {next(iter(u)): axis for axis, u in unit_of_axis.items()}
+        assert must <= set(units), (chart, units)
+        assert len(set(units.values())) == len(units)  # and one axis per unit
+        for unit, axis in units.items():
+            a = got["axes"][axis]
+            assert a["title"] == unit, (chart, axis, a)
+            if axis != "y":
+                assert a["overlaying"] == "y" and a["side"] == "right", (chart, axis, a)
+        assert got["axes"]["y"]["side"] == "left"
+    occupancy = page.evaluate(UNIT_AXES_JS, "#chart-occupancy")  # one unit: one axis
+    assert {axis for _, axis, _ in occupancy["traces"]} == {"y"} and list(occupancy["axes"]) == ["y"]
+
+
 def test_dashboard_log_axis_limits_inputs_and_dose_lines(page, live_server):
     page.goto(live_server + "/")
     wait_runs(page, 1)
     # no rows for outputs that stay zero (no naltrexone given); names as the figures print them
-    names = page.evaluate("() => document.querySelector('#chart-concentrations-A').data.map(t => t.meta)")
+    names = page.evaluate("() => document.querySelector('#chart-concentrations').data.map(t => t.meta)")
     assert "ketamine_ng_ml" in names and "naltrexone_ng_ml" not in names, names
-    labels = page.evaluate("() => document.querySelector('#chart-concentrations-A').data.map(t => t.name)")
+    labels = page.evaluate("() => document.querySelector('#chart-concentrations').data.map(t => t.name)")
     assert "2,6-HNK" in labels, labels
     # the log axis starts a few decades below the peak, with plain tick labels
     page.check("#log-toggle")
-    page.wait_for_function("() => document.querySelector('#chart-concentrations-A').layout.yaxis.type === 'log'")
-    lo, hi = page.evaluate("() => document.querySelector('#chart-concentrations-A').layout.yaxis.range")
+    page.wait_for_function("() => document.querySelector('#chart-concentrations').layout.yaxis.type === 'log'")
+    lo, hi = page.evaluate("() => document.querySelector('#chart-concentrations').layout.yaxis.range")
     assert hi - lo <= 5 and 10 ** lo >= 1e-3, (lo, hi)
-    ticks = page.eval_on_selector_all("#chart-concentrations-A .ytick text", "ts => ts.map(t => t.textContent)")
+    ticks = page.eval_on_selector_all("#chart-concentrations .ytick text", "ts => ts.map(t => t.textContent)")
     assert ticks and all(re.fullmatch(r"[0-9.]+", t) for t in ticks), ticks
     # the subjects limit is the one the server applies for this duration (subject-days per job)
     cap = page.evaluate("() => KS.options.limits.job_work_cap_subject_days")
@@ -325,7 +381,7 @@ def test_dashboard_log_axis_limits_inputs_and_dose_lines(page, live_server):
     wait_runs(page, 2)
     given = page.evaluate("() => KS.results.A.administrations.map(d => d.time_h)")
     assert given == [0.0, 24.0], given
-    shapes = page.evaluate("() => document.querySelector('#chart-concentrations-A').layout.shapes.length")
+    shapes = page.evaluate("() => document.querySelector('#chart-concentrations').layout.shapes.length")
     assert shapes >= 2  # dose marks
     req = page.evaluate("() => scenarioRequest('A')")
     assert req["age_years"] == 30 and req["sex"] == "female" and req["cyp2b6"] == "*6/*6" and req["seed"] == 5

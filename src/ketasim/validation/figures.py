@@ -1,6 +1,6 @@
-"""The figure of `ketasim validate`: the digitised curves ketasim holds (Hasan 2021, S- and R-ketamine after
-5 mg racemate IV over 30 min) with the model's curves, observed against predicted, and every target's model
-value placed within its accepted range."""
+"""The figures of `ketasim validate`: the digitised curves ketasim holds (Hasan 2021, S- and R-ketamine after
+5 mg racemate IV over 30 min) with the model's curves and observed against predicted (validation.png), and every
+target, published against model, on one normalised axis (targets.png)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def validation_figure(rows: list[dict], path) -> None:
     from ketasim.simulation import simulate
 
     r = simulate("ketamine 5 mg iv over 30 min", duration="2 d", output_step="5 min")
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.8))
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.8))
     obs_all, pred_all = [], []
     for k, (label, col, d) in enumerate(digitised_curves()):
         c = f"C{k}"
@@ -57,24 +57,118 @@ def validation_figure(rows: list[dict], path) -> None:
     ax[1].set_ylabel("observed (ng/mL)")
     ax[1].set_title("observed vs predicted (dotted: 2-fold)", fontsize=9, loc="left")
     ax[1].legend(fontsize=7)
-    # each target: where the model falls in its accepted range (0 = low end, 1 = high end)
-    pos = []
-    for i, row in enumerate(rows):
-        lo, hi = row["accepted_range"]
-        x = (row["model"] - lo) / (hi - lo) if hi > lo else 0.5
-        pos.append((x, row["pass"], row["kind"]))
-    y = np.arange(len(pos))
-    xs = np.clip([p[0] for p in pos], -1.5, 2.5)
-    colors = ["C2" if p[1] else "C3" for p in pos]
-    ax[2].scatter(xs, y, c=colors, s=14, marker="o")
-    ax[2].axvspan(0, 1, color="0.9", zorder=0)
-    ax[2].set_yticks(y)
-    ax[2].set_yticklabels([row["key"] for row in rows], fontsize=5)
-    ax[2].set_xlabel("model in its accepted range (0 low, 1 high)")
-    ax[2].set_title("every target (green pass, red fail)", fontsize=9, loc="left")
     for a in ax:
         a.grid(alpha=0.3)
     fig.suptitle("ketasim validate (research software, not dosing advice)", fontsize=10)
     fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ every target, published against model
+CLIP = (-1.0, 2.0)  # positions drawn; beyond them a triangle at the edge points to the value (printed beside)
+ROW_IN = 0.2        # figure height per target row (inches): the labels never overlap, whatever the count
+KIND_MARKER = {"validation": "o", "calibration": "s"}
+
+
+def range_position(model: float, low: float, high: float) -> float:
+    """Where the model value lies in the accepted range: 0 at its low end, 1 at its high end (a common axis for
+    targets of any unit); nan for a model value that is not finite."""
+    if not np.isfinite(model):
+        return float("nan")
+    if high > low:
+        return float((model - low) / (high - low))
+    return 0.5 if model == low else (CLIP[0] - 1 if model < low else CLIP[1] + 1)
+
+
+def _columns(layers: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
+    """The layer groups split into two columns of about equal row counts, keeping their order."""
+    total = sum(n for _, n in layers)
+    left, acc = [], 0
+    for name, n in layers:
+        if left and acc + n / 2 > total / 2:
+            break
+        left.append((name, n))
+        acc += n
+    right = layers[len(left):]
+    return [left, right] if right else [left]
+
+
+def targets_figure(rows: list[dict]):
+    """Every target, one row each, grouped by layer: its accepted range as a bar from 0 to 1 around the range's
+    centre (the published value the range was set around), and the model's value at its position in that range,
+    so that targets in ng/mL, minutes, MADRS points or fractions share one axis. Marker: circle validation,
+    square calibration; colour: green inside the range, red outside. Returns the matplotlib figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from .report import range_text, value_text
+
+    order: dict[str, list[dict]] = {}
+    for r in rows:
+        order.setdefault(r["layer"], []).append(r)
+    columns = _columns([(k, len(v)) for k, v in order.items()])
+    most = max(sum(n for _, n in col) for col in columns)
+    height = ROW_IN * most + 0.55 * max(len(col) for col in columns) + 1.6
+    fig = plt.figure(figsize=(9.0 * len(columns), height), layout="constrained")
+    subfigs = fig.subfigures(1, len(columns), squeeze=False)[0]
+    for sub, col in zip(subfigs, columns):
+        axes = sub.subplots(len(col), 1, height_ratios=[n + 2.5 for _, n in col], squeeze=False)[:, 0]
+        for ax, (layer, _) in zip(axes, col):
+            group = order[layer]
+            y = np.arange(len(group))[::-1]
+            ax.axvspan(0, 1, color="#e6f2e6", zorder=0, label="accepted range")
+            ax.errorbar([0.5] * len(group), y, xerr=0.5, fmt="|", color="0.45", ms=8, lw=1.2, capsize=3,
+                        zorder=2)
+            for yi, r in zip(y, group):
+                lo, hi = r["accepted_range"]
+                x = range_position(r["model"], lo, hi)
+                if x != x:
+                    continue
+                color = "#2f855a" if r["pass"] else "#c53030"
+                if CLIP[0] <= x <= CLIP[1]:
+                    marker = KIND_MARKER.get(r["kind"], "D")
+                else:  # far outside: a triangle at the edge, pointing to where the value lies
+                    marker, x = ("<", CLIP[0]) if x < CLIP[0] else (">", CLIP[1])
+                ax.plot([x], [yi], marker=marker, ms=6, color=color, mec="black", mew=0.5, ls="none", zorder=3,
+                        gid=f"target:{r['key']}")
+            ax.set_xlim(CLIP[0] - 0.1, CLIP[1] + 0.1)
+            ax.set_ylim(-0.7, len(group) - 0.3)
+            ax.set_yticks(y, [r["key"] for r in group], fontsize=7)
+            right = ax.twinx()
+            right.set_ylim(ax.get_ylim())
+            right.set_yticks(y, [f"model {value_text(r['model'], r['unit'])}; accepted "
+                                 f"{range_text(*r['accepted_range'], r['unit'])}" for r in group], fontsize=6.5)
+            right.tick_params(length=0)
+            ax.set_xticks([-1, 0, 1, 2], ["-1", "0\nlow end", "1\nhigh end", "2"], fontsize=7)
+            ax.axvline(0.5, color="0.6", lw=0.6, ls=":", zorder=1)
+            ax.grid(axis="x", alpha=0.3)
+            ax.set_title(f"{layer}: {sum(r['pass'] for r in group)} of {len(group)} in range", fontsize=9,
+                         loc="left")
+        axes[-1].set_xlabel("model value's position in the target's accepted range (0 low end, 1 high end)",
+                            fontsize=8)
+    handles = [Line2D([], [], marker="o", color="#2f855a", mec="black", mew=0.5, ls="none",
+                      label="validation target, model in range"),
+               Line2D([], [], marker="s", color="#2f855a", mec="black", mew=0.5, ls="none",
+                      label="calibration target (fitted to it), model in range"),
+               Line2D([], [], marker="o", color="#c53030", mec="black", mew=0.5, ls="none",
+                      label="model outside the range (red)"),
+               Line2D([], [], marker=">", color="#c53030", mec="black", mew=0.5, ls="none",
+                      label="beyond the axis (value printed at right)"),
+               Line2D([], [], marker="|", color="0.45", ms=8, ls="-", lw=1.2,
+                      label="accepted range, around the published value (dotted: its centre)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
+    fig.suptitle("Every validation target: published (accepted range) against the model, each on its own "
+                 "range (research software, not dosing advice)", fontsize=10)
+    return fig
+
+
+def write_targets_figure(rows: list[dict], path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = targets_figure(rows)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -60,8 +60,9 @@ def with_texts(rows: list[dict]) -> list[dict]:
 
 def write_report(rows: list[dict], out_dir: str | Path, figures: dict[str, str] | None = None,
                  relapse=None) -> Path:
-    """validation.json, validation.html (with a figure per virtual trial: model bands over the published points)
-    and, where given, the relapse analysis (relapse.csv, relapse.png)."""
+    """validation.json, validation.html (with every target published against model, targets.png, and a figure
+    per virtual trial: model bands over the published points) and, where given, the relapse analysis
+    (relapse.csv, relapse.png)."""
     rows = with_texts(rows)
     with atomic_output_dir(out_dir) as tmp:
         doc = {"ketasim_version": __version__, "n_targets": len(rows), "n_pass": sum(r["pass"] for r in rows),
@@ -73,15 +74,17 @@ def write_report(rows: list[dict], out_dir: str | Path, figures: dict[str, str] 
 
             plot_relapse(relapse, tmp / "relapse.png", "Relapse after six open-label infusions in two weeks")
         (tmp / "validation.json").write_text(json.dumps(doc, indent=2))
-        from .figures import validation_figure
+        from .figures import validation_figure, write_targets_figure
 
         validation_figure(rows, tmp / "validation.png")
-        (tmp / "validation.html").write_text(_html(rows, figures or {}, relapse, tmp / "validation.png"))
+        write_targets_figure(rows, tmp / "targets.png")
+        (tmp / "validation.html").write_text(_html(rows, figures or {}, relapse, tmp / "validation.png",
+                                                   tmp / "targets.png"))
     out = Path(out_dir)
     return out
 
 
-def _html(rows: list[dict], figures: dict[str, str], relapse=None, overview=None) -> str:
+def _html(rows: list[dict], figures: dict[str, str], relapse=None, overview=None, targets=None) -> str:
     e = html.escape
     body = []
     for r in rows:
@@ -101,20 +104,41 @@ tr.pass td:first-child{{color:#070}}</style></head><body>
 targets were used to fit a parameter, so agreement there is by construction; <em>validation</em> targets were
 not used for fitting. Failures are reported, not hidden: each is a disagreement between the model and a
 published number. Research software, not a dosing tool.</p>
-{_overview_html(overview)}<table><tr><th></th><th>layer</th><th>kind</th><th>target</th><th>model</th><th>published</th>
+{_overview_html(overview)}
+{_targets_html(targets)}
+<table><tr><th></th><th>layer</th><th>kind</th><th>target</th><th>model</th><th>published</th>
 <th>accepted</th><th>source</th><th>note</th></tr>
 {''.join(body)}</table>
 {_figures_html(figures, relapse)}</body></html>"""
 
 
 def _overview_html(path) -> str:
-    """The overview figure (digitised curves, observed against predicted, every target in its range)."""
+    """The overview figure (digitised curves with the model's, observed against predicted)."""
     if path is None:
         return ""
     import base64
 
     png = base64.b64encode(Path(path).read_bytes()).decode()
     return f"<img alt='validation figure' src='data:image/png;base64,{png}' style='max-width:100%'>"
+
+
+def _png_data(path) -> str:
+    import base64
+
+    return base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def _targets_html(path) -> str:
+    """Every target, published against model, on the normalised axis (targets.png)."""
+    if path is None:
+        return ""
+    return ("<h2>Every target: published against model</h2><p>One row per target, grouped by layer. Each target "
+            "is drawn on its own accepted range, set around the published value: 0 is the range's low end, 1 its "
+            "high end, so targets in ng/mL, hours, scale points or fractions share one axis. Circles are validation "
+            "targets, squares calibration targets; green inside the range, red outside; a triangle at the edge "
+            "points to a value beyond the axis. The model's value and the range are printed at the right.</p>"
+            f"<img id='targets-figure' alt='every target, published against model' "
+            f"src='data:image/png;base64,{_png_data(path)}' style='max-width:100%'>")
 
 
 def _figures_html(figures: dict[str, str], relapse) -> str:

@@ -380,14 +380,24 @@ function logRange(layer) {
   return [top - LOG_DECADES, top];  // plotly's log range is in decades
 }
 
-/* Dose marks: a dotted line at each dose, a grey band over each infusion. */
-function doseShapes(res, div) {
+/* How each scenario is drawn when two are compared on the same axes: A solid, B dashed; their dose marks apart. */
+const SCENARIO_STYLE = {
+  A: {dash: "solid", band: "33", dose: "#555", doseDash: "dot", infusion: "#ddd", marker: "circle"},
+  B: {dash: "dash", band: "1f", dose: "#b7791f", doseDash: "dashdot", infusion: "#f6e3b4", marker: "square"},
+};
+function styleOf(scn) { return SCENARIO_STYLE[scn] || SCENARIO_STYLE.A; }
+
+/* Dose marks: a line at each dose, a band over each infusion; in compare mode each scenario in its own style. */
+function doseShapes(res, div, scn, compare) {
+  const st = styleOf(compare ? scn : "A");
   return (res.administrations || []).flatMap((d) => {
     const x0 = d.time_h / div, x1 = (d.time_h + (d.duration_h || 0)) / div;
-    const line = {type: "line", xref: "x", yref: "paper", x0, x1: x0, y0: 0, y1: 1,
-                  line: {color: "#888", width: 1, dash: "dot"}, layer: "below"};
-    return d.duration_h > 0 ? [line, {type: "rect", xref: "x", yref: "paper", x0, x1, y0: 0, y1: 1,
-                                     fillcolor: "#ddd", opacity: 0.5, line: {width: 0}, layer: "below"}] : [line];
+    const name = compare ? `${scn}: ${d.drug} dose` : `${d.drug} dose`;
+    const line = {type: "line", name, xref: "x", yref: "paper", x0, x1: x0, y0: 0, y1: 1,
+                  line: {color: st.dose, width: 1, dash: st.doseDash}, layer: "below"};
+    return d.duration_h > 0 ? [line, {type: "rect", name: `${name} (infusion)`, xref: "x", yref: "paper", x0, x1,
+                                     y0: 0, y1: 1, fillcolor: st.infusion, opacity: 0.5, line: {width: 0},
+                                     layer: "below"}] : [line];
   });
 }
 
@@ -395,28 +405,56 @@ function prettyName(col) {
   return col.replace(/_ng_ml$/, "").replace(/_occupancy$/, " occupancy").replace(/_/g, " ");
 }
 
-function tracesFor(res, layer, xs) {
+/* The y-axes of a layer: one per unit (CADSS points and VAS 0-100 are never read off one scale). The first on
+   the left, the others on the right. Answers [{unit, columns, ref: "y" | "y2" | ..., name: "yaxis" | ...}]. */
+function unitAxes(layer) {
+  const results = Object.values(KS.results);
+  const unitOf = (c) => { for (const r of results) if (r.series[c]) return r.series[c].unit || ""; return ""; };
+  const axes = [];
+  for (const c of layer.columns) {
+    const u = unitOf(c);
+    let a = axes.find((x) => x.unit === u);
+    if (!a) {
+      const k = axes.length + 1;
+      a = {unit: u, columns: [], ref: k === 1 ? "y" : `y${k}`, name: k === 1 ? "yaxis" : `yaxis${k}`};
+      axes.push(a);
+    }
+    a.columns.push(c);
+  }
+  return axes;
+}
+
+/* Traces of one scenario in one layer. In compare mode names and ids carry the scenario ("A: ketamine", meta
+   "A:ketamine_ng_ml"), B is dashed and its band lighter; a column keeps its colour in both. */
+function tracesFor(res, layer, xs, scn, compare, axisOf) {
   const traces = [];
+  const st = styleOf(compare ? scn : "A");
+  const tag = compare ? `${scn}: ` : "";
+  const id = (c) => (compare ? `${scn}:${c}` : c);
   layer.columns.forEach((col, i) => {
     const s = res.series[col];
-    if (!s) return;
+    // an output zero throughout in this scenario (naltrexone in the one that gave none) is left out of it
+    if (!s || !(s.p95 || s.median).some((v) => v !== null && v !== 0)) return;
     const color = COLORS[i % COLORS.length];
+    const yaxis = axisOf[col] || "y";
+    const group = id(col);
     if (s.p05 && s.p95) {
-      traces.push({x: xs, y: s.p95, mode: "lines", line: {width: 0, color}, hoverinfo: "skip",
-                   showlegend: false, name: `${col} p95`, legendgroup: col});
-      traces.push({x: xs, y: s.p05, mode: "lines", line: {width: 0, color}, fill: "tonexty",
-                   fillcolor: color + "33", hoverinfo: "skip", showlegend: false, name: `${col} p05`,
-                   legendgroup: col});
+      traces.push({x: xs, y: s.p95, mode: "lines", line: {width: 0, color}, hoverinfo: "skip", yaxis,
+                   showlegend: false, name: `${id(col)} p95`, legendgroup: group});
+      traces.push({x: xs, y: s.p05, mode: "lines", line: {width: 0, color}, fill: "tonexty", yaxis,
+                   fillcolor: color + st.band, hoverinfo: "skip", showlegend: false, name: `${id(col)} p05`,
+                   legendgroup: group});
     }
-    traces.push({x: xs, y: s.median, mode: "lines", line: {width: 2, color}, legendgroup: col,
-                 name: (s.label || prettyName(col)) + (s.p05 ? " (median, 5–95 %)" : ""),
-                 meta: col, hovertemplate: `%{y:.4g} ${s.unit}<extra>${s.label || prettyName(col)}</extra>`});
+    const label = s.label || prettyName(col);
+    traces.push({x: xs, y: s.median, mode: "lines", line: {width: 2, color, dash: st.dash}, legendgroup: group,
+                 yaxis, name: tag + label + (s.p05 && !compare ? " (median, 5–95 %)" : ""), meta: id(col),
+                 hovertemplate: `%{y:.4g} ${s.unit}<extra>${tag}${label}</extra>`});
     const pts = (res.observed || []).filter((p) => p.output === col);
     if (pts.length) {
       const div = xScale().div;
       traces.push({x: pts.map((p) => p.time_h / div), y: pts.map((p) => p.value), mode: "markers", type: "scatter",
-                   marker: {color: "#fff", size: 7, line: {color, width: 1.5}}, legendgroup: col,
-                   name: `${prettyName(col)} observed`, meta: `${col} observed`,
+                   yaxis, marker: {color: "#fff", size: 7, symbol: st.marker, line: {color, width: 1.5}},
+                   legendgroup: group, name: `${tag}${prettyName(col)} observed`, meta: `${id(col)} observed`,
                    error_y: {type: "data", array: pts.map((p) => p.sd || 0), visible: pts.some((p) => p.sd),
                              color, thickness: 1}});
     }
@@ -424,11 +462,11 @@ function tracesFor(res, layer, xs) {
   return traces;
 }
 
-function yRange(layer) {
+function yRange(layer, columns) {
   if (layer.key === "occupancy") return [0, 1];
   let hi = 0;
   for (const r of Object.values(KS.results)) {
-    for (const c of layer.columns) {
+    for (const c of columns || layer.columns) {
       const s = r.series[c];
       if (!s) continue;
       for (const v of (s.p95 || s.median)) if (v !== null && v > hi) hi = v;
@@ -437,10 +475,13 @@ function yRange(layer) {
   return hi > 0 ? [0, hi * 1.05] : null;
 }
 
+const RIGHT_AXIS_STEP = 0.075;  // plot width per extra right-hand axis (third unit and on)
+
 function render() {
   const charts = $("#charts");
   charts.replaceChildren();
   const letters = Object.keys(KS.results);
+  const compare = letters.length > 1;
   const x = xScale();
   const layers = layerUnion();
   const logConc = $("#log-toggle").checked;
@@ -456,42 +497,66 @@ function render() {
       cells.append(el("p", {class: "empty", text: "No output of this layer in this version of ketasim yet."}));
       return;
     }
-    const units = [...new Set(layer.columns.map((c) => (KS.results[letters[0]].series[c] || {}).unit).filter(Boolean))];
     const isLog = logConc && layer.key === "concentrations";
-    const yr = isLog ? logRange(layer) : yRange(layer);
+    const axes = unitAxes(layer);
+    const axisOf = Object.fromEntries(axes.flatMap((a) => a.columns.map((c) => [c, a.ref])));
+    const domainEnd = 1 - RIGHT_AXIS_STEP * Math.max(0, axes.length - 2);
+    // every scenario on the same axes: one chart per layer
+    const height = compare ? 300 : 240;  // room for both scenarios' legend entries
+    const div = el("div", {class: "chart", id: `chart-${layer.key}`, "data-layer": layer.key,
+                           "data-scenarios": letters.join(" "), style: `height: ${height}px`});
+    const caption = el("div", {class: "caption"});
     for (const scn of letters) {
       const res = KS.results[scn];
-      const xs = res.time_h.map((t) => t / x.div);
-      const div = el("div", {class: "chart", id: `chart-${layer.key}-${scn}`, "data-layer": layer.key,
-                             "data-scenario": scn});
-      const csvBtn = el("button", {type: "button", class: "small", "data-action": "csv", text: "CSV",
-                                   onclick: () => downloadCsv(scn, layer)});
-      const pngBtn = el("button", {type: "button", class: "small", "data-action": "png", text: "PNG",
-                                   onclick: () => Plotly.downloadImage(div, {format: "png", width: 1000, height: 320,
-                                     filename: fileStem(res, layer)})});
-      const caption = el("div", {class: "caption"},
-        el("span", {text: letters.length > 1 ? `${scn}: ${res.name}` : res.name}),
-        el("span", {text: res.n_subjects > 1 ? `${res.n_subjects} subjects: median, shaded 5–95 %`
-                                             : "typical subject"}),
-        pngBtn, csvBtn);
-      cells.append(el("div", {class: "cell"}, caption, div));
-      const layout = {
-        margin: {l: 60, r: 10, t: 8, b: li === layers.length - 1 ? 40 : 28},
-        height: 240,
-        xaxis: {title: {text: x.title}, range: [xmin, xmax], zeroline: false},
-        // mixed units (CADSS points, VAS 0-100) are all named on the axis
-        yaxis: {title: {text: units.join(" · ")}, type: isLog ? "log" : "linear",
-                range: yr || undefined, autorange: yr ? false : true, rangemode: isLog ? undefined : "tozero",
-                exponentformat: "none", tickformat: isLog ? "~g" : undefined},
-        shapes: doseShapes(res, x.div),
-        legend: {orientation: "h", y: 1.02, yanchor: "bottom", x: 0, font: {size: 11}},
-        showlegend: true,
-        hovermode: "x unified",
-      };
-      Plotly.newPlot(div, tracesFor(res, layer, xs), layout,
-                     {responsive: true, displaylogo: false, toImageButtonOptions: {filename: fileStem(res, layer)}});
-      div.on("plotly_relayout", (ev) => syncX(div, ev));
+      const who = res.n_subjects > 1 ? `${res.n_subjects} subjects: median, shaded 5–95 %` : "typical subject";
+      const how = compare ? (scn === "A" ? " — solid lines, dotted grey dose marks"
+                                         : " — dashed lines, dash-dot amber dose marks") : "";
+      caption.append(el("span", {class: "scn", "data-scenario": scn,
+                                 text: `${compare ? scn + ": " : ""}${res.name} (${who})${how}`}));
     }
+    const stem = compare ? `ketasim_${letters.map((l) => stemName(KS.results[l])).join("_vs_")}_${layer.key}`
+                         : fileStem(KS.results[letters[0]], layer);
+    caption.append(el("button", {type: "button", class: "small", "data-action": "png", text: "PNG",
+                                 onclick: () => Plotly.downloadImage(div, {format: "png", width: 1000,
+                                   height: compare ? 380 : 320, filename: stem})}));
+    for (const scn of letters) {
+      caption.append(el("button", {type: "button", class: "small", "data-action": "csv", "data-scenario": scn,
+                                   text: compare ? `CSV ${scn}` : "CSV", onclick: () => downloadCsv(scn, layer)}));
+    }
+    cells.append(el("div", {class: "cell"}, caption, div));
+
+    const layout = {
+      margin: {l: 60, r: axes.length > 1 ? 60 : 10, t: 8, b: li === layers.length - 1 ? 40 : 28},
+      height,
+      xaxis: {title: {text: x.title}, range: [xmin, xmax], zeroline: false, domain: [0, domainEnd]},
+      shapes: letters.flatMap((scn) => doseShapes(KS.results[scn], x.div, scn, compare)),
+      legend: {orientation: "h", y: 1.02, yanchor: "bottom", x: 0, font: {size: 11}},
+      showlegend: true,
+      hovermode: "x unified",
+    };
+    axes.forEach((a, k) => {
+      const yr = isLog ? logRange(layer) : yRange(layer, a.columns);
+      // an axis that carries one output of several takes its colour, so the eye finds which scale is whose
+      const only = a.columns.length === 1 && axes.length > 1
+        ? COLORS[layer.columns.indexOf(a.columns[0]) % COLORS.length] : undefined;
+      const ax = {title: {text: a.unit, font: only ? {color: only} : undefined}, type: isLog ? "log" : "linear",
+                  range: yr || undefined, autorange: yr ? false : true, rangemode: isLog ? undefined : "tozero",
+                  exponentformat: "none", tickformat: isLog ? "~g" : undefined,
+                  tickfont: only ? {color: only} : undefined};
+      if (k > 0) {
+        Object.assign(ax, {overlaying: "y", side: "right", showgrid: false});
+        if (k === 1) ax.anchor = "x";
+        else Object.assign(ax, {anchor: "free", position: Math.min(1, domainEnd + RIGHT_AXIS_STEP * (k - 1))});
+      }
+      layout[a.name] = ax;
+    });
+    const traces = letters.flatMap((scn) => {
+      const res = KS.results[scn];
+      return tracesFor(res, layer, res.time_h.map((t) => t / x.div), scn, compare, axisOf);
+    });
+    Plotly.newPlot(div, traces, layout,
+                   {responsive: true, displaylogo: false, toImageButtonOptions: {filename: stem}});
+    div.on("plotly_relayout", (ev) => syncX(div, ev));
   });
   renderSummary();
   renderWarnings();
@@ -510,8 +575,9 @@ function syncX(source, ev) {
   Promise.all(others.map((d) => Plotly.relayout(d, update))).finally(() => { KS.syncing = false; });
 }
 
+function stemName(res) { return (res.name || "scenario").replace(/[^A-Za-z0-9_-]+/g, "_"); }
 function fileStem(res, layer) {
-  return `ketasim_${(res.name || "scenario").replace(/[^A-Za-z0-9_-]+/g, "_")}_${layer.key}`;
+  return `ketasim_${stemName(res)}_${layer.key}`;
 }
 
 function csvFor(res, layer) {
