@@ -18,7 +18,8 @@ Which numbers calibrate which parameters (docs/model.md lists the same):
   Phillips 2019's series (59 % response after six infusions) and weekly maintenance (no further change) and the
   Singh 2016 ketamine arms, and relapse after a stopped series (about 70 % of responders within 6 months,
   SUSTAIN-3's introduction) -> consolidation.ceiling, consolidation.formation_rate and consolidation.t_half.
-Everything else (zarate2006's time course, daly2018's 24-h changes, transform2, fava2018, phillips2019's series-to-single ratio, williams2018, the median time to relapse) is validation.
+Everything else (zarate2006's time course, daly2018's 24-h changes, transform2, fava2018, phillips2019's
+series-to-single ratio, williams2018, the median time to relapse) is validation.
 
 Run:  .venv/bin/python tools/calibrate_mood.py [--n 800] [--rounds 2]
 The values in the parameter files: the placebo side and the drug side from `--drug-only` rounds, then the
@@ -215,8 +216,8 @@ def fit_drug(params, n, label, keys=None, targets=None, relapse=False, max_nfev=
         if relapse:
             r.append(RELAPSE_TARGET[2] * (relapse_share(p, n) - RELAPSE_TARGET[1]))
         at = ", ".join(f"{k} {math.exp(v):.4g}" for k, v in zip(keys, x))
-        print(f"    evaluation {len(solved)} ({time.time() - t0:.0f} s): cost {0.5 * sum(v * v for v in r):.3f} at {at}",
-              flush=True)
+        cost = 0.5 * sum(v * v for v in r)
+        print(f"    evaluation {len(solved)} ({time.time() - t0:.0f} s): cost {cost:.3f} at {at}", flush=True)
         return np.array(r)
 
     lo, hi = _bounds(params, keys)

@@ -478,7 +478,8 @@ CORE = [
           description="long-term layer: built by induced potency above a threshold over repeated sessions, fades "
                       "over weeks without them"),
     signal("consolidated_potency", consolidated_potency, params={"ceiling": "consolidation.ceiling"}, layer="L5",
-           label="long-term antidepressant potency", description="the long-term layer's antidepressant potency (saturating in the consolidated store)"),
+           label="long-term antidepressant potency",
+           description="the long-term layer's antidepressant potency (saturating in the consolidated store)"),
     signal("antidepressant_drive", antidepressant_drive, layer="L5",
            label="antidepressant potency",
            description="the drug's antidepressant potency (immediate, intermediate and long-term layers, times "
