@@ -252,6 +252,24 @@ def propagate_pk(model: KetamineModel, A_full: np.ndarray, inputs: list[BatchInp
 
 
 # ----------------------------------------------------------------------------------------------------------
+def _split_columns(pdm, model, columns):
+    """The wanted columns split into PD nodes and plasma read-outs: (PD nodes, effect sites, the PK columns to
+    propagate (plasma read-outs first, then the effect sites where PD is wanted), number of plasma read-outs).
+    An unknown column is a KeyError naming it."""
+    dynamic = {n.name for n in pdm.dynamic}
+    plasma_names = model.plasma_columns()
+    unknown = [c for c in columns if c not in dynamic and c not in plasma_names]
+    if unknown:
+        raise KeyError(unknown[0])
+    pd_wanted = [c for c in columns if c in dynamic]
+    effect_sites = [s.name for s in pdm.sources.values() if s.kind == "effect_site"]
+    pk_cols = list(dict.fromkeys(c for c in columns if c in plasma_names))
+    n_plasma = len(pk_cols)
+    if pd_wanted:
+        pk_cols += effect_sites
+    return pd_wanted, effect_sites, pk_cols, n_plasma
+
+
 def simulate_chunk_fast(regimen: Regimen, covariates: pk.CovariateArrays, eta: dict[str, np.ndarray],
                         subject: dict[str, np.ndarray], parameters: ParameterSet, mechanism, t: np.ndarray,
                         expectation: str = "active", oral_ad_start_h: float | None = None, columns=(),
@@ -265,17 +283,7 @@ def simulate_chunk_fast(regimen: Regimen, covariates: pk.CovariateArrays, eta: d
     N = len(covariates.weight_kg)
     parameters = mechanism.with_parameters(parameters)
     pdm = pd_model(mechanism, parameters)
-    dynamic = {n.name for n in pdm.dynamic}
-    plasma_names = model.plasma_columns()
-    unknown = [c for c in columns if c not in dynamic and c not in plasma_names]
-    if unknown:
-        raise KeyError(unknown[0])
-    pd_wanted = [c for c in columns if c in dynamic]
-    effect_sites = [s.name for s in pdm.sources.values() if s.kind == "effect_site"]
-    pk_cols = list(dict.fromkeys(c for c in columns if c in plasma_names))
-    n_plasma = len(pk_cols)
-    if pd_wanted:
-        pk_cols += effect_sites
+    pd_wanted, effect_sites, pk_cols, n_plasma = _split_columns(pdm, model, columns)
     ind = pk.individual_pk(parameters, covariates, eta, model.compounds)
     A = pk.build_pk_matrix(ind, model.index)
     if A.ndim == 2:
@@ -362,17 +370,7 @@ def simulate_parameter_sets_fast(regimen: Regimen, covariates: pk.CovariateArray
         groups.setdefault(sig, []).append(m)
     if pdm is None:
         return out, ok
-    dynamic = {n.name for n in pdm.dynamic}
-    plasma_names = model.plasma_columns()
-    unknown = [c for c in columns if c not in dynamic and c not in plasma_names]
-    if unknown:
-        raise KeyError(unknown[0])
-    pd_wanted = [c for c in columns if c in dynamic]
-    effect_sites = [s.name for s in pdm.sources.values() if s.kind == "effect_site"]
-    pk_cols = list(dict.fromkeys(c for c in columns if c in plasma_names))
-    n_plasma = len(pk_cols)
-    if pd_wanted:
-        pk_cols += effect_sites
+    pd_wanted, effect_sites, pk_cols, n_plasma = _split_columns(pdm, model, columns)
     kernel = compiled(pdm) if pd_wanted else None
     for members in groups.values():
         G = len(members)

@@ -174,17 +174,23 @@ SHOWN_KINK_RATIO = 1.0   # a located kink (solvers.switches) counts where the st
                          # one-sided continuations of the two-piece rule would only add error)
 
 
-def kink_shows(t, u, i, s):
-    """Whether a located kink inside step i shows in the drive: the larger of the curvature estimates spanning
-    the step (cb, cf) exceeds SHOWN_KINK_RATIO times the larger of its neighbouring stencils' (cbb, cff). The
-    six-point stencil must exist (as for `kinks`)."""
-    h = np.diff(t[i - 3:i + 3])
+def _curvatures(t, u, i, s, h):
+    """Curvature estimates around step i of slope s: the two spanning the step (cb, cf) and those of the
+    neighbouring stencils t_{i-3..i-1} and t_{i..i+2} (cbb, cff); h = the six-point stencil's steps."""
     sl = (u[i - 1] - u[i - 2]) / h[1]
     sr = (u[i + 1] - u[i]) / h[3]
     cb = (s - sl) / (t[i] - t[i - 2])
     cf = (sr - s) / (t[i + 1] - t[i - 1])
     cbb = (sl - (u[i - 2] - u[i - 3]) / h[0]) / (t[i - 1] - t[i - 3])
     cff = ((u[i + 2] - u[i + 1]) / h[4] - sr) / (t[i + 2] - t[i])
+    return cb, cf, cbb, cff
+
+
+def kink_shows(t, u, i, s):
+    """Whether a located kink inside step i shows in the drive: the larger of the curvature estimates spanning
+    the step (cb, cf) exceeds SHOWN_KINK_RATIO times the larger of its neighbouring stencils' (cbb, cff). The
+    six-point stencil must exist (as for `kinks`)."""
+    cb, cf, cbb, cff = _curvatures(t, u, i, s, np.diff(t[i - 3:i + 3]))
     return np.maximum(np.abs(cb), np.abs(cf)) > SHOWN_KINK_RATIO * np.maximum(np.abs(cbb), np.abs(cff))
 
 
@@ -202,12 +208,7 @@ def kinks(t, u, i, s):
     h = np.diff(t[i - 3:i + 3])
     if np.any(h <= 0):
         return None
-    sl = (u[i - 1] - u[i - 2]) / h[1]
-    sr = (u[i + 1] - u[i]) / h[3]
-    cb = (s - sl) / (t[i] - t[i - 2])
-    cf = (sr - s) / (t[i + 1] - t[i - 1])
-    cbb = (sl - (u[i - 2] - u[i - 3]) / h[0]) / (t[i - 1] - t[i - 3])
-    cff = ((u[i + 2] - u[i + 1]) / h[4] - sr) / (t[i + 2] - t[i])
+    cb, cf, cbb, cff = _curvatures(t, u, i, s, h)
     side = np.maximum(np.abs(cbb), np.abs(cff))
     return (cb * cf > 0) & (np.maximum(np.abs(cb), np.abs(cf)) > KINK_RATIO * side)
 
