@@ -113,6 +113,27 @@ def store_curve(r):
     return r.internal["consolidation"]
 
 
+def test_the_store_takes_over_from_the_intermediate_layer_as_it_fills():
+    p = ks.default_parameters()
+    series = ks.simulate(["ketamine 0.5 mg/kg iv over 40 min every 2 d for 6 doses"], duration="60 d",
+                         output_step="6 h", parameters=p)
+    i = series.internal
+    in_use = i["consolidation"] / (1 + i["consolidation"])
+    # the typical subject (sensitivity 1): D = I + (1 - w) P + L, w = C / (1 + C)
+    np.testing.assert_allclose(i["antidepressant_drive"],
+                               i["immediate_drive"] + (1 - in_use) * i["induced_drive"] + i["consolidated_potency"],
+                               rtol=1e-9, atol=1e-12)
+    assert in_use.max() > 0.3                        # a six-infusion series fills a sizeable part of the store
+    # a month after the last session the intermediate layer is gone and the drug's potency is the store's
+    t_last = 10 * 24.0
+    late = series.time_h >= t_last + 30 * 24.0
+    assert np.all(i["induced_drive"][late] < 1e-3 * i["induced_drive"].max())
+    assert np.all(i["antidepressant_drive"][late] > 0.5 * i["consolidated_potency"].max())
+    # one infusion leaves the store nearly empty: its intermediate layer counts almost in full
+    one = ks.simulate(K, duration="14 d", output_step="1 h", parameters=p)
+    assert (one.internal["consolidation"] / (1 + one.internal["consolidation"])).max() < 0.05
+
+
 def test_a_subject_keeps_its_responder_group():
     p = ks.default_parameters()
     subj = sample_subjects(PopulationSpec(), 400, 3, p)

@@ -17,13 +17,16 @@ Which numbers calibrate which parameters (docs/model.md lists the same):
   0.5 mg/kg better: as the power of its 53-per-arm test) -> mood.induction_hill and consolidation.threshold;
   Phillips 2019's series (59 % response after six infusions) and weekly maintenance (no further change) and the
   Singh 2016 ketamine arms, and relapse after a stopped series (about 70 % of responders within 6 months,
-  SUSTAIN-3's introduction) -> consolidation.ceiling, consolidation.formation_rate and consolidation.t_half.
-Everything else (zarate2006's time course, daly2018's 24-h changes, transform2, fava2018, phillips2019's
+  SUSTAIN-3's introduction), with one infusion's separation lost by day 12 (Kishimoto 2016, read on zarate2006:
+  at most 20 % of the day-1 difference) -> consolidation.ceiling, consolidation.formation_rate and
+  consolidation.t_half.
+Everything else (zarate2006's onset and day 7, daly2018's 24-h changes, transform2, fava2018, phillips2019's
 series-to-single ratio, williams2018, the median time to relapse) is validation.
 
 Run:  .venv/bin/python tools/calibrate_mood.py [--n 800] [--rounds 2]
 The values in the parameter files: the placebo side and the drug side from `--drug-only` rounds, then the
-induction step and the long-term layer from `--long-term --n 300` (the last step, with the others held).
+induction step and the long-term layer and after them the responder share and the within-group spread of
+sensitivity (bsv.drive_scale) from `--long-term --responders --n 500` (the last steps, the others held).
 Prints the values to write into the parameter files (src/ketasim/parameters/sets/*.toml).
 """
 
@@ -82,6 +85,9 @@ DRUG_PARAMETERS = ["bsv.drive_responder_share", "mood.Rmax", "mood.immediate_wei
 LONG_TERM_PARAMETERS = ["mood.induction_hill", "consolidation.threshold", "consolidation.ceiling",
                         "consolidation.formation_rate", "consolidation.t_half"]
 LONG_TERM_TRIALS = ("phillips2019", "singh2016")
+# the responders alone (--responders): the two shape parameters of the sensitivity mixture, fitted to the ketamine
+# arm's day-1 response and remission with the default hypothesis's gain re-solved
+RESPONDER_PARAMETERS = ["bsv.drive_responder_share", "bsv.drive_scale"]
 ANCHOR = ("murrough2013", "ketamine", "madrs_24h", "mean_change", -16.5)
 GAINS = [  # parameter, hypothesis, opioid source, larger value -> smaller effect
     ("opioid.hnk_Ki_mor", "opioid", "hnk_mor", True),
@@ -163,6 +169,29 @@ def _power_residual(params, t, n):
     return t[7] * max(miss, 0.0)
 
 
+# one infusion's separation from placebo is lost by days 10-12 (Kishimoto 2016; the mediator's half-life is set to
+# it): the long-term layer must not carry a single infusion's effect past day 12. As the between-arm difference of
+# zarate2006 at day 12, a share of the day-1 difference, one-sided: (trial, arm, control, endpoint, reference
+# endpoint, at most, weight)
+FADING_TARGET = ("zarate2006", "ketamine", "saline", "hamd17_day12", "hamd17_day1", 0.20, 40.0)
+
+
+def fading_share(params, n, hypothesis="opioid", source=None):
+    """The day-12 between-arm difference as a share of the day-1 difference, read as `validate` reads it: the whole
+    trial in its own (crossover) design with n subjects, one replicate."""
+    trial, arm, control, end, ref = FADING_TARGET[:5]
+    key = (params.content_hash(), "fading", n, hypothesis, source)
+    if key not in _ARMS:
+        cfg = _trial(trial).model_copy(update={"n_per_arm": n, "observed": None})
+        for a in cfg.arms.values():
+            a.n = None
+        res = run_trial(cfg, hypothesis, source, replicates=1, seed=SEED, parameters=params, keep_timecourses=False)
+        diff = {c["endpoint"]: c["difference"] for c in res.comparison_summary()
+                if tuple(c["arms"]) == (arm, control)}
+        _ARMS[key] = diff[end] / diff[ref]
+    return _ARMS[key]
+
+
 # relapse after a stopped series: about 70 % of TRD responders relapse within 6 months (SUSTAIN-3's introduction),
 # read on the open-label six-infusion series that `ketasim validate` uses, as (quantity, published, weight)
 RELAPSE_TARGET = ("share relapsed by 180 d", 0.70, 10.0)
@@ -215,6 +244,7 @@ def fit_drug(params, n, label, keys=None, targets=None, relapse=False, max_nfev=
         r += [_power_residual(p, t, n) for t in POWER_TARGETS]
         if relapse:
             r.append(RELAPSE_TARGET[2] * (relapse_share(p, n) - RELAPSE_TARGET[1]))
+            r.append(FADING_TARGET[6] * max(fading_share(p, n) - FADING_TARGET[5], 0.0))
         at = ", ".join(f"{k} {math.exp(v):.4g}" for k, v in zip(keys, x))
         cost = 0.5 * sum(v * v for v in r)
         print(f"    evaluation {len(solved)} ({time.time() - t0:.0f} s): cost {cost:.3f} at {at}", flush=True)
@@ -233,6 +263,8 @@ def fit_drug(params, n, label, keys=None, targets=None, relapse=False, max_nfev=
         print(f"    {t[0]}.{t[1]} vs {t[2]}: power {power_value(p, *t[:5], n):.3f}, {t[6].replace('_', ' ')} {t[5]}")
     if relapse:
         print(f"    {RELAPSE_TARGET[0]}: model {relapse_share(p, n):.3f}, published {RELAPSE_TARGET[1]}")
+        print(f"    {FADING_TARGET[0]} day-12 difference / day-1 difference: model {fading_share(p, n):.3f}, "
+              f"at most {FADING_TARGET[5]}")
     return p
 
 
@@ -267,10 +299,16 @@ def main(argv=None):
     ap.add_argument("--drug-only", action="store_true", help="keep the placebo side as it is in the parameter files")
     ap.add_argument("--long-term", action="store_true", help="fit only the induction step and the long-term layer "
                     "to the repeated-session trials (the rest as it is in the parameter files)")
+    ap.add_argument("--responders", action="store_true", help="then fit the responder share and the within-group "
+                    "spread of sensitivity to the ketamine arm's day-1 response and remission (the rest as it is)")
     args = ap.parse_args(argv)
     p = ks.default_parameters()
     if args.long_term:
         p = fit_long_term(p, args.n, "induction and long-term layer")
+        args.rounds = 0
+    if args.responders:
+        p = fit_drug(p, args.n, "responders", RESPONDER_PARAMETERS,
+                     [t for t in DRUG_TARGETS if t[:2] == ("murrough2013", "ketamine")], max_nfev=8, ftol=1e-3)
         args.rounds = 0
     if args.joint:
         p = fit(p, JOINT_PARAMETERS, PLACEBO_TARGETS + DRUG_TARGETS + [ANCHOR + (1.0,)], args.n, "joint")
@@ -283,7 +321,8 @@ def main(argv=None):
     for key, hyp, src, dec in GAINS[1:]:
         p = fit_gain(p, key, hyp, src, dec, args.n)
     print("\nValues for the parameter files:")
-    for k in dict.fromkeys(PLACEBO_PARAMETERS + DRUG_PARAMETERS + LONG_TERM_PARAMETERS + [g[0] for g in GAINS]):
+    for k in dict.fromkeys(PLACEBO_PARAMETERS + DRUG_PARAMETERS + LONG_TERM_PARAMETERS + RESPONDER_PARAMETERS
+                           + [g[0] for g in GAINS]):
         print(f"  {k} = {p[k].value:.4g}")
 
 

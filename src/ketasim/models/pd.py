@@ -320,16 +320,23 @@ def consolidation_target(induced_drive, k_form, k_decay, threshold):
 
 
 def consolidated_potency(consolidation, ceiling):
-    """The long-term layer's potency, saturating in the store: ceiling C / (1 + C). A third weekly session adds
-    little to two (Singh 2016), weekly maintenance holds a full store (Phillips 2019), and after the last session
-    the effect holds while the store is large and is lost as it falls below 1 (relapse over weeks)."""
+    """The long-term layer's potency, saturating in the store: ceiling C / (1 + C). Weekly maintenance holds a full
+    store (Phillips 2019); after the last session the effect holds while the store is large and is lost as it
+    falls below 1 (relapse over weeks)."""
     return ceiling * consolidation / (1.0 + consolidation)
 
 
-def antidepressant_drive(immediate_drive, induced_drive, consolidated_potency, drive_scale):
-    """The drug's antidepressant potency, its three layers summed (immediate: minutes-hours; intermediate: hours-
-    days; long-term: days-weeks), times the subject's sensitivity (a responder or not: the same at every session)."""
-    return drive_scale * (immediate_drive + induced_drive + consolidated_potency)
+def antidepressant_drive(immediate_drive, induced_drive, consolidation, consolidated_potency, drive_scale):
+    """The drug's antidepressant potency from its three layers (immediate: minutes-hours; intermediate: hours-days;
+    long-term: days-weeks), times the subject's sensitivity (a responder or not: the same at every session).
+
+    The long-term layer takes over from the intermediate one as its store fills: with w = C / (1 + C) the share of
+    the store's capacity in use, the intermediate potency counts (1 - w) times and the long-term potency ceiling w.
+    A series therefore adds durability rather than size (twice weekly = thrice weekly, Singh 2016), and after the
+    last session the effect is carried by the store and fades with it (relapse over weeks), while one infusion,
+    whose store stays nearly empty, keeps the intermediate layer's time course (separation lost by days 10-12)."""
+    in_use = consolidation / (1.0 + consolidation)
+    return drive_scale * (immediate_drive + (1.0 - in_use) * induced_drive + consolidated_potency)
 
 
 def expectation_target(session_memory, placebo_scale, level, renewal_half):
