@@ -231,6 +231,35 @@ def test_a_high_trapping_blocker_says_which_trapping_would_be_needed():
     assert "needs trapping <=" in eq["needed"]
 
 
+# ---------------------------------------------------------------------------------------------- 6beta-naltrexol's brain access
+def _ntx5(**values):
+    return ks.simulate("naltrexone 5 mg oral", duration="2 d", hypothesis="null",
+                       parameters=ks.default_parameters().replace(**values))
+
+
+def test_without_brain_access_naltrexol_adds_nothing_to_the_occupancy_of_oral_naltrexone():
+    # access 0 with the metabolite formed == full access with no metabolite at all (naltrexone's PK is the same)
+    no_access = _ntx5(**{"biophase.naltrexol_brain_fraction": 0.0})
+    no_metabolite = _ntx5(**{"biophase.naltrexol_brain_fraction": 1.0, "naltrexol.fm": 0.0})
+    assert float(np.max(no_access.outputs["naltrexol_ng_ml"])) > 1.0   # the metabolite is there in plasma
+    np.testing.assert_allclose(no_access.outputs["mor_occupancy"], no_metabolite.outputs["mor_occupancy"],
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(no_access.outputs["kor_occupancy"], no_metabolite.outputs["kor_occupancy"],
+                               rtol=1e-9, atol=1e-12)
+    default = _ntx5()
+    assert float(np.max(default.outputs["mor_occupancy"])) > float(np.max(no_access.outputs["mor_occupancy"])) + 0.02
+
+
+def test_naltrexols_share_of_the_mor_antagonist_ratio_scales_with_its_access_and_its_plasma_does_not():
+    ratio = {f: _ntx5(**{"biophase.naltrexol_brain_fraction": f}) for f in (0.0, 0.1, 0.2)}
+    naltrexol_share = {f: ratio[f].internal["mor_antagonist_ratio"] - ratio[0.0].internal["mor_antagonist_ratio"]
+                       for f in (0.1, 0.2)}
+    assert float(np.max(naltrexol_share[0.1])) > 0.01
+    np.testing.assert_allclose(naltrexol_share[0.2], 2.0 * naltrexol_share[0.1], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(ratio[0.2].outputs["naltrexol_ng_ml"], ratio[0.1].outputs["naltrexol_ng_ml"],
+                               rtol=1e-12)
+
+
 # ---------------------------------------------------------------------------------------------- naltrexone XR and midazolam
 @pytest.fixture(scope="module")
 def xr():
