@@ -68,6 +68,11 @@ def test_units_provenance_and_clock():
     k = m.getParameter("k_ketamine_S_central__ketamine_S_peripheral")
     assert {"ketamine.Q", "ketamine.V1"} <= {d.get("key") for d in ET.fromstring(k.getAnnotationString()).iter(
         f"{{{PROVENANCE_NS}}}parameter")}
+    # 6beta-naltrexol's brain pools fill at its brain-access fraction of naltrexone's rate
+    for pool in ("fast", "slow"):
+        kin = m.getParameter(f"kin_ce_naltrexol_{pool}__naltrexol_central")
+        assert "biophase.naltrexol_brain_fraction" in {d.get("key") for d in ET.fromstring(
+            kin.getAnnotationString()).iter(f"{{{PROVENANCE_NS}}}parameter")}, pool
     # SBML time 0 is ketasim's first time (-45 min): the first dosing event fires at SBML time 0
     assert m.getParameter("time_offset_h").getValue() == pytest.approx(-0.75)
     triggers = sorted(libsbml.formulaToL3String(e.getTrigger().getMath()) for e in m.getListOfEvents())

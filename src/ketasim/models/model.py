@@ -75,7 +75,9 @@ class KetamineModel:
         return out + pk.session_inputs(regimen)
 
     def effect_sites(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """Effect-site concentrations (µM, plasma-equivalent) that the receptor layer reads."""
+        """Effect-site concentrations (µM, plasma-equivalent) that the receptor layer reads. 6β-naltrexol's
+        already carries its brain-access fraction (biophase.naltrexol_brain_fraction, applied to the uptake
+        of its brain pools in pk.build_pk_matrix)."""
         ix = self.index
         g = lambda n: X[..., ix[n]]  # noqa: E731
         return {

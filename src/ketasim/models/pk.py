@@ -260,6 +260,9 @@ def individual_pk(p: ParameterSet, cov: "Covariates | CovariateArrays",
     v["ke0_ntx_fast"] = math.log(2.0) / g("biophase.naltrexone_t_half_fast")
     v["k_ntx_slow_in"] = g("biophase.naltrexone_slow_k_in")
     v["k_ntx_slow_out"] = g("biophase.naltrexone_slow_k_out")
+    # 6beta-naltrexol crosses the blood-brain barrier poorly (peripherally selective): its brain pools fill at
+    # this fraction of naltrexone's uptake rate, so its effect site is this fraction of the naltrexone-like one
+    v["NXL_brain"] = g("biophase.naltrexol_brain_fraction")
     # the session marker fades as expectation wanes without a new session
     v["k_session"] = math.log(2.0) / g("placebo.waning_t_half")
     for c in compounds:
@@ -364,9 +367,11 @@ def build_pk_matrix(ind: PKIndividual, index: dict[str, int]) -> np.ndarray:
         effect_site(f"ce.norketamine_{e}", _met("norketamine", e, "central"), ind[f"{e}.NK_V1"], ind["ke0_nk"],
                     ind["ke0_nk"])
         effect_site(f"ce.hnk_{e}", _met("hnk", e, "central"), ind[f"{e}.HNK_V1"], ind["ke0_hnk"], ind["ke0_hnk"])
-    for sp, vol in (("naltrexone", ind["NTX_V"]), ("naltrexol", ind["NXL_V"])):
-        effect_site(f"ce.{sp}_fast", f"{sp}.central", vol, ind["ke0_ntx_fast"], ind["ke0_ntx_fast"])
-        effect_site(f"ce.{sp}_slow", f"{sp}.central", vol, ind["k_ntx_slow_in"], ind["k_ntx_slow_out"])
+    # the brain-access fraction scales only the uptake (linear, zero start: the effect site scales by it), so
+    # every path built from this matrix (reference, compiled fast path, SBML export) carries it
+    for sp, vol, access in (("naltrexone", ind["NTX_V"], 1.0), ("naltrexol", ind["NXL_V"], ind["NXL_brain"])):
+        effect_site(f"ce.{sp}_fast", f"{sp}.central", vol, ind["ke0_ntx_fast"] * access, ind["ke0_ntx_fast"])
+        effect_site(f"ce.{sp}_slow", f"{sp}.central", vol, ind["k_ntx_slow_in"] * access, ind["k_ntx_slow_out"])
     A[..., ix[SESSION_STATE], ix[SESSION_STATE]] -= ind["k_session"]
     for c in ind.compounds:
         c.add_effect_sites(A, ix, ind)

@@ -266,7 +266,8 @@ register(Target(
     "rabiner2011_occupancy_50mg", "Naltrexone 50 mg oral: brain MOR occupancy 3 h after the dose",
     "Rabiner2011", "calibration", "92-98 %", 0.90, 0.99, "fraction",
     lambda: _at(_ntx_only(), "mor_occupancy", 3.0), layer="receptors",
-    note="mor.Ki_naltrexone and the slow-pool rates were fitted to this and Lee 1988"))
+    note="mor.Ki_naltrexone, the slow-pool rates and biophase.naltrexol_brain_fraction were fitted to this, "
+         "Rabiner's 2/5/15 mg and Lee 1988 (tools/calibrate_naltrexone.py)"))
 for _t, _v in ((48, 0.91), (72, 0.80), (120, 0.46), (168, 0.30)):
     register(Target(
         f"lee1988_relative_{_t}h", f"Naltrexone 50 mg: MOR blockade at {_t} h relative to the 1-h scan",
@@ -275,9 +276,10 @@ for _t, _v in ((48, 0.91), (72, 0.80), (120, 0.46), (168, 0.30)):
 for _d, _lo, _hi, _pub in ((2, 0.17, 0.37, "27 %"), (5, 0.43, 0.58, "43-58 %"), (15, 0.51, 0.71, "61 %")):
     register(Target(
         f"rabiner2011_occupancy_{_d}mg", f"Naltrexone {_d} mg oral: brain MOR occupancy (<8 h)",
-        "Rabiner2011", "validation", _pub, _lo, _hi, "fraction",
+        "Rabiner2011", "calibration", _pub, _lo, _hi, "fraction",
         (lambda dd=_d: _ntx_dose_occupancy(dd)), layer="receptors",
-        note="the two-pool model is flatter in dose than PET: it overpredicts occupancy at low doses"))
+        note="fitted with the 50 mg scan and Lee 1988 (tools/calibrate_naltrexone.py); one-site binding cannot "
+             "give 27 % at 2 mg, 61 % at 15 mg and 95 % at 50 mg at once"))
 register(Target(
     "bowdle_cadss_peak_time", "0.5 mg/kg/40 min: CADSS peak within 20 min of the infusion's end",
     "Zarate2006", "validation", "peak at ~40 min (end of infusion)", 40, 60, "min",
@@ -588,7 +590,8 @@ register(Target(
     "vivitrol_mor_occupancy_4_weeks", "Same: lowest brain MOR occupancy from 1 to 28 days after the injection",
     "VivitrolLabel", "validation", "blockade over the monthly dosing interval (at least 80 %)", 0.80, 1.0, "fraction",
     lambda: float(np.min(_xr().outputs["mor_occupancy"][(_xr().time_h >= 24.0) & (_xr().time_h <= 28 * 24.0)])),
-    layer="compounds", note="the two-pool brain model and the apparent Ki fitted to oral naltrexone PET"))
+    layer="compounds", note="not fitted: the brain model (apparent Ki, two pools, 6beta-naltrexol's brain access) "
+                            "is fitted to oral naltrexone PET only"))
 register(Target(
     "vivitrol_exposure_vs_oral", "Same: naltrexone AUC over 28 days, relative to 50 mg oral daily for 28 days",
     "VivitrolLabel", "calibration", "3- to 4-fold", 3.0, 4.0, "ratio",
