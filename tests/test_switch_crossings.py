@@ -87,7 +87,9 @@ def test_fast_path_matches_the_ode_where_a_positive_part_crosses_zero_inside_a_s
     reg = Regimen.from_text("ketamine 0.5 mg/kg iv over 40 min every 3.5 d for 4 doses",
                             "naltrexone 50 mg oral at -45 min")
     t = population_grid(reg, 280.0, step_h=1.0)   # hourly, 5-min steps for 6 h after each dose (as workload W)
-    subjects = sample_subjects(PopulationSpec(), 3, 2024, p).iloc[2:3]   # one whose kink the drive hides
+    # one whose signal falls back through its baseline between two hourly grid points with the naltrexone brain
+    # model as fitted to PET (the first of three here)
+    subjects = sample_subjects(PopulationSpec(), 3, 2024, p).iloc[0:1]
     columns = ["madrs", "opioid_signal", "mor_agonist_signal"]
     ref = _ode_reference(reg, t, subjects, p, mech, columns)
     sig = ref["mor_agonist_signal"] - 1.0
