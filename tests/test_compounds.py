@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,29 +17,7 @@ from ketasim.compounds import (CompoundError, CompoundVariant, compound_from_tex
 from ketasim.mechanisms import get_mechanism
 from ketasim.regimens import Regimen, RegimenError, ValidatedRangeWarning
 
-MINIMAL = """
-name: testblocker
-doses: {validated: [10 mg, 100 mg], limit: 500 mg}
-species:
-  testblocker:
-    molar_mass: {value: 200, unit: g/mol, source: assumed, range: [200, 200]}
-    pk:
-      shorthand:
-        half_life: {value: 6, unit: h, source: assumed, range: [3, 12]}
-        Vd: {value: 1, unit: L/kg, source: assumed, range: [0.5, 2]}
-      routes:
-        iv: {}
-        oral: {F: {value: 0.5, unit: dimensionless, source: assumed, range: [0.2, 0.8]},
-               Tmax: {value: 2, unit: h, source: assumed, range: [1, 4]}}
-    brain:
-      free_fraction: {value: 1.0, unit: dimensionless, source: assumed, range: [0.5, 1.0]}
-      partition: {value: 1.0, unit: dimensionless, source: assumed, range: [0.5, 2]}
-      equilibration_t_half: {value: 10, unit: min, source: assumed, range: [5, 60]}
-    receptors:
-      nmda:
-        Ki: {value: 1, unit: uM, source: assumed, range: [0.5, 2]}
-        trapping: {value: 0.86, unit: dimensionless, source: assumed, range: [0.8, 0.9]}
-"""
+MINIMAL = (Path(__file__).parent / "testblocker_compound.yaml").read_text()
 
 
 def _cli(*args):

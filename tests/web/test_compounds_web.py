@@ -11,27 +11,7 @@ import pytest
 from test_browser import page, wait_runs  # noqa: F401  (tests/web is on sys.path under pytest; the page fixture)
 
 REPO = Path(__file__).resolve().parents[2]
-TESTBLOCKER = """
-name: testblocker
-doses: {validated: [10 mg, 100 mg], limit: 500 mg}
-species:
-  testblocker:
-    molar_mass: {value: 200, unit: g/mol, source: assumed, range: [200, 200]}
-    pk:
-      shorthand:
-        half_life: {value: 6, unit: h, source: assumed, range: [3, 12]}
-        Vd: {value: 1, unit: L/kg, source: assumed, range: [0.5, 2]}
-      routes:
-        iv: {}
-    brain:
-      free_fraction: {value: 1.0, unit: dimensionless, source: assumed, range: [0.5, 1.0]}
-      partition: {value: 1.0, unit: dimensionless, source: assumed, range: [0.5, 2]}
-      equilibration_t_half: {value: 10, unit: min, source: assumed, range: [5, 60]}
-    receptors:
-      nmda:
-        Ki: {value: 1, unit: uM, source: assumed, range: [0.5, 2]}
-        trapping: {value: 0.86, unit: dimensionless, source: assumed, range: [0.8, 0.9]}
-"""
+TESTBLOCKER = (REPO / "tests" / "testblocker_compound.yaml").read_text()   # the file test_compounds.py edits
 SERIES = {"nmda_occupancy", "mor_occupancy", "cadss", "liking", "opioid_signal_excess", "madrs_vs_placebo"}
 
 
