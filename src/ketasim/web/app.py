@@ -16,7 +16,7 @@ from typing import Literal
 import anyio
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
@@ -27,7 +27,7 @@ from ketasim.regimens import Regimen
 from ketasim.web import limits
 from ketasim.web import requests as rq
 from ketasim.web import responses as rs
-from ketasim.web.errors import WebInputError
+from ketasim.web.errors import WebInputError, error_response as _error
 from ketasim.web.guard import LOOPBACK_NAMES, RequestGuard
 from ketasim.web import work
 from ketasim.web.jobs import JobManager, QueueFull, default_workers
@@ -88,10 +88,6 @@ def _readable(errors) -> tuple[str, list[dict]]:
         parts.append(f"{where}: {msg}" if where else msg)
         clean.append({"loc": loc, "msg": msg, "type": str(e.get("type", ""))})
     return "; ".join(parts) or "invalid request", clean
-
-
-def _error(status: int, detail: str, errors: list | None = None, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": detail, "errors": errors or []}, headers=headers)
 
 
 def client_key(request: Request) -> str:
@@ -169,8 +165,7 @@ def create_app(max_pending_jobs: int | None = None, max_concurrent_sync: int = 2
 
     @app.exception_handler(QueueFull)
     async def _queue_full(_request: Request, exc: QueueFull):
-        return JSONResponse(status_code=429, content={"detail": str(exc), "errors": []},
-                            headers={"Retry-After": "5"})
+        return _error(429, str(exc), headers={"Retry-After": "5"})
 
     # -- work -------------------------------------------------------------------------------------------
     def _view(job) -> dict:

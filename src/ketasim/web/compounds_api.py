@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketasim import services
 from ketasim.web import work
+from ketasim.web.errors import error_response as _error
 from ketasim.web.options import check_choice
 
 MAX_FILE_CHARS = 100_000        # a compound file is a few kB
@@ -40,10 +40,6 @@ class CompoundCompareIn(BaseModel):
     def file_label(self) -> str:
         name = re.sub(r"[^A-Za-z0-9_.\- ]", "", self.file_name or "").strip()
         return f"uploaded compound file {name}" if name else "uploaded compound file"
-
-
-def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": detail, "errors": []})
 
 
 def add_compound_routes(app: FastAPI, jobs, view, client_key) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketasim import services
 from ketasim.web import work
+from ketasim.web.errors import error_response as _error
 
 MAX_PATTERN_SUBJECTS = 200
 PATTERN_WORK_CAP = 100 * 120.0          # subject-days per pattern job
@@ -42,10 +42,6 @@ class SearchIn(BaseModel):
     population_size: int = Field(12, ge=4, le=24)
     generations: int = Field(3, ge=1, le=8)
     seed: int = Field(1, ge=0)
-
-
-def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": detail, "errors": []})
 
 
 def add_pattern_routes(app: FastAPI, jobs, view, client_key) -> None:
