@@ -200,19 +200,9 @@ RELAPSE_TARGET = ("share relapsed by 180 d", 0.70, 10.0)
 def relapse_share(params, n, hypothesis="opioid", source=None):
     key = (params.content_hash(), "relapse", n, hypothesis, source)
     if key not in _ARMS:
-        from ketasim.mechanisms import get_mechanism
-        from ketasim.population import PopulationSpec, population_grid, relapse_summary, sample_subjects
-        from ketasim.population import simulate_population
-        from ketasim.regimens import Regimen
-        from ketasim.validation.targets import _SERIES
+        from ketasim.validation.targets import series_relapse
 
-        reg = Regimen.from_text(*_SERIES)
-        t = population_grid(reg, 200 * 24.0, step_h=6.0)
-        subj = sample_subjects(PopulationSpec(), n, SEED, params)
-        pop = simulate_population(reg, subj, params, get_mechanism(hypothesis), t, expectation="open_label",
-                                  columns=("madrs",))
-        s = relapse_summary(t, pop.outputs["madrs"], subj["id"].to_numpy(), response_time_h=13 * 24.0)
-        _ARMS[key] = s.relapsed_by.get("180 d", 1.0)
+        _ARMS[key] = series_relapse(params, n, SEED, hypothesis).relapsed_by.get("180 d", 1.0)
     return _ARMS[key]
 
 

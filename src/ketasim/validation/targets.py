@@ -473,20 +473,24 @@ _SERIES = ["ketamine 0.5 mg/kg iv over 40 min at 0 d every 7 d for 2 doses",
            "ketamine 0.5 mg/kg iv over 40 min at 4 d every 7 d for 2 doses"]
 
 
-def _relapse():
+def series_relapse(params, n: int, seed: int, hypothesis: str = "opioid"):
+    """Relapse after the open-label series above, stopped: the Kaplan-Meier summary over n subjects' responders at
+    day 13 (the calibration of the long-term layer reads the same)."""
     from ketasim.mechanisms import get_mechanism
-    from ketasim.models.pd import context_for  # noqa: F401  (the series is open label)
     from ketasim.population import PopulationSpec, population_grid, relapse_summary, sample_subjects
     from ketasim.population import simulate_population
     from ketasim.regimens import Regimen
 
-    p = default_parameters()
     reg = Regimen.from_text(*_SERIES)
     t = population_grid(reg, 200 * 24.0, step_h=6.0)
-    subj = sample_subjects(PopulationSpec(), 500, 7, p)
-    pop = simulate_population(reg, subj, p, get_mechanism("opioid"), t, expectation="open_label",
+    subj = sample_subjects(PopulationSpec(), n, seed, params)
+    pop = simulate_population(reg, subj, params, get_mechanism(hypothesis), t, expectation="open_label",
                               columns=("madrs",))
     return relapse_summary(t, pop.outputs["madrs"], subj["id"].to_numpy(), response_time_h=13 * 24.0)
+
+
+def _relapse():
+    return series_relapse(default_parameters(), 500, 7)
 
 
 relapse_after_series = _cached(_relapse)
