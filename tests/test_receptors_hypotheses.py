@@ -98,7 +98,9 @@ def test_single_infusion_time_course():
     assert 40 / 60 <= t_peak <= 1.0                      # within 20 min of the infusion's end
     assert _at(k, "cadss", 2 + 40 / 60) < 0.25 * k.outputs["cadss"].max()
     change = k.summary()["madrs"]["change_24h"]
-    assert -20 <= change <= -12
+    # a subject of mean sensitivity; the population's mean change (-16.5) is smaller, as sensitivity is skewed
+    # (a minority of responders carries most of the effect)
+    assert -24 <= change <= -14
     sep1 = _at(k, "madrs", 24) - _at(pl, "madrs", 24)
     sep12 = _at(k, "madrs", 288) - _at(pl, "madrs", 288)
     assert sep1 < -3 and abs(sep12) < 0.25 * abs(sep1)

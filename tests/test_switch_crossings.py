@@ -88,8 +88,8 @@ def test_fast_path_matches_the_ode_where_a_positive_part_crosses_zero_inside_a_s
                             "naltrexone 50 mg oral at -45 min")
     t = population_grid(reg, 280.0, step_h=1.0)   # hourly, 5-min steps for 6 h after each dose (as workload W)
     # one whose signal falls back through its baseline between two hourly grid points with the naltrexone brain
-    # model as fitted to PET (the first of three here)
-    subjects = sample_subjects(PopulationSpec(), 3, 2024, p).iloc[0:1]
+    # model as fitted to PET and the mood layer's current calibration (the fifth of sixteen here)
+    subjects = sample_subjects(PopulationSpec(), 16, 2024, p).iloc[4:5]
     columns = ["madrs", "opioid_signal", "mor_agonist_signal"]
     ref = _ode_reference(reg, t, subjects, p, mech, columns)
     sig = ref["mor_agonist_signal"] - 1.0

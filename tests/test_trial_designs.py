@@ -67,6 +67,27 @@ def test_single_arm_series_with_window_visits_and_time_to_response(series_doc):
     assert "report.html" in {p.name for p in out.iterdir()}
 
 
+VISIT_TIMES = SERIES.replace(
+    "time_to_response: {scale: madrs, kind: time_to_response, at: 1 d, until: 13 d, every: 1 d}",
+    "time_to_response: {scale: madrs, kind: time_to_response, at: 1 d, times: TIMES}")
+
+
+def test_visits_at_given_times_24_h_after_each_infusion():
+    cfg = TrialConfig(**yaml.safe_load(VISIT_TIMES.replace("TIMES", "[1 d, 3 d, 5 d, 7 d]")))
+    ep = cfg.endpoints["time_to_response"]
+    assert ep.visit_hours() == [24.0, 72.0, 120.0, 168.0] and ep.hours() == 168.0
+    res = run_trial(cfg, "opioid", replicates=3, seed=5, keep_timecourses=False)
+    ttr = res.arm_summary()["series"]["endpoints"]["time_to_response"]
+    assert ttr["visits_h"] == [24.0, 72.0, 120.0, 168.0]
+    assert 0.0 < ttr["share_responded"] <= 1.0
+    assert ttr["median_days"] is None or 1.0 <= ttr["median_days"] <= 7.0   # within the visits (median of replicates)
+    for times, message in (("[3 d, 1 d]", "must increase"), ("[2 d, 3 d]", "must be the first")):
+        with pytest.raises(TrialError, match=message):
+            load_trial(_write(VISIT_TIMES.replace("TIMES", times)))
+    with pytest.raises(TrialError, match="not both"):
+        load_trial(_write(VISIT_TIMES.replace("TIMES", "[1 d, 3 d]").replace("times:", "until: 3 d, times:")))
+
+
 def test_trial_json_has_one_shape_for_one_or_several_hypotheses(tmp_path):
     shapes = []
     for hyp in ("opioid", "opioid,glutamate"):

@@ -11,22 +11,25 @@ Which numbers calibrate which parameters (docs/model.md lists the same):
 - the drug side, by least squares with the default hypothesis's gain re-solved for the anchor at every point:
   Murrough 2013 ketamine (-16.5 at 24 h; the anchor) -> each hypothesis's gain; day-1 response and remission of
   ketamine (46.5 % and 32.7 %, Cochrane 2021; the pooled 45 % of Wilkinson 2019) and the Singh 2016 ketamine arms
-  (-18.4 and -17.7 at day 15) -> bsv.drive_responder_share and mood.Rmax (bsv.drive_nonresponder_ratio is an
-  assumption); Daly 2018's esketamine arms at 2 h (-16.4, -14.3, -17.6) -> mood.immediate_weight;
+  (-18.4 and -17.7 at day 15) -> mood.Rmax and the within-group spread bsv.drive_scale
+  (bsv.drive_nonresponder_ratio is an assumption); Daly 2018's esketamine arms at 2 h (-16.4, -14.3, -17.6) ->
+  mood.immediate_weight;
 - the repeated-session layers (--long-term): Abdallah 2022's dose threshold (0.2 mg/kg x 8 not better than placebo,
   0.5 mg/kg better: as the power of its 53-per-arm test) -> mood.induction_hill and consolidation.threshold;
-  Phillips 2019's series (59 % response after six infusions) and weekly maintenance (no further change) and the
-  Singh 2016 ketamine arms, and relapse after a stopped series (about 70 % of responders within 6 months,
-  SUSTAIN-3's introduction), with one infusion's separation lost by day 12 (Kishimoto 2016, read on zarate2006:
-  at most 20 % of the day-1 difference) -> consolidation.ceiling, consolidation.formation_rate and
-  consolidation.t_half.
+  Phillips 2019's series (59 % met response at a rating 24 h after one of six infusions) and weekly maintenance
+  (no further change) and the Singh 2016 ketamine arms, and relapse after a stopped series (about 70 % of
+  responders within 6 months, SUSTAIN-3's introduction), with one infusion's separation lost by day 12 (Kishimoto
+  2016, read on zarate2006: at most 20 % of the day-1 difference) -> consolidation.ceiling,
+  consolidation.formation_rate, consolidation.t_half and consolidation.sustain_t_half; with them the responder
+  share bsv.drive_responder_share against the ketamine day-1 response and remission (a series raises response only
+  in subjects sensitive to the drug, so Phillips and Murrough pull the share in opposite directions).
 Everything else (zarate2006's onset and day 7, daly2018's 24-h changes, transform2, fava2018, phillips2019's
-series-to-single ratio, williams2018, the median time to relapse) is validation.
+series-to-single ratio and median time to response, williams2018, the median time to relapse) is validation.
 
 Run:  .venv/bin/python tools/calibrate_mood.py [--n 800] [--rounds 2]
 The values in the parameter files: the placebo side and the drug side from `--drug-only` rounds, then the
-induction step and the long-term layer and after them the responder share and the within-group spread of
-sensitivity (bsv.drive_scale) from `--long-term --responders --n 500` (the last steps, the others held).
+induction step, the long-term layer and the responder share, and after them the within-group spread of
+sensitivity (bsv.drive_scale), from `--long-term --responders --n 1000` (the last steps, the others held).
 Prints the values to write into the parameter files (src/ketasim/parameters/sets/*.toml).
 """
 
@@ -62,7 +65,8 @@ DRUG_TARGETS = [
     ("murrough2013", "ketamine", "madrs_24h", "response_rate", 0.465, 40.0),
     ("murrough2013", "ketamine", "madrs_24h", "remission_rate", 0.327, 20.0),
     # the long-term layer: response after a six-infusion series (59 %) and weekly maintenance holds it (Phillips 2019)
-    ("phillips2019", "series_and_maintenance", "madrs_after_series", "response_rate", 0.59, 20.0),
+    # (met at any rating 24 h after an infusion of the series, as the trial counted it)
+    ("phillips2019", "series_and_maintenance", "madrs_series_response", "share_responded", 0.59, 20.0),
     ("phillips2019", "series_and_maintenance", "madrs_maintenance", "mean_change", 0.0, 1.0),
     ("singh2016", "ketamine_twice_weekly", "madrs_day15", "mean_change", -18.4, 1.0),
     ("singh2016", "ketamine_thrice_weekly", "madrs_day15", "mean_change", -17.7, 1.0),
@@ -83,11 +87,14 @@ DRUG_PARAMETERS = ["bsv.drive_responder_share", "mood.Rmax", "mood.immediate_wei
 # the repeated-dosing layers alone (--long-term): the induction step and the long-term layer, fitted to the trials
 # of repeated sessions, with the responders, the ceiling and the immediate layer held
 LONG_TERM_PARAMETERS = ["mood.induction_hill", "consolidation.threshold", "consolidation.ceiling",
-                        "consolidation.formation_rate", "consolidation.t_half"]
-LONG_TERM_TRIALS = ("phillips2019", "singh2016")
-# the responders alone (--responders): the two shape parameters of the sensitivity mixture, fitted to the ketamine
-# arm's day-1 response and remission with the default hypothesis's gain re-solved
-RESPONDER_PARAMETERS = ["bsv.drive_responder_share", "bsv.drive_scale"]
+                        "consolidation.sustain_t_half", "consolidation.formation_rate", "consolidation.t_half",
+                        "bsv.drive_responder_share"]
+# the responder share is fitted with them: a series can raise response only in subjects sensitive to the drug, so
+# Phillips 2019's response after a series and Murrough 2013's day-1 response pull the share in opposite directions
+LONG_TERM_TRIALS = ("phillips2019", "singh2016", "murrough2013")
+# the responders (--responders): the within-group spread of sensitivity, fitted to the ketamine arm's day-1 response
+# and remission with the default hypothesis's gain re-solved (the responder share is fitted with the long-term layer)
+RESPONDER_PARAMETERS = ["bsv.drive_scale"]
 ANCHOR = ("murrough2013", "ketamine", "madrs_24h", "mean_change", -16.5)
 GAINS = [  # parameter, hypothesis, opioid source, larger value -> smaller effect
     ("opioid.hnk_Ki_mor", "opioid", "hnk_mor", True),
@@ -289,7 +296,7 @@ def main(argv=None):
     ap.add_argument("--drug-only", action="store_true", help="keep the placebo side as it is in the parameter files")
     ap.add_argument("--long-term", action="store_true", help="fit only the induction step and the long-term layer "
                     "to the repeated-session trials (the rest as it is in the parameter files)")
-    ap.add_argument("--responders", action="store_true", help="then fit the responder share and the within-group "
+    ap.add_argument("--responders", action="store_true", help="then fit the within-group "
                     "spread of sensitivity to the ketamine arm's day-1 response and remission (the rest as it is)")
     args = ap.parse_args(argv)
     p = ks.default_parameters()

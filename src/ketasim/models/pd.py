@@ -121,6 +121,7 @@ DERIVED = [
     _k("mood.k_response", "mood.response_t_half", "the mood rating's response"),
     _k("placebo.k_onset", "placebo.onset_t_half", "expectation onset"),
     _k("consolidation.k_decay", "consolidation.t_half", "the consolidated (long-term) antidepressant state"),
+    _k("consolidation.k_sustain", "consolidation.sustain_t_half", "the sustained induced potency"),
     _k("placebo.k_oral_ad", "placebo.oral_ad_t_half", "the oral antidepressant's build-up"),
     derived("mor.baseline_effect", baseline_mor_effect,
             params={"tau": "opioid.tau_endogenous", "basal": "opioid.basal_tone"}, unit="dimensionless",
@@ -312,11 +313,19 @@ def induced_drive(mediator_drive, n):
     return ops.positive_part(mediator_drive) ** n
 
 
-def consolidation_target(induced_drive, k_form, k_decay, threshold):
-    """The long-term layer's store C: dC/dt = k_form (P - threshold)+ - k_decay C. Only induced potency P above a
-    threshold builds it (a session well below a full dose adds nothing however often it is repeated: Abdallah
-    2022); without sessions it fades over weeks."""
-    return k_form * ops.positive_part(induced_drive - threshold) / k_decay
+def sustained_target(induced_drive):
+    """The induced potency P averaged over days (dY/dt = k (P - Y)): what a series holds up, which one infusion,
+    whose P lasts a day or two, reaches only in part however high its peak."""
+    return induced_drive
+
+
+def consolidation_target(sustained_induction, k_form, k_decay, threshold):
+    """The long-term layer's store C: dC/dt = k_form (Y - threshold)+ - k_decay C, Y the induced potency sustained
+    over days. Only sustained potency above a threshold builds it: a session well below a full dose adds nothing
+    however often it is repeated (Abdallah 2022), and one infusion, even in a subject of high exposure, adds little
+    (its separation from saline is lost by days 10-12, Kishimoto 2016), while a series builds it; without sessions
+    it fades over weeks."""
+    return k_form * ops.positive_part(sustained_induction - threshold) / k_decay
 
 
 def consolidated_potency(consolidation, ceiling):
@@ -478,6 +487,10 @@ CORE = [
     signal("induced_drive", induced_drive, params={"n": "mood.induction_hill"}, layer="L4",
            label="induced antidepressant potency (intermediate layer)",
            description="the mediator drive through the induction threshold"),
+    state("sustained_induction", sustained_target, rate="consolidation.k_sustain", initial=0.0, layer="L4",
+          label="induced potency sustained over days",
+          description="the intermediate layer's induced potency averaged over days: held up by a series of "
+                      "sessions, reached only in part by one"),
     state("consolidation", consolidation_target, rate="consolidation.k_decay", initial=0.0,
           params={"k_form": "consolidation.formation_rate", "k_decay": "consolidation.k_decay",
                   "threshold": "consolidation.threshold"}, layer="L4",

@@ -90,6 +90,9 @@ class EndpointConfig(StrictModel):
                                "NAME@TIME); time_to_response: days to the first visit in response (visits every "
                                "`every` from `at` to `until`; never in response = censored at `until`)")
     until: str | None = Field(None, description="window, visits, time_to_response: the last visit")
+    times: list[str] | None = Field(None, min_length=1, description="window, visits, time_to_response: the visit "
+                                    "times themselves (e.g. 24 h after each infusion of a series), instead of "
+                                    "visits every `every` from `at` to `until`; `at` is the first of them")
     every: str = Field("1 d", description="window, visits, time_to_response: time between visits")
     since: str | None = Field(None, description="change endpoints: change from the rating at this time after the "
                               "first session (e.g. the end of an induction series) instead of from baseline; "
@@ -104,7 +107,19 @@ class EndpointConfig(StrictModel):
             raise ValueError("mood endpoints are changes from baseline: kind must be 'change' (or window, visits, "
                              "time_to_response), not 'peak'")
         to_hours(self.at, "endpoint time")
-        if self.kind in ("window", "visits", "time_to_response"):
+        if self.times is not None:
+            if self.kind not in ("window", "visits", "time_to_response"):
+                raise ValueError("'times' applies to window, visits and time_to_response endpoints only")
+            if self.until is not None:
+                raise ValueError("give either 'times' or 'until' (with 'every'), not both")
+            hours = [to_hours(x, "endpoint visit time") for x in self.times]
+            if any(b <= a for a, b in zip(hours, hours[1:])):
+                raise ValueError(f"visit 'times' must increase, got {self.times}")
+            if abs(hours[0] - to_hours(self.at, "endpoint time")) > 1e-9:
+                raise ValueError(f"'at' ({self.at}) must be the first of the visit 'times' ({self.times[0]})")
+            if len(hours) > 400:
+                raise ValueError("more than 400 visit times; space them further apart")
+        elif self.kind in ("window", "visits", "time_to_response"):
             if self.until is None:
                 raise ValueError(f"{self.kind} endpoints need 'until' (the last visit), e.g. until: 3 d")
             if to_hours(self.every, "endpoint 'every'") <= 0:
@@ -125,12 +140,16 @@ class EndpointConfig(StrictModel):
 
     def hours(self) -> float:
         """The endpoint's (last) time after the first session, h."""
+        if self.times is not None:
+            return to_hours(self.times[-1], "endpoint visit time")
         if self.until is not None:
             return to_hours(self.until, "endpoint 'until'")
         return to_hours(self.at, "endpoint time")
 
     def visit_hours(self) -> list[float]:
         """The times after the first session at which this endpoint is rated, h."""
+        if self.times is not None:
+            return [to_hours(x, "endpoint visit time") for x in self.times]
         start = to_hours(self.at, "endpoint time")
         if self.until is None:
             return [start]
