@@ -86,6 +86,11 @@ def test_visits_at_given_times_24_h_after_each_infusion():
             load_trial(_write(VISIT_TIMES.replace("TIMES", times)))
     with pytest.raises(TrialError, match="not both"):
         load_trial(_write(VISIT_TIMES.replace("TIMES", "[1 d, 3 d]").replace("times:", "until: 3 d, times:")))
+    # a published count of those who responded at any visit is scored; a published time to response is not
+    scored = VISIT_TIMES.replace("TIMES", "[1 d, 3 d]")
+    assert load_trial(_write(scored.replace("madrs_days1to3: {mean_change: -12}", "time_to_response: {responders: 9}")))
+    with pytest.raises(TrialError, match="'responders'"):
+        load_trial(_write(scored.replace("madrs_days1to3: {mean_change: -12}", "time_to_response: {mean_change: -3}")))
 
 
 def test_trial_json_has_one_shape_for_one_or_several_hypotheses(tmp_path):

@@ -450,9 +450,13 @@ class TrialConfig(StrictModel):
                 for e in oa.endpoints:
                     if e not in self.endpoints:
                         raise ValueError(f"observed results name unknown endpoint {e!r}")
-                    if self.endpoints[e].kind == "time_to_response":
-                        raise ValueError(f"observed results for {e!r}: published times to response are not "
-                                         "scored; remove them or give the share in response at a visit")
+                    given = oa.endpoints[e]
+                    if self.endpoints[e].kind == "time_to_response" and any(
+                            getattr(given, k) is not None for k in ("mean_change", "sd", "remitters", "mean_peak",
+                                                                    "relapses", "median_days")):
+                        raise ValueError(f"observed results for {e!r}: a time-to-response endpoint is scored on "
+                                         "the number who responded at any visit ('responders') alone; published "
+                                         "times to response are not scored")
             for c in self.observed.comparisons:
                 if c.endpoint not in self.endpoints or any(a not in self.arms for a in c.arms):
                     raise ValueError(f"observed comparison {c.endpoint} {c.arms} names unknown endpoint or arm")
