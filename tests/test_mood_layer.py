@@ -88,8 +88,8 @@ def test_one_infusion_builds_little_store_even_at_high_exposure():
     instant = p.replace(**{"consolidation.sustain_t_half": 0.05})    # no averaging: a half-time of minutes
     threshold = p.value("consolidation.threshold")
 
-    def store(doses, params, days="14 d"):
-        return ks.simulate(doses, duration=days, output_step="1 h", parameters=params).internal
+    def store(doses, params):
+        return ks.simulate(doses, duration="14 d", output_step="1 h", parameters=params).internal
 
     # the store is built by the induced potency averaged over days: one infusion's potency lasts a day or two, so
     # its average stays well below its peak, while a series holds the average up
@@ -102,8 +102,9 @@ def test_one_infusion_builds_little_store_even_at_high_exposure():
     assert np.all(one["consolidation"] == 0.0) and store([K], instant)["consolidation"].max() > 0.0
     # one infusion of 1.5 times the exposure builds a small part of a series' store, and less than without averaging
     high = ["ketamine 0.75 mg/kg iv over 40 min"]
-    assert store(high, p)["consolidation"].max() < 0.1 * six["consolidation"].max()
-    assert store(high, instant)["consolidation"].max() > 2 * store(high, p)["consolidation"].max()
+    high_store = store(high, p)["consolidation"].max()
+    assert high_store < 0.1 * six["consolidation"].max()
+    assert store(high, instant)["consolidation"].max() > 2 * high_store
 
 
 def test_only_sessions_above_the_threshold_build_the_long_term_layer():

@@ -112,7 +112,7 @@ class EndpointConfig(StrictModel):
                 raise ValueError("'times' applies to window, visits and time_to_response endpoints only")
             if self.until is not None:
                 raise ValueError("give either 'times' or 'until' (with 'every'), not both")
-            hours = [to_hours(x, "endpoint visit time") for x in self.times]
+            hours = self.visit_hours()
             if any(b <= a for a, b in zip(hours, hours[1:])):
                 raise ValueError(f"visit 'times' must increase, got {self.times}")
             if abs(hours[0] - to_hours(self.at, "endpoint time")) > 1e-9:
@@ -141,7 +141,7 @@ class EndpointConfig(StrictModel):
     def hours(self) -> float:
         """The endpoint's (last) time after the first session, h."""
         if self.times is not None:
-            return to_hours(self.times[-1], "endpoint visit time")
+            return self.visit_hours()[-1]
         if self.until is not None:
             return to_hours(self.until, "endpoint 'until'")
         return to_hours(self.at, "endpoint time")
@@ -450,10 +450,8 @@ class TrialConfig(StrictModel):
                 for e in oa.endpoints:
                     if e not in self.endpoints:
                         raise ValueError(f"observed results name unknown endpoint {e!r}")
-                    given = oa.endpoints[e]
-                    if self.endpoints[e].kind == "time_to_response" and any(
-                            getattr(given, k) is not None for k in ("mean_change", "sd", "remitters", "mean_peak",
-                                                                    "relapses", "median_days")):
+                    published = oa.endpoints[e].model_fields_set - {"responders", "verified", "note"}
+                    if self.endpoints[e].kind == "time_to_response" and published:
                         raise ValueError(f"observed results for {e!r}: a time-to-response endpoint is scored on "
                                          "the number who responded at any visit ('responders') alone; published "
                                          "times to response are not scored")
